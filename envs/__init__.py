@@ -1,0 +1,1 @@
+"""metagym's task families, one module each (installed as ``metagym.envs``)."""

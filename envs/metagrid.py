@@ -1,0 +1,377 @@
+"""MetaGrid: gridworld game levels with a hidden goal."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.envs.metagrid_levels import (
+    LEVELS,
+    PROCEDURAL_OOD_SIZES,
+    PROCEDURAL_SEEDS,
+    PROCEDURAL_SIZES,
+    Layout,
+    named_layout,
+    procedural_horizon,
+    procedural_layout,
+)
+from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+
+#: Share of goal cells (named levels) or layout seeds (procedural) held out as ``test``.
+TEST_FRACTION = 0.2
+#: Action i moves the agent by MOVES[i]: noop, up, right, down, left.
+MOVES = np.array([[0, 0], [-1, 0], [0, 1], [1, 0], [0, -1]], dtype=np.int64)
+FLOOR, WALL = 1, 2  # codes of the egocentric view
+
+
+@dataclasses.dataclass(frozen=True)
+class GridTask(Task):
+    """One MetaGrid task: a level, its layout (procedural only) and the hidden goal cell.
+
+    Attributes:
+        level: Level name (see ``metagym.envs.metagrid_levels.LEVELS``).
+        goal: Hidden goal cell, (row, col).
+        seed: Layout seed of a procedural level; 0 for named levels.
+        size: Side of a procedural layout; 0 for named levels.
+    """
+
+    level: str
+    goal: tuple[int, int]
+    seed: int = 0
+    size: int = 0
+
+
+def layout_of(task: GridTask) -> Layout:
+    """The concrete grid a task plays on."""
+    if task.level == "procedural":
+        return procedural_layout(task.seed, task.size)
+    return named_layout(task.level)
+
+
+def horizon_of(task: GridTask) -> int:
+    """Steps per episode of a task."""
+    if task.level == "procedural":
+        return procedural_horizon(task.size)
+    return LEVELS[task.level].horizon
+
+
+class GridFamily(TaskFamily[GridTask]):
+    """The tasks of one MetaGrid level.
+
+    Named levels hold out 20% of their goal cells (at least one, chosen by a stable hash) as
+    ``test`` and have no
+    ``ood`` split. ``procedural`` splits layout seeds by a stable hash (about 20% ``test``) at
+    sizes 7 and 9; its ``ood`` split is every seed at the larger sizes 11 and 13.
+
+    Args:
+        level: One of ``LEVELS``.
+    """
+
+    name = "MetaGrid"
+    task_type = GridTask
+
+    def __init__(self, level: str = "procedural") -> None:
+        if level not in LEVELS:
+            raise ValueError(f"level: unknown level {level!r}; allowed: {sorted(LEVELS)}")
+        self.level = LEVELS[level]
+        self.name = f"MetaGrid[{level}]"
+        if level == "procedural":
+            self.splits = ("train", "test", "ood")
+            self._goals_by_split: dict[str, list[tuple[int, int]]] = {}
+        else:
+            self.splits = ("train", "test")
+            goals = named_layout(level).goal_cells
+            # The test goals: the 20% (at least one) of goal cells that come first in a stable
+            # hash order. A plain hash bucket could leave a small level's test split empty.
+            ranked = sorted(goals, key=lambda g: stable_unit_hash(f"{level}:{g[0]},{g[1]}"))
+            self._test_goals = frozenset(ranked[: max(1, round(TEST_FRACTION * len(goals)))])
+            self._goals_by_split = {s: [g for g in goals if self._goal_split(g) == s] for s in self.splits}
+
+    def __repr__(self) -> str:
+        return f"GridFamily(level={self.level.name!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GridFamily) and other.level == self.level
+
+    def __hash__(self) -> int:
+        return hash(("GridFamily", self.level.name))
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        goal = Param("goal", "cell", "hidden goal cell (row, col); never observed", default=self.default_task.goal)
+        if self.level.name != "procedural":
+            return (dataclasses.replace(goal, choices=named_layout(self.level.name).goal_cells),)
+        sizes = PROCEDURAL_SIZES + PROCEDURAL_OOD_SIZES
+        return (
+            Param("seed", "int", "layout seed", low=0, high=PROCEDURAL_SEEDS - 1, default=0),
+            Param("size", "int", "side of the layout, in cells (ood: 11, 13)", choices=sizes, default=sizes[0]),
+            dataclasses.replace(goal, doc=goal.doc + "; any reachable floor cell 2+ steps from the start"),
+        )
+
+    @property
+    def default_task(self) -> GridTask:
+        if self.level.name == "procedural":
+            seed = next(s for s in range(100) if self._seed_split(s) == "train")
+            layout = procedural_layout(seed, PROCEDURAL_SIZES[0])
+            return GridTask("procedural", layout.goal_cells[-1], seed, PROCEDURAL_SIZES[0])
+        return GridTask(self.level.name, self._goals_by_split["train"][-1])
+
+    @property
+    def horizon(self) -> int:
+        if self.level.name == "procedural":
+            return procedural_horizon(max(PROCEDURAL_OOD_SIZES))
+        return self.level.horizon
+
+    @property
+    def episodes_per_trial(self) -> int:
+        return self.level.episodes_per_trial
+
+    @property
+    def reward_bounds(self) -> tuple[float, float]:
+        return (-0.1, 1.0)
+
+    @property
+    def max_shape(self) -> tuple[int, int]:
+        """Largest (rows, cols) of any layout in the family."""
+        if self.level.name == "procedural":
+            side = max(PROCEDURAL_OOD_SIZES)
+            return (side, side)
+        return named_layout(self.level.name).shape
+
+    def _goal_split(self, goal: tuple[int, int]) -> str:
+        return "test" if goal in self._test_goals else "train"
+
+    @staticmethod
+    def _seed_split(seed: int) -> str:
+        return "test" if stable_unit_hash(f"procedural:{seed}") < TEST_FRACTION else "train"
+
+    def split_of(self, task: GridTask) -> str:
+        self.validate(task)
+        if self.level.name != "procedural":
+            return self._goal_split(task.goal)
+        if task.size in PROCEDURAL_OOD_SIZES:
+            return "ood"
+        return self._seed_split(task.seed)
+
+    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[GridTask]:
+        if self.level.name != "procedural":
+            goals = self._goals_by_split[split]
+            return [GridTask(self.level.name, goals[int(i)]) for i in rng.integers(0, len(goals), size=n)]
+        sizes = PROCEDURAL_OOD_SIZES if split == "ood" else PROCEDURAL_SIZES
+        tasks: list[GridTask] = []
+        while len(tasks) < n:
+            seed = int(rng.integers(0, PROCEDURAL_SEEDS))
+            size = sizes[int(rng.integers(0, len(sizes)))]
+            if split != "ood" and self._seed_split(seed) != split:
+                continue
+            goals = procedural_layout(seed, size).goal_cells
+            tasks.append(GridTask("procedural", goals[int(rng.integers(0, len(goals)))], seed, size))
+        return tasks
+
+    def _check(self, task: GridTask, argument: str) -> None:
+        if task.level != self.level.name:
+            raise ValueError(f"{argument}.level: this env plays level {self.level.name!r}, got {task.level!r}")
+        if self.level.name == "procedural":
+            if not 0 <= task.seed < PROCEDURAL_SEEDS:
+                raise ValueError(f"{argument}.seed: expected 0 <= seed < {PROCEDURAL_SEEDS}, got {task.seed}")
+            allowed = PROCEDURAL_SIZES + PROCEDURAL_OOD_SIZES
+            if task.size not in allowed:
+                raise ValueError(f"{argument}.size: expected one of {allowed}, got {task.size}")
+        elif task.seed != 0 or task.size != 0:
+            raise ValueError(f"{argument}: seed and size must be 0 for level {task.level!r}")
+        goal = task.goal
+        if not (isinstance(goal, tuple) and len(goal) == 2 and goal in layout_of(task).goal_cells):
+            raise ValueError(
+                f"{argument}.goal: {goal!r} is not a goal cell of this layout; "
+                f"allowed: floor cells 2+ steps from the start, e.g. {layout_of(task).goal_cells[:3]}"
+            )
+
+
+class MetaGridDynamics(BatchedDynamics[GridTask]):
+    """MetaGrid for N envs: padded wall grids, positions and goals as arrays.
+
+    Args:
+        family: The level's task family.
+        num_envs: Number of envs.
+        view_size: Side of the egocentric view (odd, or 0); default: the level's.
+    """
+
+    def __init__(self, family: GridFamily, num_envs: int, view_size: int | None = None) -> None:
+        super().__init__(family, num_envs)
+        view = family.level.view_size if view_size is None else view_size
+        if isinstance(view, bool) or not isinstance(view, int) or view < 0 or (view and view % 2 == 0) or view > 9:
+            raise ValueError(f"view_size: expected 0 or an odd integer from 1 to 9, got {view_size!r}")
+        self.view_size = view
+        self.goal_terminates = family.level.goal_terminates
+        rows, cols = family.max_shape
+        self.pad = max(1, view // 2)
+        n = self.num_envs
+        # Positions are flat indices into each env's padded grid (one int per env: fewer,
+        # cheaper numpy ops than (row, col) pairs).
+        self.width = cols + 2 * self.pad
+        cells = (rows + 2 * self.pad) * self.width
+        self.walls = np.ones((n, cells), dtype=bool)
+        self.codes = np.full((n, cells), WALL, dtype=np.uint8)  # what the view shows of each cell
+        self.visited = np.zeros_like(self.walls)
+        # Flat views over all envs: env i's cell k is entry base[i] + k (1-D indexing is cheapest).
+        self._walls, self._codes, self._visited = self.walls.ravel(), self.codes.ravel(), self.visited.ravel()
+        self._base = np.arange(n) * cells
+        self.shapes = np.zeros((n, 2), dtype=np.int64)
+        self.start = np.zeros(n, dtype=np.int64)
+        self.goal = np.zeros(n, dtype=np.int64)
+        self.pos = np.zeros(n, dtype=np.int64)
+        self._moves = MOVES[:, 0] * self.width + MOVES[:, 1]
+        offsets = np.arange(view) - view // 2
+        self._view = (offsets[:, None] * self.width + offsets[None, :]).ravel()[None]  # (1, view*view)
+        high = np.full(2 + view * view, WALL, dtype=np.uint8)
+        high[:2] = max(rows, cols) - 1
+        self.observation_space = spaces.Box(0, high, dtype=np.uint8)
+        self.action_space = spaces.Discrete(len(MOVES))
+
+    def _flat(self, cell: tuple[int, int]) -> int:
+        return (cell[0] + self.pad) * self.width + cell[1] + self.pad
+
+    def set_tasks(self, idx: np.ndarray, tasks: Sequence[GridTask]) -> None:
+        p = self.pad
+        grids = self.walls.reshape(self.num_envs, -1, self.width)
+        for i, task in zip(idx, tasks, strict=True):
+            layout = layout_of(task)
+            rows, cols = layout.shape
+            grids[i] = True
+            grids[i, p : p + rows, p : p + cols] = layout.walls
+            self.codes[i] = np.where(self.walls[i], WALL, FLOOR)
+            self.shapes[i] = (rows, cols)
+            self.start[i] = self._flat(layout.start)
+            self.goal[i] = self._flat(task.goal)
+            self.horizons[i] = horizon_of(task)
+
+    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+        self.pos[idx] = self.start[idx]
+        self.visited[idx] = False
+        self.visited[idx, self.start[idx]] = True
+
+    def step(
+        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        target = self.pos + self._moves[actions]
+        move = active & ~self._walls[self._base + target]
+        self.pos = np.where(move, target, self.pos)
+        self._visited[self._base + self.pos] = True
+        on_goal = self.pos == self.goal
+        return np.where(on_goal, 1.0, -0.1), on_goal & self.goal_terminates
+
+    def observe(self) -> np.ndarray:
+        obs = np.empty((self.num_envs, 2 + self.view_size**2), dtype=np.uint8)
+        row, col = np.divmod(self.pos, self.width)
+        obs[:, 0] = row - self.pad
+        obs[:, 1] = col - self.pad
+        if self.view_size:
+            obs[:, 2:] = self._codes[(self._base + self.pos)[:, None] + self._view]
+        return obs
+
+    def render_frame(self, i: int, cell: int = 32) -> np.ndarray:
+        import pygame  # lazy: only rendering needs pygame
+
+        rows, cols = (int(v) for v in self.shapes[i])
+        p = self.pad
+        walls = self.walls[i].reshape(-1, self.width)
+        visited = self.visited[i].reshape(-1, self.width)
+        surface = pygame.Surface((cols * cell, rows * cell))
+        surface.fill((245, 245, 240))
+        for r in range(rows):
+            for c in range(cols):
+                rect = pygame.Rect(c * cell, r * cell, cell, cell)
+                if walls[r + p, c + p]:
+                    pygame.draw.rect(surface, (60, 60, 70), rect)
+                elif visited[r + p, c + p]:
+                    pygame.draw.rect(surface, (200, 220, 250), rect)
+                pygame.draw.rect(surface, (190, 190, 190), rect, width=1)
+        gr, gc = (int(v) - p for v in divmod(int(self.goal[i]), self.width))
+        pygame.draw.rect(surface, (60, 180, 75), pygame.Rect(gc * cell + 3, gr * cell + 3, cell - 6, cell - 6))
+        ar, ac = (int(v) - p for v in divmod(int(self.pos[i]), self.width))
+        centre = (ac * cell + cell // 2, ar * cell + cell // 2)
+        pygame.draw.circle(surface, (220, 50, 50), centre, cell // 3)
+        return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
+
+
+class MetaGridEnv(FamilyEnv[GridTask]):
+    """## Description
+
+    A gridworld with a hidden goal cell. The agent starts at the level's start cell and earns
+    +1 for every step it spends on the goal and -0.1 for every other step. It never observes the
+    goal: it has to search for it, then, in later episodes of a trial on the same task, go
+    straight there. Levels are named ASCII layouts (``gridnavi``, ``open_room``,
+    ``four_rooms``) or seeded procedural layouts (``procedural``).
+
+    ## Action Space
+
+    ``Discrete(5)``: 0 noop, 1 up, 2 right, 3 down, 4 left. Moves into walls or off the grid
+    leave the agent where it is.
+
+    ## Observation Space
+
+    ``Box(0, high, (2 + v*v,), uint8)``: the agent's (row, col), then the ``v x v`` egocentric
+    view centred on it, row by row (1 floor, 2 wall or outside the grid). ``v`` is the
+    ``view_size`` (``gridnavi``: 0, so the observation is the position alone, as in VariBAD).
+
+    ## Rewards
+
+    +1 on the goal, -0.1 elsewhere, at every step.
+
+    ## Starting State
+
+    The level's start cell ((0, 0) everywhere).
+
+    ## Episode End
+
+    Terminated on reaching the goal where the level says so (not ``gridnavi``: as in VariBAD
+    the agent must stay on it); truncated after the level's horizon (``gridnavi`` 15,
+    ``open_room`` 40, ``four_rooms`` 100, ``procedural`` size x size steps).
+
+    ## Task Distribution
+
+    A task is a :class:`GridTask`: level, hidden goal cell and, for ``procedural``, the layout
+    seed and size. Named levels draw the goal uniformly over their goal cells; ``procedural``
+    draws a seed, a size and a goal uniformly over reachable cells 2+ steps from the start.
+
+    ## Splits
+
+    Named levels: ``test`` holds 20% of the goal cells (at least one), chosen by a stable
+    hash; ``train`` the rest (``gridnavi``: 4 of 21).
+    ``procedural``: ``train`` / ``test`` split layout seeds by a stable hash at sizes 7 and 9;
+    ``ood`` is sizes 11 and 13.
+
+    ## Arguments
+
+    * ``level``: ``"procedural"`` (default), ``"gridnavi"``, ``"open_room"``, ``"four_rooms"``.
+    * ``view_size``: side of the egocentric view, 0 or odd up to 9 (default: the level's).
+    * ``render_mode``: ``None``, ``"rgb_array"`` or ``"human"``.
+
+    ## Version History
+
+    * v0: first release.
+    """
+
+    def __init__(self, level: str = "procedural", view_size: int | None = None, render_mode: str | None = None):
+        super().__init__(MetaGridDynamics(GridFamily(level), 1, view_size), render_mode)
+
+
+class MetaGridVectorEnv(FamilyVectorEnv[GridTask]):
+    """``num_envs`` MetaGrid envs in one numpy step; see :class:`MetaGridEnv` for the game."""
+
+    def __init__(
+        self,
+        num_envs: int,
+        level: str = "procedural",
+        view_size: int | None = None,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        dynamics = MetaGridDynamics(GridFamily(level), num_envs, view_size)
+        super().__init__(dynamics, render_mode, autoreset_mode, max_episode_steps)

@@ -1,0 +1,458 @@
+"""Dynamics written once over a leading env axis, seen as a Gymnasium Env and VectorEnv.
+
+A family implements :class:`BatchedDynamics`: numpy state for ``N`` envs, one task each.
+:class:`FamilyEnv` is the ``N = 1`` view (a :class:`gymnasium.Env`); :class:`FamilyVectorEnv`
+steps all ``N`` in one call (a :class:`gymnasium.vector.VectorEnv`, registered as the
+``vector_entry_point``). Both keep, per env, an episode RNG (Gymnasium's ``np_random`` from
+the reset seed) and a separate task RNG (:func:`metagym.tasks.task_stream`), so sub-env ``i``
+of a vector env reset with ``seed`` behaves exactly like a single env reset with ``seed + i``.
+
+Task rules, the same in both views:
+
+* ``reset(options={"task": t})`` plays ``t`` for that episode.
+* ``reset(options={"keep_task": True})`` plays the current task again (trials use this).
+* Setting ``env.task = t`` (or ``set_task(t)``, or ``set_attr("task", ...)`` on the vector env)
+  *pins* ``t``: later resets keep it, as learn2learn-style code expects. ``env.task = None``
+  unpins.
+* Otherwise each reset draws a new ``"train"`` task from the task RNG.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, Generic
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import seeding
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+from metagym.render import Window, mosaic
+from metagym.tasks import T, Task, TaskFamily, task_stream
+
+RENDER_MODES = ["human", "rgb_array"]
+_ONE = np.ones(1, dtype=bool)  # the single env's "active" mask (read-only)
+_ONE.flags.writeable = False
+
+
+class BatchedDynamics(ABC, Generic[T]):
+    """Numpy state and dynamics of ``num_envs`` envs of one family, each with its own task.
+
+    Subclasses define the spaces, keep per-env task arrays up to date in :meth:`set_tasks`,
+    and implement :meth:`reset_envs`, :meth:`step`, :meth:`observe` and :meth:`render_frame`.
+    Random draws use only the per-env generators passed in, one env at a time, so that the
+    batch matches ``num_envs`` independent single envs draw for draw.
+    """
+
+    observation_space: spaces.Space[Any]
+    action_space: spaces.Space[Any]
+
+    def __init__(self, family: TaskFamily[T], num_envs: int) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
+            raise ValueError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
+        self.family = family
+        self.num_envs = int(num_envs)
+        #: Steps after which each env's episode is truncated; set by :meth:`set_tasks`.
+        self.horizons = np.full(self.num_envs, family.horizon, dtype=np.int64)
+
+    @abstractmethod
+    def set_tasks(self, idx: np.ndarray, tasks: Sequence[T]) -> None:
+        """Install ``tasks[j]`` in env ``idx[j]`` and recompute every derived quantity."""
+
+    @abstractmethod
+    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+        """Start a new episode in envs ``idx``; ``rngs[i]`` is env ``i``'s episode RNG."""
+
+    @abstractmethod
+    def step(
+        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Advance the envs where ``active`` is True; return ``(reward, terminated)``, each (N,).
+
+        Inactive envs keep their state and draw no random numbers.
+        """
+
+    @abstractmethod
+    def observe(self) -> np.ndarray:
+        """A new array of all envs' observations, shape ``(N, *observation_space.shape)``."""
+
+    @abstractmethod
+    def render_frame(self, i: int) -> np.ndarray:
+        """An RGB frame (H, W, 3) uint8 of env ``i``, hidden task included (for the viewer)."""
+
+    def check_actions(self, actions: Any) -> np.ndarray:
+        """Return ``actions`` as an array of shape (N, ...), or raise ValueError naming it."""
+        space = self.action_space
+        arr = np.asarray(actions)
+        if isinstance(space, spaces.Discrete):
+            if arr.shape != (self.num_envs,) or arr.dtype.kind not in "iu":
+                raise ValueError(
+                    f"action: expected {self.num_envs} integer action(s), got {actions!r} (shape {arr.shape})"
+                )
+            low, high = int(space.start), int(space.start + space.n)
+            # one env: a Python comparison is several times cheaper than numpy's
+            ok = low <= int(arr[0]) < high if self.num_envs == 1 else not ((arr < low) | (arr >= high)).any()
+            if not ok:
+                bad = arr[(arr < low) | (arr >= high)][0]
+                raise ValueError(f"action: {bad} is not in {{{low}, ..., {high - 1}}}")
+            return arr
+        if isinstance(space, spaces.Box):
+            shape = (self.num_envs, *space.shape)
+            if arr.shape != shape:
+                raise ValueError(f"action: expected shape {shape}, got {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"action: values must be finite, got {actions!r}")
+            return arr.astype(space.dtype, copy=False)
+        raise NotImplementedError(f"check_actions: no check for {type(space).__name__}; override it")
+
+
+def _seed_list(seed: int | Sequence[int | None] | None, num_envs: int) -> list[int | None]:
+    if seed is None:
+        return [None] * num_envs
+    if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
+        return [int(seed) + i for i in range(num_envs)]
+    if isinstance(seed, Sequence) and len(seed) == num_envs:
+        return list(seed)
+    raise ValueError(f"seed: expected None, an int, or a list of {num_envs} ints/None, got {seed!r}")
+
+
+def _check_options(options: dict[str, Any] | None, allowed: set[str]) -> dict[str, Any]:
+    options = dict(options or {})
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValueError(f"options: unknown keys {unknown}; allowed: {sorted(allowed)}")
+    return options
+
+
+class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
+    """One env of a task family: the ``N = 1`` view of its :class:`BatchedDynamics`.
+
+    Subclasses build their dynamics in ``__init__`` and pass them here; they add nothing but
+    arguments and documentation.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 8}
+
+    def __init__(self, dynamics: BatchedDynamics[T], render_mode: str | None = None) -> None:
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
+        if dynamics.num_envs != 1:
+            raise ValueError(f"dynamics: FamilyEnv needs num_envs=1, got {dynamics.num_envs}")
+        self._dyn = dynamics
+        self.family: TaskFamily[T] = dynamics.family
+        self.observation_space = dynamics.observation_space
+        self.action_space = dynamics.action_space
+        self.render_mode = render_mode
+        self._task: T = self.family.default_task
+        self._pinned: T | None = None
+        self._task_rng: np.random.Generator | None = None
+        self._elapsed = 0
+        self._window: Window | None = None
+        self._dyn.set_tasks(np.zeros(1, dtype=np.int64), [self._task])
+
+    # -- tasks ------------------------------------------------------------------------------
+    @property
+    def task(self) -> T:
+        """The current task. Setting it pins it (later resets keep it); ``None`` unpins."""
+        return self._task
+
+    @task.setter
+    def task(self, value: T | None) -> None:
+        if value is None:
+            self._pinned = None
+            return
+        self._pinned = self._install(value, "task")
+
+    def set_task(self, task: T | None) -> None:
+        """learn2learn-style alias of ``env.task = task``."""
+        self.task = task
+
+    def get_task(self) -> T:
+        """learn2learn-style alias of ``env.task``."""
+        return self._task
+
+    def sample_tasks(self, n: int, split: str = "train") -> list[T]:
+        """Draw ``n`` tasks of ``split`` from this env's task RNG."""
+        return self.family.sample(self._tasks_rng(), n, split)
+
+    def _tasks_rng(self) -> np.random.Generator:
+        if self._task_rng is None:
+            self._task_rng = task_stream(self.np_random_seed)
+        return self._task_rng
+
+    def _install(self, task: Any, argument: str) -> T:
+        task = self.family.validate(task, argument)
+        if task != self._task:
+            self._dyn.set_tasks(np.zeros(1, dtype=np.int64), [task])
+            self._task = task
+        return task
+
+    # -- gymnasium API -----------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        opts = _check_options(options, {"task", "keep_task"})
+        if seed is not None or self._task_rng is None:
+            seed_value = self.np_random_seed
+            self._task_rng = task_stream(seed_value) if seed_value >= 0 else self.np_random.spawn(1)[0]
+        if opts.get("task") is not None:
+            self._install(opts["task"], "options['task']")
+        elif opts.get("keep_task"):
+            pass
+        elif self._pinned is not None:
+            self._install(self._pinned, "task")
+        else:
+            self._install(self.family.sample(self._tasks_rng(), 1, "train")[0], "task")
+        self._dyn.reset_envs(np.zeros(1, dtype=np.int64), [self.np_random])
+        self._elapsed = 0
+        if self.render_mode == "human":
+            self.render()
+        return self._dyn.observe()[0], {}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        actions = self._dyn.check_actions(np.asarray(action)[None])
+        reward, terminated = self._dyn.step(actions, _ONE, [self.np_random])
+        self._elapsed += 1
+        truncated = self._elapsed >= int(self._dyn.horizons[0])
+        if self.render_mode == "human":
+            self.render()
+        return self._dyn.observe()[0], float(reward[0]), bool(terminated[0]), bool(truncated), {}
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:
+            gym.logger.warn("render: called with render_mode=None; make the env with render_mode='rgb_array'")
+            return None
+        frame = self._dyn.render_frame(0)
+        if self.render_mode == "rgb_array":
+            return frame
+        if self._window is None:
+            self._window = Window(type(self).__name__, self.metadata["render_fps"])
+        self._window.show(frame)
+        return None
+
+    def close(self) -> None:
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_window"] = None
+        return state
+
+
+class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
+    """``N`` envs of one family stepped in one numpy call, one task per sub-env.
+
+    Args:
+        dynamics: The family's batched dynamics for ``num_envs`` envs.
+        render_mode: ``None``, ``"rgb_array"`` (a tuple of every sub-env's frame) or
+            ``"human"`` (a window with a mosaic of the first 16 sub-envs).
+        autoreset_mode: Gymnasium's :class:`~gymnasium.vector.AutoresetMode` (or its value
+            string). ``NEXT_STEP`` (default) and ``SAME_STEP`` as Gymnasium defines them; with
+            ``DISABLED``, reset finished sub-envs with ``options={"reset_mask": mask}``.
+        max_episode_steps: Optional extra cap on episode length (the family's horizon applies
+            regardless), as ``gymnasium.make(..., max_episode_steps=k)`` does for one env.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 8}
+
+    def __init__(
+        self,
+        dynamics: BatchedDynamics[T],
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in RENDER_MODES:
+            raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            allowed = [m.value for m in AutoresetMode]
+            raise ValueError(f"autoreset_mode: {autoreset_mode!r} is not allowed; allowed: {allowed}") from None
+        if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
+            raise ValueError(f"max_episode_steps: expected None or an integer >= 1, got {max_episode_steps!r}")
+        self._dyn = dynamics
+        self.family: TaskFamily[T] = dynamics.family
+        self.num_envs = dynamics.num_envs
+        self.metadata = {**type(self).metadata, "autoreset_mode": mode}
+        self.autoreset_mode = mode
+        self.render_mode = render_mode
+        self.max_episode_steps = max_episode_steps
+        self.single_observation_space = dynamics.observation_space
+        self.single_action_space = dynamics.action_space
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+        n = self.num_envs
+        self._tasks: list[T] = [self.family.default_task] * n
+        self._pinned: list[T | None] = [None] * n
+        # Until a seeded reset, each sub-env's streams come from fresh entropy, as Gymnasium's do.
+        streams = [seeding.np_random(None) for _ in range(n)]
+        self._ep_rngs: list[np.random.Generator] = [rng for rng, _ in streams]
+        self._task_rngs: list[np.random.Generator] = [task_stream(seed) for _, seed in streams]
+        self._started = False
+        self._elapsed = np.zeros(n, dtype=np.int64)
+        self._needs_reset = np.zeros(n, dtype=bool)
+        self._all = np.arange(n)
+        self._window: Window | None = None
+        self._dyn.set_tasks(self._all, self._tasks)
+
+    # -- tasks ------------------------------------------------------------------------------
+    @property
+    def tasks(self) -> list[T]:
+        """Every sub-env's current task."""
+        return list(self._tasks)
+
+    def set_tasks(self, tasks: T | Sequence[T | None] | None) -> None:
+        """Pin one task (broadcast) or one per sub-env (``None`` entries unpin)."""
+        self._pinned = self._per_env(tasks, "task")
+        keep = [i for i, t in enumerate(self._pinned) if t is not None]
+        self._install(np.asarray(keep, dtype=np.int64), [self._pinned[i] for i in keep])  # type: ignore[misc]
+
+    def _per_env(self, tasks: Any, argument: str) -> list[T | None]:
+        """Validate ``None``, one task (broadcast) or a sequence of one task/None per sub-env."""
+        if tasks is None or isinstance(tasks, Task):
+            return [None if tasks is None else self.family.validate(tasks, argument)] * self.num_envs
+        if not isinstance(tasks, Sequence) or isinstance(tasks, str) or len(tasks) != self.num_envs:
+            raise ValueError(f"{argument}: expected a task or a sequence of {self.num_envs} tasks (None to unpin)")
+        return [None if t is None else self.family.validate(t, f"{argument}[{i}]") for i, t in enumerate(tasks)]
+
+    def sample_tasks(self, n: int, split: str = "train") -> list[T]:
+        """Draw ``n`` tasks of ``split`` from sub-env 0's task RNG."""
+        return self.family.sample(self._task_rngs[0], n, split)
+
+    def _install(self, idx: np.ndarray, tasks: Sequence[T]) -> None:
+        changed = [j for j, i in enumerate(idx) if self._tasks[i] != tasks[j]]
+        if not changed:
+            return
+        for j in changed:
+            self._tasks[idx[j]] = tasks[j]
+        self._dyn.set_tasks(idx[changed], [tasks[j] for j in changed])
+
+    def _seed_envs(self, idx: np.ndarray, seeds: list[int | None]) -> None:
+        """Give sub-envs ``idx`` new episode and task RNGs from their seeds (None: keep)."""
+        for i in idx:
+            if seeds[i] is not None:
+                self._ep_rngs[i], used = seeding.np_random(seeds[i])
+                self._task_rngs[i] = task_stream(used)
+
+    def _reset_envs(self, idx: np.ndarray, tasks: Sequence[T | None] | None = None) -> None:
+        """New episodes in ``idx``: the given task, else the pinned one, else a fresh draw."""
+        chosen: list[T] = []
+        for j, i in enumerate(idx):
+            given = tasks[j] if tasks is not None else None
+            if given is not None:
+                chosen.append(given)
+            elif (pinned := self._pinned[i]) is not None:
+                chosen.append(pinned)
+            else:
+                chosen.append(self.family.sample(self._task_rngs[i], 1, "train")[0])
+        self._install(idx, chosen)
+        self._dyn.reset_envs(idx, self._ep_rngs)
+        self._elapsed[idx] = 0
+        self._needs_reset[idx] = False
+
+    def _limits(self) -> np.ndarray:
+        if self.max_episode_steps is None:
+            return self._dyn.horizons
+        return np.minimum(self._dyn.horizons, self.max_episode_steps)
+
+    # -- gymnasium API -----------------------------------------------------------------------
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        opts = _check_options(options, {"task", "keep_task", "reset_mask"})
+        mask = opts.get("reset_mask")
+        if mask is None:
+            idx = self._all
+        else:
+            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
+                raise ValueError(f"options['reset_mask']: expected a bool array of shape ({self.num_envs},)")
+            idx = np.flatnonzero(mask)
+        self._seed_envs(idx, _seed_list(seed, self.num_envs))
+        self._started = True
+        tasks: list[T | None] | None = None
+        if opts.get("keep_task"):
+            tasks = [self._tasks[i] for i in idx]
+        elif opts.get("task") is not None:
+            given = self._per_env(opts["task"], "options['task']")
+            tasks = [given[i] for i in idx]
+        self._reset_envs(idx, tasks)
+        if self.render_mode == "human":
+            self.render()
+        return self._dyn.observe(), {}
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        if not self._started:
+            raise gym.error.ResetNeeded("step: call reset() before step()")
+        actions = self._dyn.check_actions(actions)
+        infos: dict[str, Any] = {}
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            resetting = self._needs_reset.copy()
+            active = ~resetting
+        else:
+            resetting = np.zeros(self.num_envs, dtype=bool)
+            active = np.ones(self.num_envs, dtype=bool)
+        reward, terminated = self._dyn.step(actions, active, self._ep_rngs)
+        reward = np.where(active, reward, 0.0)
+        terminated = terminated & active
+        self._elapsed += active
+        truncated = active & (self._elapsed >= self._limits())
+        done = terminated | truncated
+        if resetting.any():
+            self._reset_envs(np.flatnonzero(resetting))
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+            infos["final_obs"] = self._dyn.observe()
+            infos["_final_obs"] = done
+            infos["final_info"] = {}
+            infos["_final_info"] = done
+            self._reset_envs(np.flatnonzero(done))
+        self._needs_reset = done if self.autoreset_mode == AutoresetMode.NEXT_STEP else self._needs_reset
+        if self.render_mode == "human":
+            self.render()
+        return self._dyn.observe(), reward, terminated, truncated, infos
+
+    def render(self) -> tuple[np.ndarray, ...] | None:
+        if self.render_mode is None:
+            gym.logger.warn("render: called with render_mode=None; make the env with render_mode='rgb_array'")
+            return None
+        if self.render_mode == "rgb_array":
+            return tuple(self._dyn.render_frame(i) for i in range(self.num_envs))
+        if self._window is None:
+            self._window = Window(type(self).__name__, self.metadata["render_fps"])
+        self._window.show(mosaic([self._dyn.render_frame(i) for i in range(min(16, self.num_envs))]))
+        return None
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._window is not None:
+            self._window.close()
+            self._window = None
+
+    # -- SyncVectorEnv-style attribute access ------------------------------------------------
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Per-sub-env values: ``"task"`` gives each sub-env's task; other names the shared value."""
+        if name == "task":
+            return tuple(self._tasks)
+        if name.startswith("_") or not hasattr(self, name):
+            raise AttributeError(f"name: {type(self).__name__} has no public attribute {name!r}")
+        return (getattr(self, name),) * self.num_envs
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Only ``"task"`` is settable: one task (broadcast) or one per sub-env; pins them."""
+        if name != "task":
+            raise ValueError(f"name: only 'task' can be set on {type(self).__name__}, got {name!r}")
+        self.set_tasks(values)
+
+    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Call a shared method (e.g. ``"sample_tasks"``) once; its result for every sub-env."""
+        if name.startswith("_") or not callable(getattr(self, name, None)):
+            raise AttributeError(f"name: {type(self).__name__} has no public method {name!r}")
+        return (getattr(self, name)(*args, **kwargs),) * self.num_envs
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_window"] = None
+        return state

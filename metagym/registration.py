@@ -1,0 +1,67 @@
+"""Every metagym id, as data. ``import metagym`` registers them all; nothing heavy is imported.
+
+Each family id also gets a trial id (``MetaGrid-v0`` -> ``MetaGrid-Trial-v0``), whose
+``episodes_per_trial`` make kwarg sets K. Ids without ``max_episode_steps``: the family's
+horizon (which depends on the level and task) ends episodes, in the single and the vector env.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+
+from metagym.tasks import TaskFamily
+
+_GRID = {
+    "entry_point": "metagym.envs.metagrid:MetaGridEnv",
+    "vector_entry_point": "metagym.envs.metagrid:MetaGridVectorEnv",
+}
+
+#: One row per family id: the id, its entry points and the make kwargs that set it apart.
+FAMILY_ENVS: list[dict[str, Any]] = [
+    {"id": "MetaGrid-v0", **_GRID, "kwargs": {"level": "procedural"}},
+    {"id": "MetaGrid-GridNavi-v0", **_GRID, "kwargs": {"level": "gridnavi"}},
+    {"id": "MetaGrid-OpenRoom-v0", **_GRID, "kwargs": {"level": "open_room"}},
+    {"id": "MetaGrid-FourRooms-v0", **_GRID, "kwargs": {"level": "four_rooms"}},
+]
+
+
+def trial_id(env_id: str) -> str:
+    """``"MetaGrid-GridNavi-v0"`` -> ``"MetaGrid-GridNavi-Trial-v0"``."""
+    name, version = env_id.rsplit("-", 1)
+    return f"{name}-Trial-{version}"
+
+
+def env_ids(trials: bool = True) -> list[str]:
+    """Every family id, and with ``trials`` every trial id too."""
+    ids = [row["id"] for row in FAMILY_ENVS]
+    return ids + [trial_id(i) for i in ids] if trials else ids
+
+
+def register_envs() -> None:
+    """Register every id with Gymnasium (ids already registered are left as they are)."""
+    for row in FAMILY_ENVS:
+        if row["id"] not in gym.registry:
+            gym.register(**row)
+        tid = trial_id(row["id"])
+        if tid not in gym.registry:
+            gym.register(
+                id=tid,
+                entry_point="metagym.wrappers:make_trial",
+                vector_entry_point="metagym.wrappers:make_trial_vector",
+                kwargs={"env_id": row["id"]},
+            )
+
+
+def family_of(env: gym.Env[Any, Any]) -> TaskFamily[Any]:
+    """The task family of a metagym env (wrapped or not), or TypeError naming ``env``."""
+    family = getattr(env.unwrapped, "family", None)
+    if not isinstance(family, TaskFamily):
+        raise TypeError(f"env: expected a metagym family env (with .family), got {env.unwrapped!r}")
+    return family
+
+
+def families() -> dict[str, TaskFamily[Any]]:
+    """Every family id with its task family (imports the family modules, not torch)."""
+    return {env_id: family_of(gym.make(env_id, disable_env_checker=True)) for env_id in env_ids(trials=False)}

@@ -1,0 +1,87 @@
+"""Showing frames: a lazily created pygame window, a mosaic of frames, a text caption.
+
+Families draw their frames with pygame onto off-screen surfaces (see ``metagym.envs.metagrid``)
+and hand back numpy arrays; this module puts finished frames on screen or annotates them.
+pygame is imported only when something is drawn, so making and stepping an env never needs it,
+and ``rgb_array`` rendering works headless with ``SDL_VIDEODRIVER=dummy``. Only a window
+initialises pygame's display (``pygame.display.init()``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+class Window:
+    """A pygame window that shows RGB frames at a fixed frame rate.
+
+    Args:
+        title: Window caption.
+        fps: Frames per second to pace :meth:`show` at (0 for no pacing).
+    """
+
+    def __init__(self, title: str, fps: int) -> None:
+        self.title = title
+        self.fps = fps
+        self._screen: Any = None
+        self._clock: Any = None
+
+    def show(self, frame: np.ndarray) -> None:
+        """Draw ``frame`` (H, W, 3) uint8 in the window, opening it on first use."""
+        import pygame  # lazy: only a window needs pygame's display
+
+        height, width = frame.shape[:2]
+        if self._screen is None or self._screen.get_size() != (width, height):
+            pygame.display.init()
+            pygame.display.set_caption(self.title)
+            self._screen = pygame.display.set_mode((width, height))
+            self._clock = pygame.time.Clock()
+        surface = pygame.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2)))
+        self._screen.blit(surface, (0, 0))
+        pygame.event.pump()
+        pygame.display.flip()
+        if self.fps:
+            self._clock.tick(self.fps)
+
+    def close(self) -> None:
+        """Close the window if it is open."""
+        if self._screen is not None:
+            import pygame
+
+            pygame.display.quit()
+            self._screen = None
+
+
+def mosaic(frames: list[np.ndarray], pad: int = 2) -> np.ndarray:
+    """Tile frames into a near-square grid, ``pad`` black pixels apart (cells fit the largest)."""
+    if not frames:
+        raise ValueError("frames: expected at least one frame")
+    height = max(f.shape[0] for f in frames)
+    width = max(f.shape[1] for f in frames)
+    cols = math.ceil(math.sqrt(len(frames)))
+    rows = math.ceil(len(frames) / cols)
+    out = np.zeros((rows * (height + pad) - pad, cols * (width + pad) - pad, 3), dtype=np.uint8)
+    for k, frame in enumerate(frames):
+        r, c = divmod(k, cols)
+        top, left = r * (height + pad), c * (width + pad)
+        out[top : top + frame.shape[0], left : left + frame.shape[1]] = frame
+    return out
+
+
+def caption(frame: np.ndarray, lines: list[str], size: int = 16) -> np.ndarray:
+    """``frame`` with a strip of text lines above it (for the viewer: episode, return, task)."""
+    import pygame  # lazy
+
+    pygame.font.init()
+    font = pygame.font.Font(None, size)
+    strip_h = len(lines) * (size - 2) + 6
+    height, width = frame.shape[:2]
+    surface = pygame.Surface((width, height + strip_h))
+    surface.fill((30, 30, 40))
+    surface.blit(pygame.surfarray.make_surface(np.ascontiguousarray(frame.transpose(1, 0, 2))), (0, strip_h))
+    for k, line in enumerate(lines):
+        surface.blit(font.render(line, True, (235, 235, 235)), (4, 3 + k * (size - 2)))
+    return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))

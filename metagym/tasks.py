@@ -1,0 +1,234 @@
+"""Tasks and task families: the vocabulary every metagym environment shares.
+
+A **task** is one member of a family of environments: a frozen dataclass, hashable,
+picklable and JSON round-trippable, with a stable :attr:`Task.task_id` derived from its
+canonical JSON. A **task family** declares the task's parameters, samples tasks from a
+:class:`numpy.random.Generator` and assigns every task to exactly one split (``"train"``,
+``"test"`` or ``"ood"``).
+
+Example:
+    >>> import numpy as np
+    >>> from metagym.envs.metagrid import GridFamily
+    >>> family = GridFamily(level="gridnavi")
+    >>> task = family.sample(np.random.default_rng(0), 1, split="test")[0]
+    >>> family.split_of(task)
+    'test'
+    >>> type(task).from_json(task.to_json()) == task
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Generic, TypeVar, cast
+
+import numpy as np
+
+SPLITS: tuple[str, ...] = ("train", "test", "ood")
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+    """Base class of every task: subclasses are frozen dataclasses of JSON-able fields.
+
+    Fields may be ``int``, ``float``, ``str``, ``bool`` or tuples of those; tuples are written
+    as JSON lists and read back as tuples.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        """The task's fields, with tuples as lists (JSON-ready)."""
+        return {f.name: _jsonable(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    def to_json(self) -> str:
+        """Canonical JSON: sorted keys, no spaces, with the task type under ``"type"``."""
+        payload = {"type": type(self).__name__, **self.to_dict()}
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Task:
+        """Build a task of this class from :meth:`to_dict` output (``"type"`` may be present)."""
+        data = dict(data)
+        kind = data.pop("type", cls.__name__)
+        if kind != cls.__name__:
+            raise TypeError(f"task: JSON holds a {kind!r}, expected a {cls.__name__!r}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"task: unknown fields {unknown} for {cls.__name__}; allowed: {sorted(names)}")
+        return cls(**{k: _from_jsonable(v) for k, v in data.items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> Task:
+        """Inverse of :meth:`to_json`."""
+        return cls.from_dict(json.loads(text))
+
+    @property
+    def task_id(self) -> str:
+        """Stable 16-hex-digit id: a hash of the canonical JSON, equal across runs and machines."""
+        return hashlib.blake2b(self.to_json().encode(), digest_size=8).hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _from_jsonable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_from_jsonable(v) for v in value)
+    return value
+
+
+def stable_unit_hash(text: str) -> float:
+    """Map a string to [0, 1) by a hash that is the same on every run and machine."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") / 2.0**64
+
+
+@dataclasses.dataclass(frozen=True)
+class Param:
+    """One declared parameter of a task family.
+
+    Attributes:
+        name: Field name on the task dataclass.
+        kind: ``"int"``, ``"float"``, ``"str"``, ``"cell"`` (a (row, col) pair) or ``"vector"``.
+        doc: What the parameter means, with its unit if it has one.
+        low: Smallest allowed value (numbers only), or None.
+        high: Largest allowed value (numbers only), or None.
+        default: The default task's value.
+        choices: The allowed values, for parameters drawn from a finite set.
+    """
+
+    name: str
+    kind: str
+    doc: str
+    low: float | None = None
+    high: float | None = None
+    default: Any = None
+    choices: tuple[Any, ...] | None = None
+
+    def describe(self) -> str:
+        """One line for listings: name, kind, allowed values and meaning."""
+        if self.choices is not None:
+            shown = ", ".join(map(str, self.choices[:8])) + (", ..." if len(self.choices) > 8 else "")
+            allowed = f"one of {{{shown}}}"
+        elif self.low is not None or self.high is not None:
+            allowed = f"in [{self.low}, {self.high}]"
+        else:
+            allowed = "any"
+        return f"{self.name} ({self.kind}, {allowed}, default {self.default}): {self.doc}"
+
+
+T = TypeVar("T", bound=Task)
+
+
+class TaskFamily(ABC, Generic[T]):
+    """A parameterised family of tasks with seeded sampling and disjoint splits.
+
+    Subclasses set :attr:`task_type`, :attr:`params` and :attr:`splits`, and implement
+    :meth:`_sample`, :meth:`split_of` and :meth:`_check`. Sampling draws every random number
+    from the generator it is given, so the same generator state gives the same tasks.
+    """
+
+    #: Display name, used in listings and error messages.
+    name: str = "family"
+    task_type: ClassVar[type[Task]] = Task
+    #: Splits this family has, a subset of :data:`SPLITS`.
+    splits: tuple[str, ...] = SPLITS
+
+    @property
+    @abstractmethod
+    def params(self) -> tuple[Param, ...]:
+        """The declared parameters of a task."""
+
+    @property
+    @abstractmethod
+    def default_task(self) -> T:
+        """The family's canonical task."""
+
+    @property
+    @abstractmethod
+    def horizon(self) -> int:
+        """Longest episode, in steps, over the family's tasks."""
+
+    @property
+    def episodes_per_trial(self) -> int:
+        """Default number of episodes in one trial (the RL² setting)."""
+        return 2
+
+    @property
+    def reward_bounds(self) -> tuple[float, float]:
+        """Smallest and largest reward of one step (infinite where rewards are unbounded)."""
+        return (-np.inf, np.inf)
+
+    def sample(self, rng: np.random.Generator, n: int, split: str = "train") -> list[T]:
+        """Draw ``n`` tasks of ``split`` using only ``rng``.
+
+        Args:
+            rng: Source of every random draw.
+            n: Number of tasks, at least 0.
+            split: One of :attr:`splits`.
+
+        Returns:
+            A list of ``n`` tasks, each with ``split_of(task) == split``.
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
+            raise ValueError(f"n: expected an integer >= 0, got {n!r}")
+        self.check_split(split)
+        return self._sample(rng, int(n), split)
+
+    def check_split(self, split: str) -> None:
+        """Raise ValueError unless ``split`` is one of this family's splits."""
+        if split not in self.splits:
+            raise ValueError(f"split: {split!r} is not a split of {self.name}; allowed: {list(self.splits)}")
+
+    def validate(self, task: Any, argument: str = "task") -> T:
+        """Return ``task`` if it belongs to this family, else raise TypeError/ValueError.
+
+        Args:
+            task: The candidate task.
+            argument: Name of the argument being checked, used in the error message.
+        """
+        if not isinstance(task, self.task_type):
+            raise TypeError(
+                f"{argument}: expected a {self.task_type.__name__} for {self.name}, got {type(task).__name__}"
+            )
+        checked = cast(T, task)
+        self._check(checked, argument)
+        return checked
+
+    def describe(self) -> str:
+        """A multi-line description: parameters, splits and horizon."""
+        lines = [f"{self.name}: horizon {self.horizon}, splits {', '.join(self.splits)}"]
+        lines += [f"  {p.describe()}" for p in self.params]
+        return "\n".join(lines)
+
+    @abstractmethod
+    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[T]:
+        """Draw ``n`` tasks of a valid ``split``."""
+
+    @abstractmethod
+    def split_of(self, task: T) -> str:
+        """The one split ``task`` belongs to."""
+
+    @abstractmethod
+    def _check(self, task: T, argument: str) -> None:
+        """Raise ValueError naming ``argument`` if a parameter of ``task`` is out of bounds."""
+
+
+def task_stream(seed: int) -> np.random.Generator:
+    """The task RNG for an env reset with ``seed``: a child of the seed's SeedSequence.
+
+    The episode RNG (Gymnasium's ``np_random``) is built from ``SeedSequence(seed)`` itself;
+    the task RNG from its first spawned child, so the two streams are independent yet both are
+    fixed by the one reset seed.
+    """
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed).spawn(1)[0]))

@@ -1,0 +1,293 @@
+"""Trials: K consecutive episodes on one task, as one Gymnasium episode (the RL² setting).
+
+:class:`Trial` turns any family env into a trial env; :class:`TrialVector` does the same for a
+family vector env, so recurrent agents train on the fast batched path. Both give the same
+observation, a flat ``float32`` vector laid out as :attr:`Trial.obs_slices` says:
+
+* ``obs``: the family's observation, flattened (``Discrete`` one-hot);
+* ``prev_action``: the previous action (one-hot for ``Discrete``), zeros at trial start;
+* ``prev_reward``: the previous reward, 0 at trial start;
+* ``done``: 1 if the previous step ended an inner episode (this is a new one's first step);
+* ``episode``: index of the current inner episode divided by K, in [0, 1].
+
+``info["trial_episode"]`` is the 0-based index of the inner episode a step belonged to; the
+step that ends an inner episode also carries ``info["inner_return"]`` and
+``info["inner_length"]`` (in a vector env with ``SAME_STEP`` autoreset, a trial's last step
+puts these in ``infos["final_info"]``, as Gymnasium does).
+
+The inner episode ends as the family says (its horizon); the trial ends, with
+``terminated=True``, when the K-th inner episode ends: nothing follows a trial's last step,
+so there is nothing to bootstrap. A new task is drawn only at trial start (the given, pinned
+or freshly sampled one, by the family env's rules); inner episodes keep it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from metagym.registration import family_of
+
+TRIAL_PARTS = ("obs", "prev_action", "prev_reward", "done", "episode")
+
+
+def _flat_bounds(space: spaces.Space[Any]) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(space, spaces.Box):
+        return space.low.astype(np.float32).ravel(), space.high.astype(np.float32).ravel()
+    if isinstance(space, spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary):
+        dim = spaces.flatdim(space)
+        return np.zeros(dim, np.float32), np.ones(dim, np.float32)
+    raise TypeError(f"space: trials support Box, Discrete, MultiDiscrete and MultiBinary, got {space}")
+
+
+def flatten_batch(space: spaces.Space[Any], x: Any, n: int) -> np.ndarray:
+    """Flatten ``n`` elements of ``space`` to float32 rows, one-hot encoding discrete values."""
+    if isinstance(space, spaces.Box | spaces.MultiBinary):
+        return np.asarray(x, dtype=np.float32).reshape(n, -1)
+    if isinstance(space, spaces.Discrete):
+        out = np.zeros((n, int(space.n)), dtype=np.float32)
+        out[np.arange(n), np.asarray(x).reshape(n) - int(space.start)] = 1.0
+        return out
+    if isinstance(space, spaces.MultiDiscrete):
+        flat = np.asarray(x).reshape(n, -1) - space.start.ravel()
+        parts = [np.eye(int(k), dtype=np.float32)[flat[:, j]] for j, k in enumerate(space.nvec.ravel())]
+        return np.concatenate(parts, axis=1)
+    raise TypeError(f"space: cannot flatten {space}")
+
+
+def trial_space(
+    obs_space: spaces.Space[Any], action_space: spaces.Space[Any], reward_bounds: tuple[float, float]
+) -> tuple[spaces.Box, dict[str, slice]]:
+    """The flat trial observation space and where each part lies in it.
+
+    Unbounded rewards get the largest finite float32 bounds (Gymnasium's checker flags
+    infinite bounds).
+    """
+    obs_low, obs_high = _flat_bounds(obs_space)
+    act_low, act_high = _flat_bounds(action_space)
+    big = float(np.finfo(np.float32).max)
+    r_low, r_high = max(reward_bounds[0], -big), min(reward_bounds[1], big)
+    lows = [obs_low, act_low, np.array([r_low]), np.zeros(1), np.zeros(1)]
+    highs = [obs_high, act_high, np.array([r_high]), np.ones(1), np.ones(1)]
+    slices, start = {}, 0
+    for name, low in zip(TRIAL_PARTS, lows, strict=True):
+        slices[name] = slice(start, start + low.size)
+        start += low.size
+    box = spaces.Box(np.concatenate(lows).astype(np.float32), np.concatenate(highs).astype(np.float32))
+    return box, slices
+
+
+def _check_episodes(episodes_per_trial: Any, family: Any) -> int:
+    if episodes_per_trial is None:
+        return int(family.episodes_per_trial)
+    if isinstance(episodes_per_trial, bool) or not isinstance(episodes_per_trial, int) or episodes_per_trial < 1:
+        raise ValueError(f"episodes_per_trial: expected an integer >= 1, got {episodes_per_trial!r}")
+    return episodes_per_trial
+
+
+class Trial(gym.Wrapper[np.ndarray, Any, Any, Any]):
+    """A family env as a trial env: one Gymnasium episode is K inner episodes on one task.
+
+    Args:
+        env: A metagym family env (``env.unwrapped.family`` exists), possibly wrapped.
+        episodes_per_trial: K; default: the family's ``episodes_per_trial``.
+    """
+
+    def __init__(self, env: gym.Env[Any, Any], episodes_per_trial: int | None = None) -> None:
+        super().__init__(env)
+        family = family_of(env)
+        self.episodes_per_trial = _check_episodes(episodes_per_trial, family)
+        self.observation_space, self.obs_slices = trial_space(
+            env.observation_space, env.action_space, family.reward_bounds
+        )
+        self._episode = 0
+        self._return = 0.0
+        self._length = 0
+
+    def _augment(self, obs: Any, action: Any, reward: float, done: bool) -> np.ndarray:
+        parts = [flatten_batch(self.env.observation_space, obs, 1)[0]]
+        if action is None:
+            parts.append(np.zeros(self.obs_slices["prev_action"].stop - self.obs_slices["prev_action"].start))
+        else:
+            parts.append(flatten_batch(self.env.action_space, action, 1)[0])
+        parts.append(np.array([reward, float(done), self._episode / self.episodes_per_trial]))
+        return np.concatenate(parts).astype(np.float32)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._episode, self._return, self._length = 0, 0.0, 0
+        return self._augment(obs, None, 0.0, False), {**info, "trial_episode": 0}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        info = {**info, "trial_episode": self._episode}
+        self._return += float(reward)
+        self._length += 1
+        inner_done = terminated or truncated
+        trial_over = False
+        if inner_done:
+            info["inner_return"], info["inner_length"] = self._return, self._length
+            self._episode += 1
+            trial_over = self._episode >= self.episodes_per_trial
+            if not trial_over:
+                obs, _ = self.env.reset(options={"keep_task": True})
+                self._return, self._length = 0.0, 0
+        return self._augment(obs, action, float(reward), inner_done), float(reward), trial_over, False, info
+
+
+class TrialVector(gym.vector.VectorWrapper):
+    """A family vector env as N trial envs; the batched form of :class:`Trial`.
+
+    Args:
+        env: A family vector env whose ``autoreset_mode`` is ``DISABLED`` (this wrapper resets
+            inner episodes itself).
+        episodes_per_trial: K; default: the family's ``episodes_per_trial``.
+        autoreset_mode: ``SAME_STEP`` (default; a finished trial's last observation is in
+            ``infos["final_obs"]``) or ``DISABLED`` (reset finished trials with
+            ``options={"reset_mask": mask}``). ``NEXT_STEP`` would need to skip stepping the
+            finished sub-envs, which a Gymnasium vector env cannot do, so it is refused.
+    """
+
+    def __init__(
+        self,
+        env: gym.vector.VectorEnv,
+        episodes_per_trial: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+    ) -> None:
+        super().__init__(env)
+        if env.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
+            raise ValueError(
+                f"env: TrialVector needs autoreset_mode DISABLED, got {env.metadata.get('autoreset_mode')}"
+            )
+        family = env.get_attr("family")[0]  # type: ignore[attr-defined]
+        allowed = (AutoresetMode.SAME_STEP, AutoresetMode.DISABLED)
+        try:
+            mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            mode = None
+        if mode not in allowed:
+            raise ValueError(
+                f"autoreset_mode: {autoreset_mode!r} is not allowed; allowed: {[m.value for m in allowed]}"
+            )
+        self.autoreset_mode = mode
+        self.metadata = {**env.metadata, "autoreset_mode": mode}
+        self.episodes_per_trial = _check_episodes(episodes_per_trial, family)
+        self.single_observation_space, self.obs_slices = trial_space(
+            env.single_observation_space, env.single_action_space, family.reward_bounds
+        )
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, self.num_envs)
+        n = self.num_envs
+        self._episode = np.zeros(n, dtype=np.int64)
+        self._return = np.zeros(n, dtype=np.float64)
+        self._length = np.zeros(n, dtype=np.int64)
+
+    def _augment(self, obs: np.ndarray, actions: np.ndarray | None, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
+        n, sl = self.num_envs, self.obs_slices
+        out = np.zeros((n, sl["episode"].stop), dtype=np.float32)
+        out[:, sl["obs"]] = flatten_batch(self.env.single_observation_space, obs, n)
+        if actions is not None:
+            out[:, sl["prev_action"]] = flatten_batch(self.env.single_action_space, actions, n)
+        out[:, sl["prev_reward"]] = reward[:, None]
+        out[:, sl["done"]] = done[:, None]
+        out[:, sl["episode"]] = (self._episode / self.episodes_per_trial)[:, None]
+        return out
+
+    def _restart(self, mask: np.ndarray) -> None:
+        self._episode[mask], self._return[mask], self._length[mask] = 0, 0.0, 0
+
+    def reset(
+        self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        obs, infos = self.env.reset(seed=seed, options=options)  # type: ignore[arg-type]
+        mask = (options or {}).get("reset_mask", np.ones(self.num_envs, dtype=bool))
+        self._restart(mask)
+        zeros = np.zeros(self.num_envs)
+        return self._augment(obs, None, zeros, zeros.astype(bool)), {
+            **infos,
+            "trial_episode": self._episode.copy(),
+            "_trial_episode": np.ones(self.num_envs, dtype=bool),
+        }
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
+        actions = np.asarray(actions)
+        obs, reward, terminated, truncated, _ = self.env.step(actions)
+        infos: dict[str, Any] = {"trial_episode": self._episode.copy(), "_trial_episode": np.ones(self.num_envs, bool)}
+        self._return += reward
+        self._length += 1
+        inner_done = terminated | truncated
+        trial_over = np.zeros(self.num_envs, dtype=bool)
+        if inner_done.any():
+            infos["inner_return"] = np.where(inner_done, self._return, 0.0)
+            infos["_inner_return"] = inner_done.copy()
+            infos["inner_length"] = np.where(inner_done, self._length, 0)
+            infos["_inner_length"] = inner_done.copy()
+            self._episode += inner_done
+            self._return[inner_done], self._length[inner_done] = 0.0, 0
+            trial_over = inner_done & (self._episode >= self.episodes_per_trial)
+            going_on = inner_done & ~trial_over
+            if going_on.any():
+                fresh, _ = self.env.reset(options={"reset_mask": going_on, "keep_task": True})
+                obs = np.where(_rows(going_on, obs.ndim), fresh, obs)
+        out = self._augment(obs, actions, np.asarray(reward, dtype=np.float64), inner_done)
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and trial_over.any():
+            # As Gymnasium's SAME_STEP: the last step's infos go to "final_info"; the top level
+            # holds the new trial's (trial_episode 0, no inner episode ended).
+            final_info = {key: np.copy(value) for key, value in infos.items()}
+            infos["final_obs"], infos["_final_obs"] = out, trial_over
+            infos["final_info"], infos["_final_info"] = final_info, trial_over
+            infos["trial_episode"] = np.where(trial_over, 0, infos["trial_episode"])
+            for key in ("_inner_return", "_inner_length"):
+                infos[key] = infos[key] & ~trial_over
+            fresh, _ = self.env.reset(options={"reset_mask": trial_over})
+            self._restart(trial_over)
+            zeros = np.zeros(self.num_envs)
+            start = self._augment(fresh, None, zeros, zeros.astype(bool))
+            out = np.where(trial_over[:, None], start, out)
+        return out, reward, trial_over, np.zeros(self.num_envs, dtype=bool), infos
+
+    def get_attr(self, name: str) -> tuple[Any, ...]:
+        """Forward to the family vector env (``"task"``, ``"family"``, ...)."""
+        return self.env.get_attr(name)  # type: ignore[attr-defined]
+
+    def set_attr(self, name: str, values: Any) -> None:
+        """Forward to the family vector env; ``set_attr("task", tasks)`` pins tasks per sub-env."""
+        self.env.set_attr(name, values)  # type: ignore[attr-defined]
+
+
+def _rows(mask: np.ndarray, ndim: int) -> np.ndarray:
+    return mask.reshape(mask.shape + (1,) * (ndim - 1))
+
+
+def make_trial(
+    env_id: str, episodes_per_trial: int | None = None, render_mode: str | None = None, **env_kwargs: Any
+) -> Trial:
+    """Entry point of the ``<Name>-Trial-v0`` ids: ``gymnasium.make(env_id, ...)`` in a :class:`Trial`."""
+    env = gym.make(env_id, render_mode=render_mode, disable_env_checker=True, **env_kwargs)
+    return Trial(env, episodes_per_trial)
+
+
+def make_trial_vector(
+    num_envs: int,
+    env_id: str,
+    episodes_per_trial: int | None = None,
+    autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+    **env_kwargs: Any,
+) -> TrialVector:
+    """Vector entry point of the ``<Name>-Trial-v0`` ids: the family's own batched env (or
+    Gymnasium's SyncVectorEnv where it has none) in a :class:`TrialVector`."""
+    env_kwargs.pop("max_episode_steps", None)  # trials end themselves; make_vec may pass None
+    if gym.spec(env_id).vector_entry_point is not None:
+        env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, **env_kwargs)
+    else:
+        env = gym.make_vec(
+            env_id,
+            num_envs=num_envs,
+            vectorization_mode="sync",
+            vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED},
+            **env_kwargs,
+        )
+    return TrialVector(env, episodes_per_trial, autoreset_mode)

@@ -1,0 +1,86 @@
+"""The battery every registered id passes: both check_envs, determinism, pickle, rendering."""
+
+from __future__ import annotations
+
+import pickle
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from helpers import assert_same, rollout
+
+import metagym
+
+ALL_IDS = metagym.env_ids()
+FAMILY_IDS = metagym.env_ids(trials=False)
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_gymnasium_check_env(env_id: str) -> None:
+    env = gym.make(env_id, render_mode="rgb_array")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        # check_env prefers the raw env; a trial env is a wrapper by design.
+        warnings.filterwarnings("ignore", message=".*is different from the unwrapped version.*")
+        check_env(env if "Trial" in env_id else env.unwrapped, skip_render_check=False)
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_sb3_check_env(env_id: str) -> None:
+    sb3_checker = pytest.importorskip("stable_baselines3.common.env_checker")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_checker.check_env(gym.make(env_id), warn=True)
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_seeded_determinism(env_id: str) -> None:
+    a = rollout(gym.make(env_id), seed=7, steps=300)
+    b = rollout(gym.make(env_id), seed=7, steps=300)
+    assert_same(a, b)
+    c = rollout(gym.make(env_id), seed=8, steps=300)
+    assert any(not np.array_equal(x, y) for x, y in zip(a, c, strict=False))
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_pickle_round_trip(env_id: str) -> None:
+    env = gym.make(env_id, render_mode="rgb_array")
+    env.reset(seed=3)
+    env.render()
+    for _ in range(5):
+        env.step(env.action_space.sample())
+    clone = pickle.loads(pickle.dumps(env))
+    actions = [env.action_space.sample() for _ in range(40)]
+    for action in actions:
+        np.testing.assert_array_equal(env.step(action)[0], clone.step(action)[0])
+    assert env.unwrapped.task == clone.unwrapped.task
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_render_headless(env_id: str) -> None:
+    env = gym.make(env_id, render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
+    assert len(np.unique(frame.reshape(-1, 3), axis=0)) >= 3  # floor, agent, goal at least
+
+
+@pytest.mark.parametrize("env_id", FAMILY_IDS)
+def test_render_human_headless(env_id: str) -> None:
+    env = gym.make(env_id, render_mode="human")
+    env.reset(seed=0)
+    env.step(env.action_space.sample())
+    env.close()
+
+
+@pytest.mark.parametrize("env_id", FAMILY_IDS)
+def test_vector_entry_point(env_id: str) -> None:
+    envs = gym.make_vec(env_id, num_envs=3, vectorization_mode="vector_entry_point", render_mode="rgb_array")
+    obs, _ = envs.reset(seed=0)
+    assert envs.observation_space.contains(obs)
+    obs, reward, *_ = envs.step(envs.action_space.sample())
+    assert obs.shape == (3, *envs.single_observation_space.shape) and reward.shape == (3,)
+    assert len(envs.render()) == 3
+    assert len(envs.get_attr("task")) == 3

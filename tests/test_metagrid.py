@@ -1,0 +1,206 @@
+"""MetaGrid: GridNavi faithfulness, the leak guard, batched == single, task rules, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.vector import AutoresetMode
+
+from metagym.envs.metagrid import GridFamily, GridTask, MetaGridEnv, MetaGridVectorEnv, layout_of
+
+UP, RIGHT, DOWN, LEFT, NOOP = 1, 2, 3, 4, 0
+
+
+def test_gridnavi_is_varibads() -> None:
+    env = gym.make("MetaGrid-GridNavi-v0")
+    obs, _ = env.reset(seed=0, options={"task": GridTask("gridnavi", (0, 2))})
+    assert obs.tolist() == [0, 0] and env.observation_space.shape == (2,)
+    assert env.action_space.n == 5
+    obs, reward, terminated, truncated, _ = env.step(RIGHT)
+    assert obs.tolist() == [0, 1] and reward == pytest.approx(-0.1)
+    obs, reward, terminated, truncated, _ = env.step(RIGHT)
+    assert obs.tolist() == [0, 2] and reward == 1.0 and not terminated  # the episode goes on at the goal
+    obs, reward, *_ = env.step(NOOP)
+    assert reward == 1.0
+    obs, reward, *_ = env.step(UP)  # off the grid: stays, still on the goal
+    assert obs.tolist() == [0, 2] and reward == 1.0
+    for step in range(5, 16):
+        _, _, terminated, truncated, _ = env.step(NOOP)
+        assert not terminated and truncated == (step == 15)
+    assert env.unwrapped.family.episodes_per_trial == 4
+
+
+def test_walls_block_and_goal_terminates_in_rooms() -> None:
+    env = MetaGridEnv(level="four_rooms")
+    env.reset(seed=0, options={"task": GridTask("four_rooms", (2, 6))})
+    for _ in range(4):
+        obs, *_ = env.step(RIGHT)
+    assert obs[:2].tolist() == [0, 4]  # (0, 5) is a wall
+    view = obs[2:].reshape(3, 3)
+    assert view[1, 2] == 2 and view[0, :].tolist() == [2, 2, 2]  # wall to the right, edge above
+    for action in (DOWN, DOWN, RIGHT, RIGHT):
+        obs, reward, terminated, *_ = env.step(action)
+    assert obs[:2].tolist() == [2, 6] and reward == 1.0 and terminated
+
+
+@pytest.mark.parametrize("level", ["gridnavi", "open_room", "four_rooms", "procedural"])
+def test_leak_guard_goal_never_observed(level: str) -> None:
+    """Two tasks that differ only in the hidden goal look the same until the goal is found."""
+    family = GridFamily(level)
+    base = family.sample(np.random.default_rng(0), 1)[0]
+    goals = layout_of(base).goal_cells
+    other = dataclasses.replace(base, goal=goals[len(goals) // 2 if goals[len(goals) // 2] != base.goal else 0])
+    assert other.goal != base.goal
+    a, b = MetaGridEnv(level), MetaGridEnv(level)
+    oa, _ = a.reset(seed=1, options={"task": base})
+    ob, _ = b.reset(seed=1, options={"task": other})
+    rng = np.random.default_rng(2)
+    compared = 0
+    for _ in range(500):
+        np.testing.assert_array_equal(oa, ob)
+        compared += 1
+        action = int(rng.integers(0, 5))
+        oa, ra, ta, tra, _ = a.step(action)
+        ob, rb, tb, _, _ = b.step(action)
+        if ra != rb or ta or tb:  # one of them found its goal: from here they may differ
+            break
+        if tra:
+            oa, _ = a.reset(options={"keep_task": True})
+            ob, _ = b.reset(options={"keep_task": True})
+    assert compared > 5
+
+
+@pytest.mark.parametrize("level", ["gridnavi", "four_rooms", "procedural"])
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_batched_equals_single(level: str, mode: AutoresetMode) -> None:
+    """The vector env gives what N single envs give, in Gymnasium's SyncVectorEnv, step for step."""
+    n = 6
+    family = GridFamily(level)
+    tasks = family.sample(np.random.default_rng(3), n, "test")
+    fast = MetaGridVectorEnv(n, level=level, autoreset_mode=mode)
+    slow = gym.vector.SyncVectorEnv([lambda: MetaGridEnv(level) for _ in range(n)], autoreset_mode=mode)
+    pinned = [tasks[0], None, tasks[2], None, tasks[4], None]  # half pinned, half drawing new tasks
+    for i in (0, 2, 4):
+        slow.envs[i].unwrapped.task = tasks[i]
+    fast.set_attr("task", pinned)
+    fo, _ = fast.reset(seed=11)
+    so, _ = slow.reset(seed=11)
+    np.testing.assert_array_equal(fo, so)
+    rng = np.random.default_rng(4)
+    ends = 0
+    for _ in range(400):
+        actions = rng.integers(0, 5, n)
+        f, s = fast.step(actions), slow.step(actions)
+        for x, y in zip(f[:4], s[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
+        if mode == AutoresetMode.SAME_STEP and "_final_obs" in s[4]:
+            np.testing.assert_array_equal(f[4]["_final_obs"], s[4]["_final_obs"])
+            for i in np.flatnonzero(s[4]["_final_obs"]):
+                np.testing.assert_array_equal(f[4]["final_obs"][i], s[4]["final_obs"][i])
+        ends += int((f[2] | f[3]).sum())
+        assert list(fast.get_attr("task")) == list(slow.get_attr("task"))
+    assert ends > 10
+    assert fast.get_attr("task")[0] == tasks[0]
+
+
+def test_disabled_autoreset_and_reset_mask() -> None:
+    envs = MetaGridVectorEnv(3, level="gridnavi", autoreset_mode="Disabled")
+    envs.reset(seed=0)
+    for _ in range(15):
+        _, _, _, truncated, _ = envs.step(np.zeros(3, dtype=np.int64))
+    assert truncated.all()
+    obs, _ = envs.reset(options={"reset_mask": np.array([True, False, False])})
+    assert obs[0].tolist() == [0, 0]
+
+
+def test_task_rules_single_env() -> None:
+    env = MetaGridEnv("gridnavi")
+    env.reset(seed=0)
+    drawn = {env.reset()[0].tobytes() and env.task for _ in range(30)}
+    assert len(drawn) > 3  # unpinned: a new train task at each reset
+    assert all(env.family.split_of(t) == "train" for t in drawn)
+    task = GridTask("gridnavi", (4, 4))
+    env.task = task  # pins
+    assert all(env.reset()[0] is not None and env.get_task() == task for _ in range(5))
+    other = GridTask("gridnavi", (3, 3))
+    env.reset(options={"task": other})
+    assert env.task == other
+    env.reset()
+    assert env.task == task  # options do not pin
+    env.set_task(None)
+    assert len({env.reset()[0].tobytes() and env.task for _ in range(30)}) > 3
+
+
+def test_task_and_episode_streams_are_separate() -> None:
+    """The task drawn at reset depends only on the seed, not on how many steps were taken."""
+    a, b = MetaGridEnv("procedural"), MetaGridEnv("procedural")
+    a.reset(seed=5)
+    b.reset(seed=5)
+    assert a.task == b.task
+    for _ in range(7):
+        a.step(1)
+    while True:
+        *_, terminated, truncated, _ = a.step(0)
+        if terminated or truncated:
+            break
+    a.reset()
+    b.reset()
+    assert a.task == b.task
+
+
+def test_setting_task_recomputes_layout() -> None:
+    env = MetaGridEnv("procedural")
+    tasks = env.sample_tasks(2, split="ood")
+    env.task = tasks[0]
+    env.reset(seed=0)
+    shape0 = tuple(env._dyn.shapes[0])
+    env.task = tasks[1]
+    assert tuple(env._dyn.shapes[0]) == (tasks[1].size, tasks[1].size)
+    assert shape0 == (tasks[0].size, tasks[0].size)
+    assert env._dyn.horizons[0] == tasks[1].size ** 2
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "words"),
+    [
+        (lambda: MetaGridEnv(level="maze"), ValueError, ["level", "allowed"]),
+        (lambda: MetaGridEnv(view_size=4), ValueError, ["view_size", "odd"]),
+        (lambda: MetaGridEnv(render_mode="window"), ValueError, ["render_mode", "rgb_array"]),
+        (lambda: MetaGridVectorEnv(0), ValueError, ["num_envs", ">= 1"]),
+        (lambda: MetaGridVectorEnv(2, autoreset_mode="sometimes"), ValueError, ["autoreset_mode", "NextStep"]),
+    ],
+)
+def test_bad_construction(make, error, words) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error) as info:
+        make()
+    assert all(w in str(info.value) for w in words)
+
+
+def test_bad_calls() -> None:
+    env = gym.make("MetaGrid-GridNavi-v0")
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match=r"action: 7 is not in \{0, ..., 4\}"):
+        env.step(7)
+    with pytest.raises(ValueError, match="action: expected 1 integer"):
+        env.step(1.5)
+    with pytest.raises(ValueError, match=r"options: unknown keys \['goal'\]"):
+        env.reset(options={"goal": (2, 2)})
+    with pytest.raises(TypeError, match="options\\['task'\\]: expected a GridTask"):
+        env.reset(options={"task": (2, 2)})
+    with pytest.raises(ValueError, match=r"task\.goal"):
+        env.unwrapped.task = GridTask("gridnavi", (1, 1))
+    with pytest.raises(ValueError, match="split"):
+        env.unwrapped.sample_tasks(2, split="ood")
+    envs = MetaGridVectorEnv(2, level="gridnavi")
+    with pytest.raises(gym.error.ResetNeeded):
+        envs.step(np.zeros(2, dtype=np.int64))
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match="expected a task or a sequence of 2"):
+        envs.set_attr("task", [GridTask("gridnavi", (4, 4))])
+    with pytest.raises(ValueError, match="only 'task' can be set"):
+        envs.set_attr("level", "four_rooms")
+    with pytest.raises(ValueError, match="action: expected 2 integer"):
+        envs.step(np.zeros(3, dtype=np.int64))

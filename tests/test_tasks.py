@@ -1,0 +1,124 @@
+"""Tasks and families: JSON round trip, stable ids, splits, bad input."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from metagym.envs.metagrid import GridFamily, GridTask
+from metagym.envs.metagrid_levels import LEVELS, PROCEDURAL_OOD_SIZES
+
+LEVEL_NAMES = sorted(LEVELS)
+
+
+@pytest.mark.parametrize("level", LEVEL_NAMES)
+def test_json_round_trip_and_stable_id(level: str) -> None:
+    family = GridFamily(level)
+    rng = np.random.default_rng(0)
+    for split in family.splits:
+        for task in family.sample(rng, 50, split):
+            text = task.to_json()
+            assert GridTask.from_json(text) == task
+            assert pickle.loads(pickle.dumps(task)) == task
+            assert hash(GridTask.from_json(text)) == hash(task)
+            assert GridTask.from_json(text).task_id == task.task_id
+    assert len(GridTask("gridnavi", (4, 4)).task_id) == 16
+    assert GridTask("gridnavi", (4, 4)).task_id != GridTask("gridnavi", (4, 3)).task_id
+
+
+def test_task_id_is_stable_across_processes() -> None:
+    import subprocess
+    import sys
+
+    code = "from metagym.envs.metagrid import GridTask; print(GridTask('gridnavi', (4, 4)).task_id)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == GridTask("gridnavi", (4, 4)).task_id
+
+
+@pytest.mark.parametrize("level", LEVEL_NAMES)
+def test_splits_disjoint_and_complete(level: str) -> None:
+    family = GridFamily(level)
+    rng = np.random.default_rng(1)
+    seen: dict[str, set[str]] = {}
+    for split in family.splits:
+        tasks = family.sample(rng, 3000 if level != "procedural" else 1500, split)
+        assert all(family.split_of(t) == split for t in tasks)
+        seen[split] = {t.task_id for t in tasks}
+        assert seen[split], f"split {split} of {level} is empty"
+    splits = list(seen)
+    for i, a in enumerate(splits):
+        for b in splits[i + 1 :]:
+            assert not seen[a] & seen[b], f"{a} and {b} share tasks"
+    if level != "procedural":  # a finite family: train and test together cover every goal cell
+        from metagym.envs.metagrid_levels import named_layout
+
+        all_goals = set(named_layout(level).goal_cells)
+        drawn = {t.goal for t in family.sample(rng, 5000, "train")}
+        drawn |= {t.goal for t in family.sample(rng, 2000, "test")}
+        assert drawn == all_goals
+
+
+def test_procedural_ood_is_larger_sizes() -> None:
+    family = GridFamily("procedural")
+    tasks = family.sample(np.random.default_rng(2), 200, "ood")
+    assert {t.size for t in tasks} == set(PROCEDURAL_OOD_SIZES)
+    assert all(t.size not in PROCEDURAL_OOD_SIZES for t in family.sample(np.random.default_rng(2), 200, "train"))
+
+
+def test_sampling_is_seeded() -> None:
+    family = GridFamily("procedural")
+    a = family.sample(np.random.default_rng(5), 20, "test")
+    b = family.sample(np.random.default_rng(5), 20, "test")
+    assert a == b
+    assert a != family.sample(np.random.default_rng(6), 20, "test")
+
+
+def test_gridnavi_goal_cells_match_varibad() -> None:
+    family = GridFamily("gridnavi")
+    goals = set(family.params[0].choices)
+    excluded = {(0, 0), (0, 1), (1, 0), (1, 1)}
+    assert goals == {(r, c) for r in range(5) for c in range(5)} - excluded
+    assert len(goals) == 21
+
+
+def test_describe_lists_params() -> None:
+    text = GridFamily("procedural").describe()
+    assert "seed" in text and "size" in text and "goal" in text and "ood" in text
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "words"),
+    [
+        (lambda f: f.sample(np.random.default_rng(0), 3, split="validation"), ValueError, ["split", "train"]),
+        (lambda f: f.sample(np.random.default_rng(0), -1), ValueError, ["n:", ">= 0"]),
+        (lambda f: f.sample(0, 3), TypeError, ["rng", "Generator"]),
+        (lambda f: f.sample(np.random.default_rng(0), 3, split="ood"), ValueError, ["split", "'ood'"]),
+        (lambda f: f.validate("gridnavi:(2,2)"), TypeError, ["task", "GridTask"]),
+        (lambda f: f.validate(GridTask("gridnavi", (0, 1))), ValueError, ["task.goal", "(0, 1)"]),
+        (lambda f: f.validate(GridTask("gridnavi", (9, 9))), ValueError, ["task.goal"]),
+        (lambda f: f.validate(GridTask("four_rooms", (3, 3))), ValueError, ["task.level", "gridnavi"]),
+        (lambda f: f.validate(GridTask("gridnavi", (3, 3), seed=4)), ValueError, ["seed and size"]),
+        (lambda f: GridTask.from_json('{"type":"Other","level":"gridnavi"}'), TypeError, ["Other", "GridTask"]),
+        (lambda f: GridTask.from_json('{"level":"gridnavi","goal":[2,2],"colour":1}'), ValueError, ["colour"]),
+    ],
+)
+def test_bad_input_is_named(call, error, words) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(error) as info:
+        call(GridFamily("gridnavi"))
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_procedural_bad_params() -> None:
+    family = GridFamily("procedural")
+    with pytest.raises(ValueError, match=r"task.size: expected one of \(7, 9, 11, 13\)"):
+        family.validate(GridTask("procedural", (3, 3), seed=1, size=8))
+    with pytest.raises(ValueError, match=r"task\.seed"):
+        family.validate(GridTask("procedural", (3, 3), seed=-1, size=7))
+
+
+def test_unknown_level() -> None:
+    with pytest.raises(ValueError, match=r"level: unknown level 'maze'; allowed: \['four_rooms', 'gridnavi'"):
+        GridFamily("maze")

@@ -1,0 +1,129 @@
+"""Trials: K inner episodes on one task, the observation layout, batched == single."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from metagym.envs.metagrid import GridTask, MetaGridEnv, MetaGridVectorEnv
+from metagym.wrappers import Trial, TrialVector, make_trial_vector
+
+
+def test_trial_runs_k_episodes_on_one_task() -> None:
+    env = gym.make("MetaGrid-GridNavi-Trial-v0", episodes_per_trial=3)
+    obs, info = env.reset(seed=0)
+    trial = env.get_wrapper_attr("obs_slices")
+    assert set(trial) == {"obs", "prev_action", "prev_reward", "done", "episode"}
+    assert info["trial_episode"] == 0 and obs.dtype == np.float32 and obs.shape == (2 + 5 + 3,)
+    task = env.unwrapped.task
+    steps, inner, returns = 0, [], []
+    terminated = False
+    while not terminated:
+        obs, reward, terminated, truncated, info = env.step(2)
+        steps += 1
+        assert not truncated and env.unwrapped.task == task
+        inner.append(info["trial_episode"])
+        if "inner_return" in info:
+            returns.append(info["inner_return"])
+            assert info["inner_length"] == 15
+            assert obs[trial["done"]][0] == 1.0
+        else:
+            assert obs[trial["done"]][0] == 0.0
+        np.testing.assert_array_equal(obs[trial["prev_action"]], np.eye(5)[2])
+        assert obs[trial["prev_reward"]][0] == pytest.approx(reward)
+    assert steps == 45 and inner == [0] * 15 + [1] * 15 + [2] * 15
+    assert len(returns) == 3 and returns[0] == returns[1] == returns[2]  # same task, same policy
+    assert obs[trial["episode"]][0] == 1.0
+
+
+def test_trial_first_observation_and_episode_index() -> None:
+    env = Trial(MetaGridEnv("gridnavi"), episodes_per_trial=4)
+    obs, _ = env.reset(seed=1, options={"task": GridTask("gridnavi", (4, 4))})
+    sl = env.obs_slices
+    assert obs[sl["obs"]].tolist() == [0.0, 0.0]
+    assert not obs[sl["prev_action"]].any() and obs[sl["prev_reward"]][0] == 0 and obs[sl["episode"]][0] == 0
+    for _ in range(15):
+        obs, *_ = env.step(3)
+    assert obs[sl["episode"]][0] == pytest.approx(0.25) and obs[sl["obs"]].tolist() == [0.0, 0.0]
+
+
+def test_new_task_only_at_trial_start() -> None:
+    env = Trial(MetaGridEnv("gridnavi"), episodes_per_trial=2)
+    env.reset(seed=3)
+    seen = []
+    for _ in range(20):
+        tasks = set()
+        terminated = False
+        while not terminated:
+            _, _, terminated, _, _ = env.step(0)
+            tasks.add(env.unwrapped.task)
+        assert len(tasks) == 1
+        seen.append(tasks.pop())
+        env.reset()
+    assert len(set(seen)) > 3
+
+
+def test_pinned_task_persists_across_trials() -> None:
+    env = gym.make("MetaGrid-FourRooms-Trial-v0")
+    task = GridTask("four_rooms", (8, 8))
+    env.unwrapped.task = task
+    for seed in range(3):
+        env.reset(seed=seed)
+        assert env.unwrapped.task == task
+
+
+@pytest.mark.parametrize("level", ["gridnavi", "procedural"])
+def test_trial_vector_equals_single_trials(level: str) -> None:
+    n, k = 5, 3
+    fast = TrialVector(MetaGridVectorEnv(n, level=level, autoreset_mode="Disabled"), episodes_per_trial=k)
+    slow = gym.vector.SyncVectorEnv(
+        [lambda: Trial(MetaGridEnv(level), k) for _ in range(n)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
+    )
+    task = MetaGridEnv(level).family.sample(np.random.default_rng(0), 1, "test")[0]
+    slow.envs[1].unwrapped.task = task
+    fast.set_attr("task", [None, task, None, None, None])
+    np.testing.assert_array_equal(fast.reset(seed=9)[0], slow.reset(seed=9)[0])
+    rng = np.random.default_rng(1)
+    trials_done = inner_done = 0
+    for _ in range(500):
+        actions = rng.integers(0, 5, n)
+        f, s = fast.step(actions), slow.step(actions)
+        for x, y in zip(f[:4], s[:4], strict=True):
+            np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(f[4]["trial_episode"], s[4]["trial_episode"])
+        if "_inner_return" in s[4]:
+            np.testing.assert_array_equal(f[4]["_inner_return"], s[4]["_inner_return"])
+            np.testing.assert_allclose(f[4]["inner_return"], s[4]["inner_return"])
+            inner_done += int(s[4]["_inner_return"].sum())
+        if "_final_obs" in s[4]:
+            for i in np.flatnonzero(s[4]["_final_obs"]):
+                np.testing.assert_array_equal(f[4]["final_obs"][i], s[4]["final_obs"][i])
+                for key in ("trial_episode", "inner_return", "inner_length"):
+                    assert f[4]["final_info"][key][i] == pytest.approx(s[4]["final_info"][key][i])
+        trials_done += int(f[2].sum())
+        assert fast.get_attr("task")[1] == task
+    assert trials_done >= 5 and inner_done >= 2 * trials_done  # K-1 at the top level, the last in final_info
+
+
+def test_make_vec_trial_id_and_modes() -> None:
+    envs = gym.make_vec("MetaGrid-GridNavi-Trial-v0", num_envs=4, episodes_per_trial=2)
+    assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
+    obs, info = envs.reset(seed=0)
+    assert obs.shape == (4, 10) and (info["trial_episode"] == 0).all()
+    done = np.zeros(4, dtype=bool)
+    for _ in range(30):
+        obs, _, terminated, _, _ = envs.step(np.zeros(4, dtype=np.int64))
+        done |= terminated
+    assert done.all()
+    with pytest.raises(ValueError, match=r"autoreset_mode: .* allowed: \['SameStep', 'Disabled'\]"):
+        make_trial_vector(2, "MetaGrid-GridNavi-v0", autoreset_mode="NextStep")
+    with pytest.raises(ValueError, match="needs autoreset_mode DISABLED"):
+        TrialVector(MetaGridVectorEnv(2))
+
+
+def test_bad_trial_arguments() -> None:
+    with pytest.raises(ValueError, match="episodes_per_trial: expected an integer >= 1, got 0"):
+        gym.make("MetaGrid-Trial-v0", episodes_per_trial=0)
+    with pytest.raises(TypeError, match="env: expected a metagym family env"):
+        Trial(gym.make("CartPole-v1"))

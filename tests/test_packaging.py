@@ -47,3 +47,12 @@ def test_installed_layout(tmp_path) -> None:  # type: ignore[no-untyped-def]
     code = "import importlib.util as u; print(u.find_spec('envs'), u.find_spec('agents'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "None None"
+
+
+def test_readme_quick_start_runs_as_written() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    assert "gym.make_vec" in snippet
+    run_python(snippet + "\nprint('ok')")

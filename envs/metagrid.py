@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from collections.abc import Sequence
 
 import numpy as np
@@ -20,6 +21,7 @@ from metagym.envs.metagrid_levels import (
     procedural_horizon,
     procedural_layout,
 )
+from metagym.policies import Policy
 from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
 
 #: Share of goal cells (named levels) or layout seeds (procedural) held out as ``test``.
@@ -143,6 +145,9 @@ class GridFamily(TaskFamily[GridTask]):
             return (side, side)
         return named_layout(self.level.name).shape
 
+    def oracle_policy(self) -> GridOracle:
+        return GridOracle()
+
     def _goal_split(self, goal: tuple[int, int]) -> str:
         return "test" if goal in self._test_goals else "train"
 
@@ -190,6 +195,40 @@ class GridFamily(TaskFamily[GridTask]):
                 f"{argument}.goal: {goal!r} is not a goal cell of this layout; "
                 f"allowed: floor cells 2+ steps from the start, e.g. {layout_of(task).goal_cells[:3]}"
             )
+
+
+def distances_to(layout: Layout, goal: tuple[int, int]) -> np.ndarray:
+    """Shortest-path steps from every cell to ``goal`` (walls and unreachable cells: a large number)."""
+    rows, cols = layout.shape
+    dist = np.full((rows, cols), rows * cols + 1, dtype=np.int64)
+    dist[goal] = 0
+    queue = deque([goal])
+    while queue:
+        r, c = queue.popleft()
+        for dr, dc in MOVES[1:]:
+            nr, nc = r + int(dr), c + int(dc)
+            if 0 <= nr < rows and 0 <= nc < cols and not layout.walls[nr, nc] and dist[nr, nc] > dist[r, c] + 1:
+                dist[nr, nc] = dist[r, c] + 1
+                queue.append((nr, nc))
+    return dist
+
+
+class GridOracle(Policy):
+    """Knows the goal: walks a shortest path to it, then stays (noop)."""
+
+    name = "oracle"
+
+    def __init__(self) -> None:
+        self._dist = np.zeros((1, 1), dtype=np.int64)
+
+    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
+        assert isinstance(task, GridTask)
+        self._dist = np.pad(distances_to(layout_of(task), task.goal), 1, constant_values=10**9)
+
+    def act(self, obs: np.ndarray) -> int:
+        r, c = int(obs[0]) + 1, int(obs[1]) + 1
+        best = min(range(len(MOVES)), key=lambda a: self._dist[r + MOVES[a][0], c + MOVES[a][1]])
+        return best
 
 
 class MetaGridDynamics(BatchedDynamics[GridTask]):

@@ -215,7 +215,8 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
         actions = self._dyn.check_actions(np.asarray(action)[None])
         reward, terminated = self._dyn.step(actions, _ONE, [self.np_random])
         self._elapsed += 1
-        truncated = self._elapsed >= int(self._dyn.horizons[0])
+        # Truncated means "cut short": a step that terminates is never also truncated.
+        truncated = self._elapsed >= int(self._dyn.horizons[0]) and not terminated[0]
         if self.render_mode == "human":
             self.render()
         return self._dyn.observe()[0], float(reward[0]), bool(terminated[0]), bool(truncated), {}
@@ -400,7 +401,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         reward = np.where(active, reward, 0.0)
         terminated = terminated & active
         self._elapsed += active
-        truncated = active & (self._elapsed >= self._limits())
+        truncated = active & (self._elapsed >= self._limits()) & ~terminated
         done = terminated | truncated
         if resetting.any():
             self._reset_envs(np.flatnonzero(resetting))

@@ -18,12 +18,47 @@ _GRID = {
     "vector_entry_point": "metagym.envs.metagrid:MetaGridVectorEnv",
 }
 
+_BANDIT = {
+    "entry_point": "metagym.envs.bandit:MetaBanditEnv",
+    "vector_entry_point": "metagym.envs.bandit:MetaBanditVectorEnv",
+}
+
+_MDP = {
+    "entry_point": "metagym.envs.tabular_mdp:MetaTabularMDPEnv",
+    "vector_entry_point": "metagym.envs.tabular_mdp:MetaTabularMDPVectorEnv",
+}
+
+_NAV = {
+    "entry_point": "metagym.envs.point_nav:PointNav2DEnv",
+    "vector_entry_point": "metagym.envs.point_nav:PointNav2DVectorEnv",
+}
+
 #: One row per family id: the id, its entry points and the make kwargs that set it apart.
 FAMILY_ENVS: list[dict[str, Any]] = [
     {"id": "MetaGrid-v0", **_GRID, "kwargs": {"level": "procedural"}},
     {"id": "MetaGrid-GridNavi-v0", **_GRID, "kwargs": {"level": "gridnavi"}},
     {"id": "MetaGrid-OpenRoom-v0", **_GRID, "kwargs": {"level": "open_room"}},
     {"id": "MetaGrid-FourRooms-v0", **_GRID, "kwargs": {"level": "four_rooms"}},
+    {"id": "MetaBandit-v0", **_BANDIT, "kwargs": {"arms": 5, "prior": "uniform", "pulls_per_trial": 10}},
+    {"id": "MetaBandit-Independent-v0", **_BANDIT, "kwargs": {"arms": 2, "pulls_per_trial": 100}},
+    {"id": "MetaBandit-Dependent-v0", **_BANDIT, "kwargs": {"arms": 2, "prior": "dependent", "pulls_per_trial": 100}},
+    {
+        "id": "MetaBandit-DependentEasy-v0",
+        **_BANDIT,
+        "kwargs": {"arms": 2, "prior": "dependent_easy", "pulls_per_trial": 100},
+    },
+    {
+        "id": "MetaBandit-DependentMedium-v0",
+        **_BANDIT,
+        "kwargs": {"arms": 2, "prior": "dependent_medium", "pulls_per_trial": 100},
+    },
+    {
+        "id": "MetaBandit-DependentHard-v0",
+        **_BANDIT,
+        "kwargs": {"arms": 2, "prior": "dependent_hard", "pulls_per_trial": 100},
+    },
+    {"id": "MetaTabularMDP-v0", **_MDP, "kwargs": {"states": 10, "actions": 5, "episode_length": 10}},
+    {"id": "PointNav2D-v0", **_NAV, "kwargs": {}},
 ]
 
 

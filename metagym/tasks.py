@@ -23,9 +23,12 @@ import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from metagym.policies import Policy
 
 SPLITS: tuple[str, ...] = ("train", "test", "ood")
 
@@ -204,6 +207,10 @@ class TaskFamily(ABC, Generic[T]):
         checked = cast(T, task)
         self._check(checked, argument)
         return checked
+
+    @abstractmethod
+    def oracle_policy(self) -> Policy:
+        """A policy that reads the task at trial start and acts (near-)optimally."""
 
     def describe(self) -> str:
         """A multi-line description: parameters, splits and horizon."""

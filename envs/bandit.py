@@ -1,0 +1,266 @@
+"""MetaBandit: Bernoulli multi-armed bandits (Duan et al. 2016; Wang et al. 2016)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.policies import Policy
+from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+
+#: Task priors. "uniform": every p_i ~ U[0, 1] independently. "dependent": two arms with
+#: p_2 = 1 - p_1 and p_1 ~ U[0, 1]; the easy / medium / hard presets draw p_1 from a pair.
+PRIORS = ("uniform", "dependent", "dependent_easy", "dependent_medium", "dependent_hard")
+_PAIRS = {"dependent_easy": (0.1, 0.9), "dependent_medium": (0.25, 0.75), "dependent_hard": (0.4, 0.6)}
+#: Cells per probability axis for the train/test hash split of continuous priors.
+SPLIT_BINS = 20
+TEST_FRACTION = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class BanditTask(Task):
+    """Success probability of each arm."""
+
+    probs: tuple[float, ...]
+
+
+class BanditFamily(TaskFamily[BanditTask]):
+    """Bernoulli bandits with ``arms`` arms and arm probabilities drawn from ``prior``.
+
+    Splits of continuous priors: the probability vector's cell on a 20-per-axis grid is hashed
+    stably; 20% of cells are ``test``. The two-task presets (``dependent_easy`` etc.) have only a
+    ``train`` split: holding one of their two tasks out would leave nothing to learn.
+
+    Args:
+        arms: Number of arms k (2 to 100; 2 for the dependent priors).
+        prior: One of :data:`PRIORS`.
+        pulls_per_trial: Default trial length n (one pull per episode).
+    """
+
+    task_type = BanditTask
+
+    def __init__(self, arms: int = 5, prior: str = "uniform", pulls_per_trial: int = 10) -> None:
+        if prior not in PRIORS:
+            raise ValueError(f"prior: unknown prior {prior!r}; allowed: {list(PRIORS)}")
+        if isinstance(arms, bool) or not isinstance(arms, int) or not 2 <= arms <= 100:
+            raise ValueError(f"arms: expected an integer from 2 to 100, got {arms!r}")
+        if prior != "uniform" and arms != 2:
+            raise ValueError(f"arms: prior {prior!r} has exactly 2 arms, got {arms}")
+        if isinstance(pulls_per_trial, bool) or not isinstance(pulls_per_trial, int) or pulls_per_trial < 1:
+            raise ValueError(f"pulls_per_trial: expected an integer >= 1, got {pulls_per_trial!r}")
+        self.arms, self.prior, self.pulls_per_trial = arms, prior, pulls_per_trial
+        self.name = f"MetaBandit[{prior}, k={arms}]"
+        self.splits = ("train",) if prior in _PAIRS else ("train", "test")
+
+    def __repr__(self) -> str:
+        return f"BanditFamily(arms={self.arms}, prior={self.prior!r}, pulls_per_trial={self.pulls_per_trial})"
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        doc = "success probability of each arm"
+        if self.prior in _PAIRS:
+            return (Param("probs", "vector", doc, choices=self._pair_tasks(), default=self._pair_tasks()[0]),)
+        return (Param("probs", "vector", doc, low=0.0, high=1.0, default=self.default_task.probs),)
+
+    @property
+    def default_task(self) -> BanditTask:
+        if self.prior in _PAIRS:
+            return BanditTask(self._pair_tasks()[0])
+        return BanditTask(tuple(float(p) for p in np.linspace(0.1, 0.9, self.arms)))
+
+    @property
+    def horizon(self) -> int:
+        return 1
+
+    @property
+    def episodes_per_trial(self) -> int:
+        return self.pulls_per_trial
+
+    @property
+    def reward_bounds(self) -> tuple[float, float]:
+        return (0.0, 1.0)
+
+    def oracle_policy(self) -> Policy:
+        return BestArm()
+
+    def _draw(self, rng: np.random.Generator, m: int) -> np.ndarray:
+        if self.prior == "uniform":
+            return rng.random((m, self.arms))
+        if self.prior == "dependent":
+            p1 = rng.random(m)
+            return np.stack([p1, 1.0 - p1], axis=1)
+        return np.asarray(self._pair_tasks())[rng.integers(0, 2, m)]
+
+    def _pair_tasks(self) -> tuple[tuple[float, float], ...]:
+        low, high = _PAIRS[self.prior]
+        return ((low, high), (high, low))
+
+    def _cell_split(self, probs: Sequence[float]) -> str:
+        cell = tuple(min(int(p * SPLIT_BINS), SPLIT_BINS - 1) for p in probs)
+        key = cell[:1] if self.prior == "dependent" else cell
+        return "test" if stable_unit_hash(f"bandit:{key}") < TEST_FRACTION else "train"
+
+    def split_of(self, task: BanditTask) -> str:
+        self.validate(task)
+        return "train" if self.prior in _PAIRS else self._cell_split(task.probs)
+
+    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[BanditTask]:
+        tasks: list[BanditTask] = []
+        while len(tasks) < n:
+            for row in self._draw(rng, max(2 * (n - len(tasks)), 8)):
+                probs = tuple(float(p) for p in row)
+                if self.prior in _PAIRS or self._cell_split(probs) == split:
+                    tasks.append(BanditTask(probs))
+        return tasks[:n]
+
+    def _check(self, task: BanditTask, argument: str) -> None:
+        probs = task.probs
+        if not isinstance(probs, tuple) or len(probs) != self.arms:
+            raise ValueError(f"{argument}.probs: expected {self.arms} probabilities, got {probs!r}")
+        if not all(isinstance(p, float | int) and 0.0 <= p <= 1.0 for p in probs):
+            raise ValueError(f"{argument}.probs: every probability must lie in [0, 1], got {probs!r}")
+        if self.prior != "uniform" and abs(probs[0] + probs[1] - 1.0) > 1e-9:
+            raise ValueError(f"{argument}.probs: prior {self.prior!r} needs p_2 = 1 - p_1, got {probs!r}")
+        if self.prior in _PAIRS and probs not in self._pair_tasks():
+            raise ValueError(f"{argument}.probs: prior {self.prior!r} allows only {self._pair_tasks()}")
+
+
+class BestArm(Policy):
+    """Task oracle: always pulls the arm with the highest success probability."""
+
+    name = "oracle"
+
+    def __init__(self) -> None:
+        self.arm = 0
+
+    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
+        assert isinstance(task, BanditTask)
+        self.arm = int(np.argmax(task.probs))
+
+    def act(self, obs: Any) -> int:
+        return self.arm
+
+
+class BanditDynamics(BatchedDynamics[BanditTask]):
+    """N bandits: one pull per episode, a Bernoulli reward drawn from each env's own RNG."""
+
+    def __init__(self, family: BanditFamily, num_envs: int) -> None:
+        super().__init__(family, num_envs)
+        self.observation_space = spaces.Discrete(1)
+        self.action_space = spaces.Discrete(family.arms)
+        self.probs = np.zeros((self.num_envs, family.arms))
+        self.last_action = np.full(self.num_envs, -1, dtype=np.int64)
+        self.last_reward = np.zeros(self.num_envs)
+
+    def set_tasks(self, idx: np.ndarray, tasks: Sequence[BanditTask]) -> None:
+        self.probs[idx] = [t.probs for t in tasks]
+
+    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+        self.last_action[idx] = -1
+
+    def step(
+        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.flatnonzero(active)
+        u = np.fromiter((rngs[i].random() for i in idx.tolist()), dtype=np.float64, count=len(idx))
+        reward = np.zeros(self.num_envs)
+        reward[idx] = u < self.probs[idx, actions[idx]]
+        self.last_action[idx], self.last_reward[idx] = actions[idx], reward[idx]
+        return reward, active.copy()
+
+    def observe(self) -> np.ndarray:
+        return np.zeros(self.num_envs, dtype=np.int64)
+
+    def render_frame(self, i: int, width: int = 320, height: int = 200) -> np.ndarray:
+        import pygame  # lazy
+
+        k = self.probs.shape[1]
+        surface = pygame.Surface((width, height))
+        surface.fill((245, 245, 240))
+        bar_w = width // k
+        for arm in range(k):
+            h = int(self.probs[i, arm] * (height - 30))
+            colour = (60, 180, 75) if arm == int(np.argmax(self.probs[i])) else (150, 150, 160)
+            pygame.draw.rect(surface, colour, pygame.Rect(arm * bar_w + 4, height - 20 - h, bar_w - 8, h))
+            if arm == self.last_action[i]:
+                hit = (220, 50, 50) if self.last_reward[i] else (90, 90, 200)
+                pygame.draw.circle(surface, hit, (arm * bar_w + bar_w // 2, height - 10), 7)
+        return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
+
+
+class MetaBanditEnv(FamilyEnv[BanditTask]):
+    """## Description
+
+    A Bernoulli multi-armed bandit whose arm probabilities are the hidden task. Each episode is
+    one pull; a trial of n pulls on one task is the setting of Duan et al. 2016 (RL², Table 1:
+    n = 10, 100, 500; k = 5, 10, 50) and of Wang et al. 2016 (two arms, 100 pulls).
+
+    ## Action Space
+
+    ``Discrete(k)``: the arm to pull.
+
+    ## Observation Space
+
+    ``Discrete(1)``: there is nothing to see; what matters is in the trial's previous action and
+    reward.
+
+    ## Rewards
+
+    1 with the pulled arm's probability, else 0.
+
+    ## Starting State
+
+    Nothing to start from.
+
+    ## Episode End
+
+    Terminated after the one pull (horizon 1, so also truncated).
+
+    ## Task Distribution
+
+    ``uniform``: p_i ~ U[0, 1] for each of k arms. ``dependent``: p_2 = 1 - p_1, p_1 ~ U[0, 1].
+    ``dependent_easy`` / ``_medium`` / ``_hard``: p_1 from {0.1, 0.9} / {0.25, 0.75} /
+    {0.4, 0.6}.
+
+    ## Splits
+
+    Continuous priors: ``train`` / ``test`` by a stable hash of the probabilities' cell on a
+    20-per-axis grid (20% test). Two-task presets: ``train`` only.
+
+    ## Arguments
+
+    ``arms`` (k, default 5), ``prior`` (default ``"uniform"``), ``pulls_per_trial`` (default
+    trial length, default 10), ``render_mode``.
+
+    ## Version History
+
+    * v0: first release.
+    """
+
+    def __init__(
+        self, arms: int = 5, prior: str = "uniform", pulls_per_trial: int = 10, render_mode: str | None = None
+    ) -> None:
+        super().__init__(BanditDynamics(BanditFamily(arms, prior, pulls_per_trial), 1), render_mode)
+
+
+class MetaBanditVectorEnv(FamilyVectorEnv[BanditTask]):
+    """``num_envs`` bandits in one call; see :class:`MetaBanditEnv`."""
+
+    def __init__(
+        self,
+        num_envs: int,
+        arms: int = 5,
+        prior: str = "uniform",
+        pulls_per_trial: int = 10,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        dynamics = BanditDynamics(BanditFamily(arms, prior, pulls_per_trial), num_envs)
+        super().__init__(dynamics, render_mode, autoreset_mode, max_episode_steps)

@@ -1,0 +1,224 @@
+"""PointNav2D: 2-D navigation to a hidden goal (Finn et al. 2017, MAML section 5.3)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.policies import Policy
+from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+
+MAX_SPEED = 0.1  # per axis and step
+GOAL_RANGE = 0.5  # train/test goals lie in [-0.5, 0.5]^2
+OOD_RANGE = 1.0  # ood goals lie in [-1, 1]^2 outside the training square
+HORIZON = 100
+SUCCESS = 0.01  # the episode ends within this distance of the goal on both axes
+SPLIT_CELL = 0.05  # train/test interleave on a grid of this pitch
+TEST_FRACTION = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class NavTask(Task):
+    """The hidden goal position (x, y)."""
+
+    goal: tuple[float, float]
+
+
+class NavFamily(TaskFamily[NavTask]):
+    """Goals in the plane: ``train`` / ``test`` interleave within [-0.5, 0.5]^2 on a 0.05 grid
+    (20% of cells, by a stable hash, are ``test``); ``ood`` goals lie in [-1, 1]^2 outside it."""
+
+    task_type = NavTask
+    name = "PointNav2D"
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        doc = "goal position (x, y); train/test in [-0.5, 0.5]^2, ood in [-1, 1]^2 outside it"
+        return (Param("goal", "vector", doc, low=-OOD_RANGE, high=OOD_RANGE, default=self.default_task.goal),)
+
+    @property
+    def default_task(self) -> NavTask:
+        return NavTask((0.3, 0.2))
+
+    @property
+    def horizon(self) -> int:
+        return HORIZON
+
+    @property
+    def episodes_per_trial(self) -> int:
+        return 2
+
+    @property
+    def reward_bounds(self) -> tuple[float, float]:
+        reach = HORIZON * MAX_SPEED + OOD_RANGE
+        return (-float(np.sqrt(2) * reach), 0.0)
+
+    def oracle_policy(self) -> Policy:
+        return StraightToGoal()
+
+    def split_of(self, task: NavTask) -> str:
+        self.validate(task)
+        x, y = task.goal
+        if max(abs(x), abs(y)) > GOAL_RANGE:
+            return "ood"
+        cell = (int(np.floor(x / SPLIT_CELL)), int(np.floor(y / SPLIT_CELL)))
+        return "test" if stable_unit_hash(f"nav:{cell}") < TEST_FRACTION else "train"
+
+    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[NavTask]:
+        scale = OOD_RANGE if split == "ood" else GOAL_RANGE
+        tasks: list[NavTask] = []
+        while len(tasks) < n:
+            for x, y in rng.uniform(-scale, scale, size=(max(2 * (n - len(tasks)), 8), 2)):
+                task = NavTask((float(x), float(y)))
+                if self.split_of(task) == split:
+                    tasks.append(task)
+        return tasks[:n]
+
+    def _check(self, task: NavTask, argument: str) -> None:
+        goal = task.goal
+        if not (isinstance(goal, tuple) and len(goal) == 2 and all(isinstance(v, float | int) for v in goal)):
+            raise ValueError(f"{argument}.goal: expected a pair of numbers (x, y), got {goal!r}")
+        if not all(np.isfinite(v) and abs(v) <= OOD_RANGE for v in goal):
+            raise ValueError(f"{argument}.goal: each coordinate must lie in [-{OOD_RANGE}, {OOD_RANGE}], got {goal!r}")
+
+
+class StraightToGoal(Policy):
+    """Task oracle: moves straight at the goal at full speed (per-axis clipped)."""
+
+    name = "oracle"
+
+    def __init__(self) -> None:
+        self.goal = np.zeros(2)
+
+    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
+        assert isinstance(task, NavTask)
+        self.goal = np.asarray(task.goal)
+
+    def act(self, obs: Any) -> np.ndarray:
+        return np.clip(self.goal - obs, -MAX_SPEED, MAX_SPEED).astype(np.float32)
+
+
+class NavDynamics(BatchedDynamics[NavTask]):
+    """N points in the plane, each with its own goal; deterministic dynamics."""
+
+    def __init__(self, family: NavFamily, num_envs: int) -> None:
+        super().__init__(family, num_envs)
+        reach = HORIZON * MAX_SPEED
+        self.observation_space = spaces.Box(-reach, reach, shape=(2,), dtype=np.float32)
+        self.action_space = spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
+        self.goal = np.zeros((self.num_envs, 2))
+        self.pos = np.zeros((self.num_envs, 2))
+        self.trail = np.zeros((self.num_envs, HORIZON + 1, 2))  # positions of the episode so far
+        self.steps = np.zeros(self.num_envs, dtype=np.int64)
+
+    def set_tasks(self, idx: np.ndarray, tasks: Sequence[NavTask]) -> None:
+        self.goal[idx] = [t.goal for t in tasks]
+
+    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+        self.pos[idx] = 0.0
+        self.trail[idx] = 0.0
+        self.steps[idx] = 0
+
+    def step(
+        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        # As the MAML code: the velocity is clipped to the action bounds, the reward is minus
+        # the distance after the move.
+        velocity = np.clip(actions, -MAX_SPEED, MAX_SPEED) * active[:, None]
+        self.pos = self.pos + velocity
+        offset = self.pos - self.goal
+        reward = -np.sqrt((offset**2).sum(axis=1))
+        reached = (np.abs(offset) < SUCCESS).all(axis=1) & active
+        self.steps = np.minimum(self.steps + active, HORIZON)
+        self.trail[np.arange(self.num_envs), self.steps] = self.pos
+        return reward, reached
+
+    def observe(self) -> np.ndarray:
+        return self.pos.astype(np.float32)
+
+    def render_frame(self, i: int, size: int = 320, extent: float = 1.1) -> np.ndarray:
+        import pygame  # lazy
+
+        def px(x: float, y: float) -> tuple[int, int]:
+            return int((x + extent) / (2 * extent) * size), int((extent - y) / (2 * extent) * size)
+
+        surface = pygame.Surface((size, size))
+        surface.fill((245, 245, 240))
+        half = GOAL_RANGE / (2 * extent) * size
+        pygame.draw.rect(surface, (215, 215, 225), pygame.Rect(size / 2 - half, size / 2 - half, 2 * half, 2 * half), 1)
+        if self.steps[i] > 0:
+            points = [px(*p) for p in self.trail[i, : self.steps[i] + 1]]
+            pygame.draw.lines(surface, (120, 150, 230), False, points, 2)
+        pygame.draw.circle(surface, (60, 180, 75), px(*self.goal[i]), 7)
+        pygame.draw.circle(surface, (220, 50, 50), px(*self.pos[i]), 6)
+        return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
+
+
+class PointNav2DEnv(FamilyEnv[NavTask]):
+    """## Description
+
+    A point in the plane must reach a hidden goal, as in Finn et al. 2017 (MAML, section 5.3)
+    and its released code. Standing still scores about -38.3 per episode; heading straight for
+    the goal about -0.5.
+
+    ## Action Space
+
+    ``Box(-0.1, 0.1, (2,), float32)``: a velocity; larger values are clipped to the bounds, as
+    in the MAML code.
+
+    ## Observation Space
+
+    ``Box(-10, 10, (2,), float32)``: the point's position (the goal is never observed).
+
+    ## Rewards
+
+    Minus the Euclidean distance to the goal after the move (the MAML code's reward; its paper's
+    text says squared distance).
+
+    ## Starting State
+
+    (0, 0).
+
+    ## Episode End
+
+    Terminated within 0.01 of the goal on both axes; truncated after 100 steps.
+
+    ## Task Distribution
+
+    Goal ~ U[-0.5, 0.5]^2 (``ood``: U[-1, 1]^2 outside that square).
+
+    ## Splits
+
+    ``train`` / ``test`` interleave on a 0.05 grid of goal cells (20% test, stable hash);
+    ``ood`` goals lie outside the training square.
+
+    ## Arguments
+
+    ``render_mode``.
+
+    ## Version History
+
+    * v0: first release.
+    """
+
+    def __init__(self, render_mode: str | None = None) -> None:
+        super().__init__(NavDynamics(NavFamily(), 1), render_mode)
+
+
+class PointNav2DVectorEnv(FamilyVectorEnv[NavTask]):
+    """``num_envs`` points in one call; see :class:`PointNav2DEnv`."""
+
+    def __init__(
+        self,
+        num_envs: int,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        super().__init__(NavDynamics(NavFamily(), num_envs), render_mode, autoreset_mode, max_episode_steps)

@@ -1,0 +1,286 @@
+"""MetaTabularMDP: random tabular MDPs (Duan et al. 2016, RL² section 3.2)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.policies import Policy
+from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+
+TEST_FRACTION = 0.2
+SEEDS = 2**31
+
+
+@dataclasses.dataclass(frozen=True)
+class TabularMDPTask(Task):
+    """An MDP, named by the seed that draws its rewards and transitions (see :func:`mdp_of`)."""
+
+    seed: int
+
+
+@lru_cache(maxsize=4096)
+def mdp_of(seed: int, states: int, actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean rewards (S, A) ~ N(1, 1) and transitions (S, A, S) ~ Dirichlet(1) of MDP ``seed``.
+
+    The same on every machine: drawn from ``SeedSequence([seed, states, actions])``.
+    """
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, states, actions])))
+    means = rng.normal(1.0, 1.0, size=(states, actions))
+    transitions = rng.dirichlet(np.ones(states), size=(states, actions))
+    means.flags.writeable = False
+    transitions.flags.writeable = False
+    return means, transitions
+
+
+def solve(means: np.ndarray, transitions: np.ndarray, horizon: int) -> np.ndarray:
+    """Finite-horizon value iteration: Q-values (horizon, S, A), step t = 0 first."""
+    states, actions = means.shape
+    q = np.zeros((horizon, states, actions))
+    value = np.zeros(states)
+    for t in range(horizon - 1, -1, -1):
+        q[t] = means + transitions @ value
+        value = q[t].max(axis=1)
+    return q
+
+
+class TabularMDPFamily(TaskFamily[TabularMDPTask]):
+    """Random MDPs with ``states`` states and ``actions`` actions; splits by a stable seed hash.
+
+    Args:
+        states: Number of states (2 to 100).
+        actions: Number of actions (2 to 100).
+        episode_length: Steps per episode (the horizon).
+        episodes_per_trial: Default trial length n.
+    """
+
+    task_type = TabularMDPTask
+    splits = ("train", "test")
+
+    def __init__(self, states: int = 10, actions: int = 5, episode_length: int = 10, episodes_per_trial: int = 10):
+        for name, value, low, high in (
+            ("states", states, 2, 100),
+            ("actions", actions, 2, 100),
+            ("episode_length", episode_length, 1, 10_000),
+            ("episodes_per_trial", episodes_per_trial, 1, 100_000),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise ValueError(f"{name}: expected an integer from {low} to {high}, got {value!r}")
+        self.states, self.actions = states, actions
+        self.episode_length, self.trial_length = episode_length, episodes_per_trial
+        self.name = f"MetaTabularMDP[S={states}, A={actions}]"
+
+    def __repr__(self) -> str:
+        return f"TabularMDPFamily(states={self.states}, actions={self.actions}, episode_length={self.episode_length})"
+
+    def mdp(self, task: TabularMDPTask) -> tuple[np.ndarray, np.ndarray]:
+        """(mean rewards (S, A), transitions (S, A, S)) of ``task``."""
+        return mdp_of(task.seed, self.states, self.actions)
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        doc = "seed of the MDP: mean rewards ~ N(1, 1) per (s, a), transitions ~ Dirichlet(1) per (s, a)"
+        return (Param("seed", "int", doc, low=0, high=SEEDS - 1, default=self.default_task.seed),)
+
+    @property
+    def default_task(self) -> TabularMDPTask:
+        return TabularMDPTask(next(s for s in range(100) if self._split(s) == "train"))
+
+    @property
+    def horizon(self) -> int:
+        return self.episode_length
+
+    @property
+    def episodes_per_trial(self) -> int:
+        return self.trial_length
+
+    def oracle_policy(self) -> Policy:
+        return MDPOracle(self)
+
+    @staticmethod
+    def _split(seed: int) -> str:
+        return "test" if stable_unit_hash(f"tabular:{seed}") < TEST_FRACTION else "train"
+
+    def split_of(self, task: TabularMDPTask) -> str:
+        self.validate(task)
+        return self._split(task.seed)
+
+    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[TabularMDPTask]:
+        tasks: list[TabularMDPTask] = []
+        while len(tasks) < n:
+            seed = int(rng.integers(0, SEEDS))
+            if self._split(seed) == split:
+                tasks.append(TabularMDPTask(seed))
+        return tasks
+
+    def _check(self, task: TabularMDPTask, argument: str) -> None:
+        if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:
+            raise ValueError(f"{argument}.seed: expected an integer 0 <= seed < {SEEDS}, got {task.seed!r}")
+
+
+class MDPOracle(Policy):
+    """Task oracle: the optimal finite-horizon policy of the true MDP (value iteration)."""
+
+    name = "oracle"
+
+    def __init__(self, family: TabularMDPFamily) -> None:
+        self.family = family
+        self.q = np.zeros((family.horizon, family.states, family.actions))
+        self.t = 0
+
+    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
+        assert isinstance(task, TabularMDPTask)
+        self.q = solve(*self.family.mdp(task), self.family.horizon)
+
+    def reset_episode(self, obs: Any) -> None:
+        self.t = 0
+
+    def act(self, obs: Any) -> int:
+        return int(np.argmax(self.q[min(self.t, len(self.q) - 1), int(obs)]))
+
+    def update(self, obs: Any, action: Any, reward: float, next_obs: Any, done: bool) -> None:
+        self.t += 1
+
+
+class TabularMDPDynamics(BatchedDynamics[TabularMDPTask]):
+    """N MDPs; each env draws its reward noise, then its next state, from its own RNG."""
+
+    def __init__(self, family: TabularMDPFamily, num_envs: int) -> None:
+        super().__init__(family, num_envs)
+        self.observation_space = spaces.Discrete(family.states)
+        self.action_space = spaces.Discrete(family.actions)
+        n, s, a = self.num_envs, family.states, family.actions
+        self.means = np.zeros((n, s, a))
+        self.cumulative = np.ones((n, s, a, s))  # cumulative transition probabilities
+        self.state = np.zeros(n, dtype=np.int64)
+        self.last_reward = np.zeros(n)
+
+    def set_tasks(self, idx: np.ndarray, tasks: Sequence[TabularMDPTask]) -> None:
+        family = self.family
+        assert isinstance(family, TabularMDPFamily)
+        for i, task in zip(idx, tasks, strict=True):
+            means, transitions = family.mdp(task)
+            self.means[i] = means
+            self.cumulative[i] = np.cumsum(transitions, axis=-1)
+
+    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+        self.state[idx] = 0
+
+    def step(
+        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.flatnonzero(active)
+        noise, u = np.zeros(len(idx)), np.zeros(len(idx))
+        for j, i in enumerate(idx.tolist()):
+            noise[j] = rngs[i].standard_normal()
+            u[j] = rngs[i].random()
+        s, a = self.state[idx], actions[idx]
+        reward = np.zeros(self.num_envs)
+        reward[idx] = self.means[idx, s, a] + noise
+        cumulative = self.cumulative[idx, s, a]  # (len(idx), S)
+        nxt = (cumulative < u[:, None]).sum(axis=1)
+        self.state[idx] = np.minimum(nxt, self.cumulative.shape[-1] - 1)
+        self.last_reward[idx] = reward[idx]
+        return reward, np.zeros(self.num_envs, dtype=bool)
+
+    def observe(self) -> np.ndarray:
+        return self.state.copy()
+
+    def render_frame(self, i: int, size: int = 320) -> np.ndarray:
+        import pygame  # lazy
+
+        s = self.means.shape[1]
+        surface = pygame.Surface((size, size))
+        surface.fill((245, 245, 240))
+        centre, radius = size / 2, size / 2 - 30
+        angles = 2 * np.pi * np.arange(s) / s - np.pi / 2
+        points = [(centre + radius * np.cos(t), centre + radius * np.sin(t)) for t in angles]
+        best = self.means[i].max(axis=1)  # the viewer sees each state's best mean reward
+        for k, (x, y) in enumerate(points):
+            shade = int(np.clip(127 + 60 * (best[k] - 1.0), 0, 255))
+            pygame.draw.circle(surface, (255 - shade, shade, 90), (int(x), int(y)), 16)
+            if k == self.state[i]:
+                pygame.draw.circle(surface, (220, 50, 50), (int(x), int(y)), 20, width=4)
+        return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
+
+
+class MetaTabularMDPEnv(FamilyEnv[TabularMDPTask]):
+    """## Description
+
+    A random tabular MDP, as in Duan et al. 2016 (RL², section 3.2): the hidden task is the
+    MDP's mean rewards and transition probabilities. A trial is n episodes on one MDP.
+
+    ## Action Space
+
+    ``Discrete(A)`` (default 5).
+
+    ## Observation Space
+
+    ``Discrete(S)`` (default 10): the current state.
+
+    ## Rewards
+
+    Gaussian with unit variance around the (state, action)'s mean reward.
+
+    ## Starting State
+
+    State 0 in every episode.
+
+    ## Episode End
+
+    Truncated after ``episode_length`` steps (default 10); never terminated.
+
+    ## Task Distribution
+
+    Mean rewards ~ N(1, 1) and transitions ~ Dirichlet(1, ..., 1) per (state, action), drawn
+    from the task's seed.
+
+    ## Splits
+
+    ``train`` / ``test`` by a stable hash of the seed (20% test).
+
+    ## Arguments
+
+    ``states``, ``actions``, ``episode_length``, ``episodes_per_trial`` (default trial length n,
+    10), ``render_mode``.
+
+    ## Version History
+
+    * v0: first release.
+    """
+
+    def __init__(
+        self,
+        states: int = 10,
+        actions: int = 5,
+        episode_length: int = 10,
+        episodes_per_trial: int = 10,
+        render_mode: str | None = None,
+    ) -> None:
+        family = TabularMDPFamily(states, actions, episode_length, episodes_per_trial)
+        super().__init__(TabularMDPDynamics(family, 1), render_mode)
+
+
+class MetaTabularMDPVectorEnv(FamilyVectorEnv[TabularMDPTask]):
+    """``num_envs`` tabular MDPs in one call; see :class:`MetaTabularMDPEnv`."""
+
+    def __init__(
+        self,
+        num_envs: int,
+        states: int = 10,
+        actions: int = 5,
+        episode_length: int = 10,
+        episodes_per_trial: int = 10,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        family = TabularMDPFamily(states, actions, episode_length, episodes_per_trial)
+        super().__init__(TabularMDPDynamics(family, num_envs), render_mode, autoreset_mode, max_episode_steps)

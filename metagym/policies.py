@@ -1,0 +1,103 @@
+"""Reference policies and the loop that measures them over trials.
+
+A :class:`Policy` plays whole trials: :meth:`Policy.reset_trial` is called at trial start
+(a task oracle reads the task there; adaptive baselines clear their statistics), then
+:meth:`Policy.act` and :meth:`Policy.update` at every step. Every family offers
+:class:`RandomPolicy` and its own task oracle (``family.oracle_policy()``); classic adaptive
+baselines (UCB1, Thompson sampling, PSRL) live in ``metagym.agents.classic``.
+
+Example:
+    >>> import gymnasium as gym, numpy as np, metagym
+    >>> env = gym.make("MetaGrid-GridNavi-v0")
+    >>> family = env.unwrapped.family
+    >>> tasks = family.sample(np.random.default_rng(0), 3, split="test")
+    >>> returns = run_trials(env, family.oracle_policy(), tasks, episodes=2, seed=0)
+    >>> returns.shape
+    (3, 2)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from metagym.tasks import Task
+
+
+class Policy(ABC):
+    """A policy that plays whole trials, possibly adapting from what it sees."""
+
+    #: Name used in results tables and plots.
+    name = "policy"
+
+    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:  # noqa: B027 (optional hook)
+        """Start a trial on ``task``. Only a task oracle may read ``task``."""
+
+    def reset_episode(self, obs: Any) -> None:  # noqa: B027 (optional hook)
+        """Start an inner episode with first observation ``obs``."""
+
+    @abstractmethod
+    def act(self, obs: Any) -> Any:
+        """The action for observation ``obs``."""
+
+    def update(self, obs: Any, action: Any, reward: float, next_obs: Any, done: bool) -> None:  # noqa: B027
+        """Learn from one step (``done``: it ended the inner episode)."""
+
+
+class RandomPolicy(Policy):
+    """Uniformly random actions from the action space, seeded at each trial start."""
+
+    name = "random"
+
+    def __init__(self, action_space: gym.Space[Any]) -> None:
+        self.action_space = action_space
+
+    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
+        self.action_space.seed(int(rng.integers(2**31)))
+
+    def act(self, obs: Any) -> Any:
+        return self.action_space.sample()
+
+
+def run_trials(
+    env: gym.Env[Any, Any], policy: Policy, tasks: Sequence[Task], episodes: int, seed: int = 0
+) -> np.ndarray:
+    """Play one trial of ``episodes`` inner episodes per task; return each episode's return.
+
+    Trial ``t`` resets the env with ``seed + t`` and the policy with a generator from the same
+    seed, so results depend only on ``seed``.
+
+    Args:
+        env: A family env (not a trial env).
+        policy: The policy to measure.
+        tasks: One task per trial.
+        episodes: Inner episodes per trial, at least 1.
+        seed: Root seed.
+
+    Returns:
+        Array (len(tasks), episodes) of undiscounted episode returns.
+    """
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise ValueError(f"episodes: expected an integer >= 1, got {episodes!r}")
+    returns = np.zeros((len(tasks), episodes))
+    for t, task in enumerate(tasks):
+        policy.reset_trial(task, np.random.default_rng([seed, t]))
+        for e in range(episodes):
+            if e == 0:
+                obs, _ = env.reset(seed=seed + t, options={"task": task})
+            else:
+                obs, _ = env.reset(options={"keep_task": True})
+            policy.reset_episode(obs)
+            done = False
+            while not done:
+                action = policy.act(obs)
+                next_obs, reward, terminated, truncated, _ = env.step(action)
+                done = bool(terminated or truncated)
+                policy.update(obs, action, float(reward), next_obs, done)
+                returns[t, e] += float(reward)
+                obs = next_obs
+    return returns

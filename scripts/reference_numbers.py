@@ -1,0 +1,70 @@
+"""Reference policies on our families beside the papers' numbers (REFERENCES.md).
+
+python scripts/reference_numbers.py            # 1000 trials per row, a few minutes
+python scripts/reference_numbers.py --trials 200
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import gymnasium as gym
+import numpy as np
+
+import metagym  # noqa: F401  (registers the ids)
+from metagym.agents.classic import PSRL, UCB1, ThompsonSampling
+from metagym.policies import Policy, RandomPolicy, run_trials
+from metagym.registration import family_of
+
+
+class StandStill(Policy):
+    name = "stand still"
+
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        return np.zeros(2, dtype=np.float32)
+
+
+def measure(env_id: str, make_policy, episodes: int, trials: int, seed: int) -> tuple[str, float, float]:  # type: ignore[no-untyped-def]
+    env = gym.make(env_id)
+    fam = family_of(env)
+    policy = make_policy(env)
+    tasks = fam.sample(np.random.default_rng(seed), trials, "test")
+    returns = run_trials(env, policy, tasks, episodes, seed=seed).sum(axis=1)
+    return policy.name, float(returns.mean()), float(returns.std(ddof=1) / np.sqrt(trials))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--trials", type=int, default=1000, help="trials (test tasks) per row")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.trials < 2:
+        parser.error(f"--trials: expected an integer >= 2, got {args.trials}")
+    random = lambda env: RandomPolicy(env.action_space)  # noqa: E731
+    oracle = lambda env: family_of(env).oracle_policy()  # noqa: E731
+    rows = [
+        ("MetaBandit-v0", 10, random, 5.0),
+        ("MetaBandit-v0", 10, lambda env: ThompsonSampling(5), 5.7),
+        ("MetaBandit-v0", 10, lambda env: UCB1(5), 6.7),
+        ("MetaBandit-v0", 10, oracle, None),
+        ("MetaBandit-v0", 100, random, 49.9),
+        ("MetaBandit-v0", 100, lambda env: ThompsonSampling(5), 74.7),
+        ("MetaBandit-v0", 100, lambda env: UCB1(5), 78.0),
+        ("MetaBandit-v0", 100, oracle, None),
+        ("MetaTabularMDP-v0", 10, random, 100.1),
+        ("MetaTabularMDP-v0", 10, lambda env: PSRL(10, 5, 10), 138.1),
+        ("MetaTabularMDP-v0", 10, oracle, None),
+        ("PointNav2D-v0", 1, lambda env: StandStill(), -38.3),
+        ("PointNav2D-v0", 1, random, None),
+        ("PointNav2D-v0", 1, oracle, -0.51),
+    ]
+    print(f"test tasks, {args.trials} trials per row, seed {args.seed}\n")
+    print("| env | episodes per trial | policy | trial return (mean ± s.e.) | paper |\n|---|---:|---|---:|---:|")
+    for env_id, episodes, make, paper in rows:
+        name, mean, se = measure(env_id, make, episodes, args.trials, args.seed)
+        shown = "" if paper is None else f"{paper}"
+        print(f"| {env_id} | {episodes} | {name} | {mean:.2f} ± {se:.2f} | {shown} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

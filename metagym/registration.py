@@ -59,6 +59,30 @@ FAMILY_ENVS: list[dict[str, Any]] = [
     },
     {"id": "MetaTabularMDP-v0", **_MDP, "kwargs": {"states": 10, "actions": 5, "episode_length": 10}},
     {"id": "PointNav2D-v0", **_NAV, "kwargs": {}},
+    {
+        "id": "MetaCartPole-v0",
+        "entry_point": "metagym.envs.cartpole:MetaCartPoleEnv",
+        "vector_entry_point": "metagym.envs.cartpole:MetaCartPoleVectorEnv",
+        "kwargs": {},
+    },
+    {
+        "id": "MetaPendulum-v0",
+        "entry_point": "metagym.envs.pendulum:MetaPendulumEnv",
+        "vector_entry_point": "metagym.envs.pendulum:MetaPendulumVectorEnv",
+        "kwargs": {},
+    },
+    {
+        "id": "MetaMountainCar-v0",
+        "entry_point": "metagym.envs.mountain_car:MetaMountainCarEnv",
+        "vector_entry_point": "metagym.envs.mountain_car:MetaMountainCarVectorEnv",
+        "kwargs": {},
+    },
+    {
+        "id": "MetaAcrobot-v0",
+        "entry_point": "metagym.envs.acrobot:MetaAcrobotEnv",
+        "vector_entry_point": "metagym.envs.acrobot:MetaAcrobotVectorEnv",
+        "kwargs": {},
+    },
 ]
 
 

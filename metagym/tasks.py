@@ -23,7 +23,7 @@ import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import numpy as np
 
@@ -141,7 +141,8 @@ class TaskFamily(ABC, Generic[T]):
 
     #: Display name, used in listings and error messages.
     name: str = "family"
-    task_type: ClassVar[type[Task]] = Task
+    #: The task dataclass this family's tasks are instances of.
+    task_type: type[Task] = Task
     #: Splits this family has, a subset of :data:`SPLITS`.
     splits: tuple[str, ...] = SPLITS
 

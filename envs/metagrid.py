@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from collections import deque
-from collections.abc import Sequence
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.batched import FamilyEnv, FamilyVectorEnv
+from metagym.envs.grid_core import GridOracle, LayoutFamily, MetaGridDynamics
 from metagym.envs.metagrid_levels import (
     LEVELS,
     PROCEDURAL_OOD_SIZES,
@@ -21,14 +19,12 @@ from metagym.envs.metagrid_levels import (
     procedural_horizon,
     procedural_layout,
 )
-from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+from metagym.tasks import Param, Task, stable_unit_hash
+
+__all__ = ["GridFamily", "GridOracle", "GridTask", "MetaGridEnv", "MetaGridVectorEnv", "layout_of"]
 
 #: Share of goal cells (named levels) or layout seeds (procedural) held out as ``test``.
 TEST_FRACTION = 0.2
-#: Action i moves the agent by MOVES[i]: noop, up, right, down, left.
-MOVES = np.array([[0, 0], [-1, 0], [0, 1], [1, 0], [0, -1]], dtype=np.int64)
-FLOOR, WALL = 1, 2  # codes of the egocentric view
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,7 +58,7 @@ def horizon_of(task: GridTask) -> int:
     return LEVELS[task.level].horizon
 
 
-class GridFamily(TaskFamily[GridTask]):
+class GridFamily(LayoutFamily[GridTask]):
     """The tasks of one MetaGrid level.
 
     Named levels hold out 20% of their goal cells (at least one, chosen by a stable hash) as
@@ -82,11 +78,10 @@ class GridFamily(TaskFamily[GridTask]):
             raise ValueError(f"level: unknown level {level!r}; allowed: {sorted(LEVELS)}")
         self.level = LEVELS[level]
         self.name = f"MetaGrid[{level}]"
-        if level == "procedural":
-            self.splits = ("train", "test", "ood")
-            self._goals_by_split: dict[str, list[tuple[int, int]]] = {}
-        else:
-            self.splits = ("train", "test")
+        self.view_size, self.goal_terminates = self.level.view_size, self.level.goal_terminates
+        self.splits = ("train", "test", "ood") if level == "procedural" else ("train", "test")
+        self._goals_by_split: dict[str, list[tuple[int, int]]] = {}
+        if level != "procedural":
             goals = named_layout(level).goal_cells
             # The test goals: the 20% (at least one) of goal cells that come first in a stable
             # hash order. A plain hash bucket could leave a small level's test split empty.
@@ -133,20 +128,21 @@ class GridFamily(TaskFamily[GridTask]):
     def episodes_per_trial(self) -> int:
         return self.level.episodes_per_trial
 
-    @property
-    def reward_bounds(self) -> tuple[float, float]:
-        return (-0.1, 1.0)
+    def layout(self, task: GridTask) -> Layout:
+        return layout_of(task)
+
+    def goal_of(self, task: GridTask) -> tuple[int, int]:
+        return task.goal
+
+    def task_horizon(self, task: GridTask) -> int:
+        return horizon_of(task)
 
     @property
     def max_shape(self) -> tuple[int, int]:
-        """Largest (rows, cols) of any layout in the family."""
         if self.level.name == "procedural":
             side = max(PROCEDURAL_OOD_SIZES)
             return (side, side)
         return named_layout(self.level.name).shape
-
-    def oracle_policy(self) -> GridOracle:
-        return GridOracle()
 
     def _goal_split(self, goal: tuple[int, int]) -> str:
         return "test" if goal in self._test_goals else "train"
@@ -195,147 +191,6 @@ class GridFamily(TaskFamily[GridTask]):
                 f"{argument}.goal: {goal!r} is not a goal cell of this layout; "
                 f"allowed: floor cells 2+ steps from the start, e.g. {layout_of(task).goal_cells[:3]}"
             )
-
-
-def distances_to(layout: Layout, goal: tuple[int, int]) -> np.ndarray:
-    """Shortest-path steps from every cell to ``goal`` (walls and unreachable cells: a large number)."""
-    rows, cols = layout.shape
-    dist = np.full((rows, cols), rows * cols + 1, dtype=np.int64)
-    dist[goal] = 0
-    queue = deque([goal])
-    while queue:
-        r, c = queue.popleft()
-        for dr, dc in MOVES[1:]:
-            nr, nc = r + int(dr), c + int(dc)
-            if 0 <= nr < rows and 0 <= nc < cols and not layout.walls[nr, nc] and dist[nr, nc] > dist[r, c] + 1:
-                dist[nr, nc] = dist[r, c] + 1
-                queue.append((nr, nc))
-    return dist
-
-
-class GridOracle(Policy):
-    """Knows the goal: walks a shortest path to it, then stays (noop)."""
-
-    name = "oracle"
-
-    def __init__(self) -> None:
-        self._dist = np.zeros((1, 1), dtype=np.int64)
-
-    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
-        assert isinstance(task, GridTask)
-        self._dist = np.pad(distances_to(layout_of(task), task.goal), 1, constant_values=10**9)
-
-    def act(self, obs: np.ndarray) -> int:
-        r, c = int(obs[0]) + 1, int(obs[1]) + 1
-        best = min(range(len(MOVES)), key=lambda a: self._dist[r + MOVES[a][0], c + MOVES[a][1]])
-        return best
-
-
-class MetaGridDynamics(BatchedDynamics[GridTask]):
-    """MetaGrid for N envs: padded wall grids, positions and goals as arrays.
-
-    Args:
-        family: The level's task family.
-        num_envs: Number of envs.
-        view_size: Side of the egocentric view (odd, or 0); default: the level's.
-    """
-
-    def __init__(self, family: GridFamily, num_envs: int, view_size: int | None = None) -> None:
-        super().__init__(family, num_envs)
-        view = family.level.view_size if view_size is None else view_size
-        if isinstance(view, bool) or not isinstance(view, int) or view < 0 or (view and view % 2 == 0) or view > 9:
-            raise ValueError(f"view_size: expected 0 or an odd integer from 1 to 9, got {view_size!r}")
-        self.view_size = view
-        self.goal_terminates = family.level.goal_terminates
-        rows, cols = family.max_shape
-        self.pad = max(1, view // 2)
-        n = self.num_envs
-        # Positions are flat indices into each env's padded grid (one int per env: fewer,
-        # cheaper numpy ops than (row, col) pairs).
-        self.width = cols + 2 * self.pad
-        cells = (rows + 2 * self.pad) * self.width
-        self.walls = np.ones((n, cells), dtype=bool)
-        self.codes = np.full((n, cells), WALL, dtype=np.uint8)  # what the view shows of each cell
-        self.visited = np.zeros_like(self.walls)
-        # Flat views over all envs: env i's cell k is entry base[i] + k (1-D indexing is cheapest).
-        self._walls, self._codes, self._visited = self.walls.ravel(), self.codes.ravel(), self.visited.ravel()
-        self._base = np.arange(n) * cells
-        self.shapes = np.zeros((n, 2), dtype=np.int64)
-        self.start = np.zeros(n, dtype=np.int64)
-        self.goal = np.zeros(n, dtype=np.int64)
-        self.pos = np.zeros(n, dtype=np.int64)
-        self._moves = MOVES[:, 0] * self.width + MOVES[:, 1]
-        offsets = np.arange(view) - view // 2
-        self._view = (offsets[:, None] * self.width + offsets[None, :]).ravel()[None]  # (1, view*view)
-        high = np.full(2 + view * view, WALL, dtype=np.uint8)
-        high[:2] = max(rows, cols) - 1
-        self.observation_space = spaces.Box(0, high, dtype=np.uint8)
-        self.action_space = spaces.Discrete(len(MOVES))
-
-    def _flat(self, cell: tuple[int, int]) -> int:
-        return (cell[0] + self.pad) * self.width + cell[1] + self.pad
-
-    def set_tasks(self, idx: np.ndarray, tasks: Sequence[GridTask]) -> None:
-        p = self.pad
-        grids = self.walls.reshape(self.num_envs, -1, self.width)
-        for i, task in zip(idx, tasks, strict=True):
-            layout = layout_of(task)
-            rows, cols = layout.shape
-            grids[i] = True
-            grids[i, p : p + rows, p : p + cols] = layout.walls
-            self.codes[i] = np.where(self.walls[i], WALL, FLOOR)
-            self.shapes[i] = (rows, cols)
-            self.start[i] = self._flat(layout.start)
-            self.goal[i] = self._flat(task.goal)
-            self.horizons[i] = horizon_of(task)
-
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
-        self.pos[idx] = self.start[idx]
-        self.visited[idx] = False
-        self.visited[idx, self.start[idx]] = True
-
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        target = self.pos + self._moves[actions]
-        move = active & ~self._walls[self._base + target]
-        self.pos = np.where(move, target, self.pos)
-        self._visited[self._base + self.pos] = True
-        on_goal = self.pos == self.goal
-        return np.where(on_goal, 1.0, -0.1), on_goal & self.goal_terminates
-
-    def observe(self) -> np.ndarray:
-        obs = np.empty((self.num_envs, 2 + self.view_size**2), dtype=np.uint8)
-        row, col = np.divmod(self.pos, self.width)
-        obs[:, 0] = row - self.pad
-        obs[:, 1] = col - self.pad
-        if self.view_size:
-            obs[:, 2:] = self._codes[(self._base + self.pos)[:, None] + self._view]
-        return obs
-
-    def render_frame(self, i: int, cell: int = 32) -> np.ndarray:
-        import pygame  # lazy: only rendering needs pygame
-
-        rows, cols = (int(v) for v in self.shapes[i])
-        p = self.pad
-        walls = self.walls[i].reshape(-1, self.width)
-        visited = self.visited[i].reshape(-1, self.width)
-        surface = pygame.Surface((cols * cell, rows * cell))
-        surface.fill((245, 245, 240))
-        for r in range(rows):
-            for c in range(cols):
-                rect = pygame.Rect(c * cell, r * cell, cell, cell)
-                if walls[r + p, c + p]:
-                    pygame.draw.rect(surface, (60, 60, 70), rect)
-                elif visited[r + p, c + p]:
-                    pygame.draw.rect(surface, (200, 220, 250), rect)
-                pygame.draw.rect(surface, (190, 190, 190), rect, width=1)
-        gr, gc = (int(v) - p for v in divmod(int(self.goal[i]), self.width))
-        pygame.draw.rect(surface, (60, 180, 75), pygame.Rect(gc * cell + 3, gr * cell + 3, cell - 6, cell - 6))
-        ar, ac = (int(v) - p for v in divmod(int(self.pos[i]), self.width))
-        centre = (ac * cell + cell // 2, ar * cell + cell // 2)
-        pygame.draw.circle(surface, (220, 50, 50), centre, cell // 3)
-        return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
 
 
 class MetaGridEnv(FamilyEnv[GridTask]):

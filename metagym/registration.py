@@ -39,6 +39,12 @@ FAMILY_ENVS: list[dict[str, Any]] = [
     {"id": "MetaGrid-GridNavi-v0", **_GRID, "kwargs": {"level": "gridnavi"}},
     {"id": "MetaGrid-OpenRoom-v0", **_GRID, "kwargs": {"level": "open_room"}},
     {"id": "MetaGrid-FourRooms-v0", **_GRID, "kwargs": {"level": "four_rooms"}},
+    {
+        "id": "MetaMaze-v0",
+        "entry_point": "metagym.envs.metamaze:MetaMazeEnv",
+        "vector_entry_point": "metagym.envs.metamaze:MetaMazeVectorEnv",
+        "kwargs": {},
+    },
     {"id": "MetaBandit-v0", **_BANDIT, "kwargs": {"arms": 5, "prior": "uniform", "pulls_per_trial": 10}},
     {"id": "MetaBandit-Independent-v0", **_BANDIT, "kwargs": {"arms": 2, "pulls_per_trial": 100}},
     {"id": "MetaBandit-Dependent-v0", **_BANDIT, "kwargs": {"arms": 2, "prior": "dependent", "pulls_per_trial": 100}},

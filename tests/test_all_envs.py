@@ -43,8 +43,6 @@ def test_gymnasium_check_env(env_id: str) -> None:
         check_env(env if "Trial" in env_id else env.unwrapped, skip_render_check=False)
 
 
-
-
 @pytest.mark.parametrize("env_id", ALL_IDS)
 def test_sb3_check_env(env_id: str) -> None:
     sb3_checker = pytest.importorskip("stable_baselines3.common.env_checker")

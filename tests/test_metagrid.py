@@ -204,3 +204,31 @@ def test_bad_calls() -> None:
         envs.set_attr("level", "four_rooms")
     with pytest.raises(ValueError, match="action: expected 2 integer"):
         envs.step(np.zeros(3, dtype=np.int64))
+
+
+def test_metamaze_sees_only_its_surroundings() -> None:
+    from metagym.envs.metamaze import MazeFamily, MetaMazeEnv, maze_layout
+
+    env = MetaMazeEnv()
+    task = MazeFamily().sample(np.random.default_rng(0), 1)[0]
+    obs, _ = env.reset(seed=0, options={"task": task})
+    assert obs.shape == (9,) and set(obs.tolist()) <= {1, 2}
+    walls = np.pad(maze_layout(task.seed, task.size, task.loops).walls, 1, constant_values=True)
+    np.testing.assert_array_equal(obs, np.where(walls[0:3, 0:3], 2, 1).ravel())
+    with_position = MetaMazeEnv(observe_position=True)
+    assert with_position.reset(seed=0, options={"task": task})[0][:2].tolist() == [0, 0]
+    with pytest.raises(ValueError, match="view_size: an agent that does not see its position needs a view"):
+        MetaMazeEnv(view_size=0)
+
+
+def test_perfect_maze_is_a_tree() -> None:
+    from metagym.envs.metamaze import maze_layout
+
+    for seed in range(20):
+        layout = maze_layout(seed, 11, 0.0)
+        floor = int((~layout.walls).sum())
+        edges = int(
+            (~layout.walls[:, :-1] & ~layout.walls[:, 1:]).sum() + (~layout.walls[:-1] & ~layout.walls[1:]).sum()
+        )
+        assert edges == floor - 1  # connected and acyclic
+        assert len(layout.goal_cells) == 6 * 6 - 1

@@ -1,0 +1,222 @@
+"""The grid machinery MetaGrid and MetaMaze share: layout families, batched dynamics, oracle."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from metagym.batched import BatchedDynamics
+from metagym.envs.metagrid_levels import Layout
+from metagym.policies import Policy
+from metagym.tasks import T, Task, TaskFamily
+
+#: Action i moves the agent by MOVES[i]: noop, up, right, down, left.
+MOVES = np.array([[0, 0], [-1, 0], [0, 1], [1, 0], [0, -1]], dtype=np.int64)
+FLOOR, WALL = 1, 2  # codes of the egocentric view
+
+
+class LayoutFamily(TaskFamily[T]):
+    """A family whose tasks are a grid layout plus a hidden goal cell (MetaGrid, MetaMaze).
+
+    :class:`MetaGridDynamics` plays any such family; subclasses say how a task maps to its
+    layout, goal and horizon.
+    """
+
+    #: Default side of the egocentric view (0: none).
+    view_size: int = 3
+    #: Whether stepping onto the goal ends the episode.
+    goal_terminates: bool = True
+
+    @abstractmethod
+    def layout(self, task: T) -> Layout:
+        """The grid the task plays on."""
+
+    @abstractmethod
+    def goal_of(self, task: T) -> tuple[int, int]:
+        """The task's hidden goal cell."""
+
+    @abstractmethod
+    def task_horizon(self, task: T) -> int:
+        """Steps per episode of ``task``."""
+
+    @property
+    @abstractmethod
+    def max_shape(self) -> tuple[int, int]:
+        """Largest (rows, cols) of any layout in the family."""
+
+    @property
+    def reward_bounds(self) -> tuple[float, float]:
+        return (-0.1, 1.0)
+
+    def oracle_policy(self) -> Policy:
+        return GridOracle(self)
+
+
+def distances_to(layout: Layout, goal: tuple[int, int]) -> np.ndarray:
+    """Shortest-path steps from every cell to ``goal`` (walls and unreachable cells: a large number)."""
+    rows, cols = layout.shape
+    dist = np.full((rows, cols), rows * cols + 1, dtype=np.int64)
+    dist[goal] = 0
+    queue = deque([goal])
+    while queue:
+        r, c = queue.popleft()
+        for dr, dc in MOVES[1:]:
+            nr, nc = r + int(dr), c + int(dc)
+            if 0 <= nr < rows and 0 <= nc < cols and not layout.walls[nr, nc] and dist[nr, nc] > dist[r, c] + 1:
+                dist[nr, nc] = dist[r, c] + 1
+                queue.append((nr, nc))
+    return dist
+
+
+class GridOracle(Policy):
+    """Knows the goal and the layout: walks a shortest path to the goal, then stays (noop).
+
+    It tracks its own position from the start cell and its moves (the dynamics are
+    deterministic), so it needs no position in the observation.
+    """
+
+    name = "oracle"
+
+    def __init__(self, family: LayoutFamily[Any]) -> None:
+        self.family = family
+        self._dist = np.zeros((1, 1), dtype=np.int64)
+        self._walls = np.ones((1, 1), dtype=bool)
+        self._start = self._pos = (1, 1)
+
+    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
+        layout = self.family.layout(task)
+        self._dist = np.pad(distances_to(layout, self.family.goal_of(task)), 1, constant_values=10**9)
+        self._walls = np.pad(layout.walls, 1, constant_values=True)
+        self._start = (layout.start[0] + 1, layout.start[1] + 1)
+
+    def reset_episode(self, obs: Any) -> None:
+        self._pos = self._start
+
+    def act(self, obs: Any) -> int:
+        r, c = self._pos
+        return min(range(len(MOVES)), key=lambda a: self._dist[r + MOVES[a][0], c + MOVES[a][1]])
+
+    def update(self, obs: Any, action: Any, reward: float, next_obs: Any, done: bool) -> None:
+        r, c = self._pos[0] + MOVES[int(action)][0], self._pos[1] + MOVES[int(action)][1]
+        if not self._walls[r, c]:
+            self._pos = (int(r), int(c))
+
+
+class MetaGridDynamics(BatchedDynamics[Any]):
+    """MetaGrid for N envs: padded wall grids, positions and goals as arrays.
+
+    Args:
+        family: The level's task family.
+        num_envs: Number of envs.
+        view_size: Side of the egocentric view (odd, or 0); default: the level's.
+    """
+
+    def __init__(
+        self, family: LayoutFamily[Any], num_envs: int, view_size: int | None = None, show_position: bool = True
+    ) -> None:
+        super().__init__(family, num_envs)
+        self.layout_family = family
+        view = family.view_size if view_size is None else view_size
+        if isinstance(view, bool) or not isinstance(view, int) or view < 0 or (view and view % 2 == 0) or view > 9:
+            raise ValueError(f"view_size: expected 0 or an odd integer from 1 to 9, got {view_size!r}")
+        self.view_size = view
+        if not show_position and view == 0:
+            raise ValueError("view_size: an agent that does not see its position needs a view (odd, 1 to 9)")
+        self.goal_terminates = family.goal_terminates
+        self.show_position = show_position
+        rows, cols = family.max_shape
+        self.pad = max(1, view // 2)
+        n = self.num_envs
+        # Positions are flat indices into each env's padded grid (one int per env: fewer,
+        # cheaper numpy ops than (row, col) pairs).
+        self.width = cols + 2 * self.pad
+        cells = (rows + 2 * self.pad) * self.width
+        self.walls = np.ones((n, cells), dtype=bool)
+        self.codes = np.full((n, cells), WALL, dtype=np.uint8)  # what the view shows of each cell
+        self.visited = np.zeros_like(self.walls)
+        # Flat views over all envs: env i's cell k is entry base[i] + k (1-D indexing is cheapest).
+        self._walls, self._codes, self._visited = self.walls.ravel(), self.codes.ravel(), self.visited.ravel()
+        self._base = np.arange(n) * cells
+        self.shapes = np.zeros((n, 2), dtype=np.int64)
+        self.start = np.zeros(n, dtype=np.int64)
+        self.goal = np.zeros(n, dtype=np.int64)
+        self.pos = np.zeros(n, dtype=np.int64)
+        self._moves = MOVES[:, 0] * self.width + MOVES[:, 1]
+        offsets = np.arange(view) - view // 2
+        self._view = (offsets[:, None] * self.width + offsets[None, :]).ravel()[None]  # (1, view*view)
+        self._first = 2 if show_position else 0  # where the view starts in the observation
+        high = np.full(self._first + view * view, WALL, dtype=np.uint8)
+        high[: self._first] = max(rows, cols) - 1
+        self.observation_space = spaces.Box(0, high, dtype=np.uint8)
+        self.action_space = spaces.Discrete(len(MOVES))
+
+    def _flat(self, cell: tuple[int, int]) -> int:
+        return (cell[0] + self.pad) * self.width + cell[1] + self.pad
+
+    def set_tasks(self, idx: np.ndarray, tasks: Sequence[Any]) -> None:
+        p = self.pad
+        grids = self.walls.reshape(self.num_envs, -1, self.width)
+        for i, task in zip(idx, tasks, strict=True):
+            layout = self.layout_family.layout(task)
+            rows, cols = layout.shape
+            grids[i] = True
+            grids[i, p : p + rows, p : p + cols] = layout.walls
+            self.codes[i] = np.where(self.walls[i], WALL, FLOOR)
+            self.shapes[i] = (rows, cols)
+            self.start[i] = self._flat(layout.start)
+            self.goal[i] = self._flat(self.layout_family.goal_of(task))
+            self.horizons[i] = self.layout_family.task_horizon(task)
+
+    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+        self.pos[idx] = self.start[idx]
+        self.visited[idx] = False
+        self.visited[idx, self.start[idx]] = True
+
+    def step(
+        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        target = self.pos + self._moves[actions]
+        move = active & ~self._walls[self._base + target]
+        self.pos = np.where(move, target, self.pos)
+        self._visited[self._base + self.pos] = True
+        on_goal = self.pos == self.goal
+        return np.where(on_goal, 1.0, -0.1), on_goal & self.goal_terminates
+
+    def observe(self) -> np.ndarray:
+        obs = np.empty((self.num_envs, self._first + self.view_size**2), dtype=np.uint8)
+        if self.show_position:
+            row, col = np.divmod(self.pos, self.width)
+            obs[:, 0] = row - self.pad
+            obs[:, 1] = col - self.pad
+        if self.view_size:
+            obs[:, self._first :] = self._codes[(self._base + self.pos)[:, None] + self._view]
+        return obs
+
+    def render_frame(self, i: int, cell: int = 32) -> np.ndarray:
+        import pygame  # lazy: only rendering needs pygame
+
+        rows, cols = (int(v) for v in self.shapes[i])
+        p = self.pad
+        walls = self.walls[i].reshape(-1, self.width)
+        visited = self.visited[i].reshape(-1, self.width)
+        surface = pygame.Surface((cols * cell, rows * cell))
+        surface.fill((245, 245, 240))
+        for r in range(rows):
+            for c in range(cols):
+                rect = pygame.Rect(c * cell, r * cell, cell, cell)
+                if walls[r + p, c + p]:
+                    pygame.draw.rect(surface, (60, 60, 70), rect)
+                elif visited[r + p, c + p]:
+                    pygame.draw.rect(surface, (200, 220, 250), rect)
+                pygame.draw.rect(surface, (190, 190, 190), rect, width=1)
+        gr, gc = (int(v) - p for v in divmod(int(self.goal[i]), self.width))
+        pygame.draw.rect(surface, (60, 180, 75), pygame.Rect(gc * cell + 3, gr * cell + 3, cell - 6, cell - 6))
+        ar, ac = (int(v) - p for v in divmod(int(self.pos[i]), self.width))
+        centre = (ac * cell + cell // 2, ar * cell + cell // 2)
+        pygame.draw.circle(surface, (220, 50, 50), centre, cell // 3)
+        return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))

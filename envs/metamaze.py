@@ -1,0 +1,208 @@
+"""MetaMaze: procedurally generated perfect and looped mazes with a hidden goal."""
+
+from __future__ import annotations
+
+import dataclasses
+from functools import lru_cache
+
+import numpy as np
+from gymnasium.vector import AutoresetMode
+
+from metagym.batched import FamilyEnv, FamilyVectorEnv
+from metagym.envs.grid_core import LayoutFamily, MetaGridDynamics
+from metagym.envs.metagrid_levels import Layout
+from metagym.tasks import Param, Task, stable_unit_hash
+
+SIZES = (9, 11)  # train and test
+OOD_SIZES = (13, 15)
+LOOPS = (0.0, 0.1, 0.25)  # share of the remaining inner walls knocked through
+SEEDS = 2**31
+TEST_FRACTION = 0.2
+
+
+@dataclasses.dataclass(frozen=True)
+class MazeTask(Task):
+    """A maze (seed, side, loop ratio) and the hidden goal cell (row, col)."""
+
+    seed: int
+    size: int
+    loops: float
+    goal: tuple[int, int]
+
+
+@lru_cache(maxsize=4096)
+def maze_layout(seed: int, size: int, loops: float) -> Layout:
+    """The maze of ``seed``: a depth-first-search perfect maze on a ``size x size`` grid
+    (rooms on even coordinates, walls between them), then ``loops`` of the remaining inner
+    walls knocked through. The goal may be any room 2+ steps from the start (0, 0)."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, size, round(loops * 1000)])))
+    walls = np.ones((size, size), dtype=bool)
+    walls[0, 0] = False
+    stack = [(0, 0)]
+    while stack:
+        r, c = stack[-1]
+        options = [
+            (r + dr, c + dc)
+            for dr, dc in ((-2, 0), (0, 2), (2, 0), (0, -2))
+            if 0 <= r + dr < size and 0 <= c + dc < size and walls[r + dr, c + dc]
+        ]
+        if not options:
+            stack.pop()
+            continue
+        nr, nc = options[int(rng.integers(len(options)))]
+        walls[(r + nr) // 2, (c + nc) // 2] = walls[nr, nc] = False
+        stack.append((nr, nc))
+    inner = [(r, c) for r in range(size) for c in range(size) if walls[r, c] and (r % 2) != (c % 2)]
+    for r, c in inner:
+        if rng.random() < loops:
+            walls[r, c] = False
+    walls.flags.writeable = False
+    rooms = tuple((r, c) for r in range(0, size, 2) for c in range(0, size, 2) if r + c >= 2)
+    return Layout(walls, (0, 0), rooms)
+
+
+class MazeFamily(LayoutFamily[MazeTask]):
+    """Mazes: ``train`` / ``test`` split maze seeds by a stable hash (20% test) at sides 9 and
+    11; ``ood`` is every seed at the larger sides 13 and 15. Loop ratios 0, 0.1 and 0.25."""
+
+    task_type = MazeTask
+    name = "MetaMaze"
+    view_size = 3
+    goal_terminates = True
+
+    def __repr__(self) -> str:
+        return "MazeFamily()"
+
+    @property
+    def params(self) -> tuple[Param, ...]:
+        return (
+            Param("seed", "int", "maze seed", low=0, high=SEEDS - 1, default=0),
+            Param("size", "int", "side of the maze in cells (ood: 13, 15)", choices=SIZES + OOD_SIZES, default=9),
+            Param("loops", "float", "share of inner walls knocked through (0: a perfect maze)", choices=LOOPS),
+            Param("goal", "cell", "hidden goal room (row, col); never observed", default=(8, 8)),
+        )
+
+    @property
+    def default_task(self) -> MazeTask:
+        seed = next(s for s in range(100) if self._split(s) == "train")
+        return MazeTask(seed, SIZES[0], 0.0, (SIZES[0] - 1, SIZES[0] - 1))
+
+    @property
+    def horizon(self) -> int:
+        return max(OOD_SIZES) ** 2
+
+    @property
+    def episodes_per_trial(self) -> int:
+        return 3
+
+    @property
+    def max_shape(self) -> tuple[int, int]:
+        return (max(OOD_SIZES), max(OOD_SIZES))
+
+    def layout(self, task: MazeTask) -> Layout:
+        return maze_layout(task.seed, task.size, task.loops)
+
+    def goal_of(self, task: MazeTask) -> tuple[int, int]:
+        return task.goal
+
+    def task_horizon(self, task: MazeTask) -> int:
+        return task.size * task.size
+
+    @staticmethod
+    def _split(seed: int) -> str:
+        return "test" if stable_unit_hash(f"maze:{seed}") < TEST_FRACTION else "train"
+
+    def split_of(self, task: MazeTask) -> str:
+        self.validate(task)
+        return "ood" if task.size in OOD_SIZES else self._split(task.seed)
+
+    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[MazeTask]:
+        sizes = OOD_SIZES if split == "ood" else SIZES
+        tasks: list[MazeTask] = []
+        while len(tasks) < n:
+            seed = int(rng.integers(0, SEEDS))
+            size, loops = sizes[int(rng.integers(len(sizes)))], LOOPS[int(rng.integers(len(LOOPS)))]
+            if split != "ood" and self._split(seed) != split:
+                continue
+            rooms = maze_layout(seed, size, loops).goal_cells
+            tasks.append(MazeTask(seed, size, loops, rooms[int(rng.integers(len(rooms)))]))
+        return tasks
+
+    def _check(self, task: MazeTask, argument: str) -> None:
+        if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:
+            raise ValueError(f"{argument}.seed: expected an integer 0 <= seed < {SEEDS}, got {task.seed!r}")
+        if task.size not in SIZES + OOD_SIZES:
+            raise ValueError(f"{argument}.size: expected one of {SIZES + OOD_SIZES}, got {task.size!r}")
+        if task.loops not in LOOPS:
+            raise ValueError(f"{argument}.loops: expected one of {LOOPS}, got {task.loops!r}")
+        if task.goal not in self.layout(task).goal_cells:
+            raise ValueError(f"{argument}.goal: {task.goal!r} is not a room 2+ steps from the start (even row and col)")
+
+
+class MetaMazeEnv(FamilyEnv[MazeTask]):
+    """## Description
+
+    A procedurally generated maze with a hidden goal room, in the spirit of the meta-mazes of
+    Wang et al. 2016 and Miconi et al.: the agent sees only its 3x3 surroundings, so it must
+    explore in a trial's first episode and go straight to the goal in later ones.
+
+    ## Action Space
+
+    ``Discrete(5)``: noop, up, right, down, left.
+
+    ## Observation Space
+
+    ``Box(0, 2, (9,), uint8)``: the 3x3 view around the agent (1 floor, 2 wall), row by row;
+    with ``observe_position=True`` the agent's (row, col) comes first.
+
+    ## Rewards
+
+    +1 on reaching the goal, -0.1 for every other step.
+
+    ## Starting State
+
+    The top-left room (0, 0).
+
+    ## Episode End
+
+    Terminated at the goal; truncated after size x size steps.
+
+    ## Task Distribution
+
+    Maze seed uniform, side uniform over {9, 11} (ood: {13, 15}), loop ratio over
+    {0, 0.1, 0.25}, goal uniform over rooms 2+ steps from the start.
+
+    ## Splits
+
+    ``train`` / ``test`` by a stable hash of the seed (20% test); ``ood`` is the larger sides.
+
+    ## Arguments
+
+    ``observe_position`` (default False), ``view_size`` (odd, 1 to 9; default 3),
+    ``render_mode``.
+
+    ## Version History
+
+    * v0: first release.
+    """
+
+    def __init__(
+        self, observe_position: bool = False, view_size: int | None = None, render_mode: str | None = None
+    ) -> None:
+        super().__init__(MetaGridDynamics(MazeFamily(), 1, view_size, observe_position), render_mode)
+
+
+class MetaMazeVectorEnv(FamilyVectorEnv[MazeTask]):
+    """``num_envs`` mazes in one numpy step; see :class:`MetaMazeEnv`."""
+
+    def __init__(
+        self,
+        num_envs: int,
+        observe_position: bool = False,
+        view_size: int | None = None,
+        render_mode: str | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        max_episode_steps: int | None = None,
+    ) -> None:
+        dynamics = MetaGridDynamics(MazeFamily(), num_envs, view_size, observe_position)
+        super().__init__(dynamics, render_mode, autoreset_mode, max_episode_steps)

@@ -33,6 +33,9 @@ _NAV = {
     "vector_entry_point": "metagym.envs.point_nav:PointNav2DVectorEnv",
 }
 
+# MuJoCo families: single envs (the vector form is Gymnasium's Sync/AsyncVectorEnv).
+_LOCOMOTION = "metagym.envs.locomotion"
+
 #: One row per family id: the id, its entry points and the make kwargs that set it apart.
 FAMILY_ENVS: list[dict[str, Any]] = [
     {"id": "MetaGrid-v0", **_GRID, "kwargs": {"level": "procedural"}},
@@ -89,6 +92,9 @@ FAMILY_ENVS: list[dict[str, Any]] = [
         "vector_entry_point": "metagym.envs.acrobot:MetaAcrobotVectorEnv",
         "kwargs": {},
     },
+    {"id": "HalfCheetahVel-v0", "entry_point": f"{_LOCOMOTION}:HalfCheetahVelEnv", "kwargs": {"max_velocity": 2.0}},
+    {"id": "HalfCheetahDir-v0", "entry_point": f"{_LOCOMOTION}:HalfCheetahDirEnv", "kwargs": {}},
+    {"id": "AntDir-v0", "entry_point": f"{_LOCOMOTION}:AntDirEnv", "kwargs": {}},
 ]
 
 

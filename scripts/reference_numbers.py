@@ -28,7 +28,7 @@ def measure(env_id: str, make_policy, episodes: int, trials: int, seed: int) -> 
     env = gym.make(env_id)
     fam = family_of(env)
     policy = make_policy(env)
-    tasks = fam.sample(np.random.default_rng(seed), trials, "test")
+    tasks = fam.sample(np.random.default_rng(seed), trials, "test" if "test" in fam.splits else "train")
     returns = run_trials(env, policy, tasks, episodes, seed=seed).sum(axis=1)
     return policy.name, float(returns.mean()), float(returns.std(ddof=1) / np.sqrt(trials))
 
@@ -36,6 +36,7 @@ def measure(env_id: str, make_policy, episodes: int, trials: int, seed: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=1000, help="trials (test tasks) per row")
+    parser.add_argument("--mujoco-trials", type=int, default=20, help="trials per MuJoCo row (planning is slow)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.trials < 2:
@@ -58,12 +59,19 @@ def main() -> None:
         ("PointNav2D-v0", 1, random, None),
         ("PointNav2D-v0", 1, oracle, -0.51),
     ]
-    print(f"test tasks, {args.trials} trials per row, seed {args.seed}\n")
-    print("| env | episodes per trial | policy | trial return (mean ± s.e.) | paper |\n|---|---:|---|---:|---:|")
+    for env_id in ("MetaCartPole-v0", "MetaPendulum-v0", "MetaMountainCar-v0", "MetaAcrobot-v0", "MetaMaze-v0"):
+        rows += [(env_id, 1, random, None), (env_id, 1, oracle, None)]
+    # The MuJoCo oracles plan with the model (seconds per episode): fewer trials.
+    for env_id, paper_oracle in (("HalfCheetahVel-v0", -54.5), ("HalfCheetahDir-v0", 442.7), ("AntDir-v0", None)):
+        rows += [(env_id, 1, random, None), (env_id, 1, oracle, paper_oracle)]
+    print(f"test tasks (train tasks where a family has no test split), seed {args.seed}\n")
+    print("| env | episodes per trial | policy | trials | trial return (mean ± s.e.) | paper |")
+    print("|---|---:|---|---:|---:|---:|")
     for env_id, episodes, make, paper in rows:
-        name, mean, se = measure(env_id, make, episodes, args.trials, args.seed)
+        trials = min(args.trials, args.mujoco_trials) if gym.spec(env_id).vector_entry_point is None else args.trials
+        name, mean, se = measure(env_id, make, episodes, trials, args.seed)
         shown = "" if paper is None else f"{paper}"
-        print(f"| {env_id} | {episodes} | {name} | {mean:.2f} ± {se:.2f} | {shown} |", flush=True)
+        print(f"| {env_id} | {episodes} | {name} | {trials} | {mean:.2f} ± {se:.2f} | {shown} |", flush=True)
 
 
 if __name__ == "__main__":

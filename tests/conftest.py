@@ -1,9 +1,10 @@
-"""Test settings: headless pygame, one torch thread (if torch is present)."""
+"""Test settings: headless pygame and MuJoCo, one torch thread (if torch is present)."""
 
 import os
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering
 
 try:  # the agents extra is optional; envs tests run without it
     import torch

@@ -104,8 +104,9 @@ def test_leak_guard_point_nav_whole_episode() -> None:
 def test_oracle_beats_random(env_id: str) -> None:
     env = gym.make(env_id)
     fam = family_of(env)
-    tasks = fam.sample(np.random.default_rng(8), 30, fam.splits[-1])
-    k = min(fam.episodes_per_trial, 10)
+    slow = gym.spec(env_id).vector_entry_point is None  # MuJoCo: the oracle plans with the model
+    tasks = fam.sample(np.random.default_rng(8), 1 if slow else 30, fam.splits[-1])
+    k = 1 if slow else min(fam.episodes_per_trial, 10)
     oracle = run_trials(env, fam.oracle_policy(), tasks, k, seed=1).sum(axis=1).mean()
     random = run_trials(env, RandomPolicy(env.action_space), tasks, k, seed=1).sum(axis=1).mean()
     assert oracle > random

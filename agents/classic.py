@@ -1,4 +1,5 @@
-"""Classic adaptive baselines: UCB1 and Thompson sampling for bandits, PSRL for tabular MDPs.
+"""Classic adaptive baselines: UCB1, Thompson sampling and the Gittins index for bandits, PSRL
+for tabular MDPs.
 
 These are the non-learned references of the RL² paper's tables. They play trials through the
 :class:`metagym.policies.Policy` interface and need only numpy.
@@ -6,6 +7,7 @@ These are the non-learned references of the RL² paper's tables. They play trial
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -71,6 +73,61 @@ class ThompsonSampling(_BanditStats):
 
     def act(self, obs: Any) -> int:
         return self._argmax(self.rng.beta(self.successes, self.failures))
+
+
+@lru_cache(maxsize=16)
+def gittins_table(discount: float, depth: int, grid: int = 1000) -> np.ndarray:
+    """Gittins indices of Beta(a, b) Bernoulli arms, ``table[a - 1, b - 1]``, for a + b <= depth + 2.
+
+    Calibration against a standard arm paying ``lam`` per step: for each ``lam`` on a grid of
+    ``grid`` steps, backward induction over the posterior tree gives the states in which
+    pulling beats retiring; a state's index is the largest such ``lam``. Below the table's
+    last diagonal (``depth`` more pulls) an arm is valued as retiring or pulling forever at
+    its mean.
+    """
+    if not 0 < discount < 1:
+        raise ValueError(f"discount: expected a number in (0, 1), got {discount}")
+    size = depth + 2  # a and b run over 1..size
+    a, b = np.meshgrid(np.arange(1, size + 1), np.arange(1, size + 1), indexing="ij")
+    mean = a / (a + b)
+    index = np.full((size, size), np.nan)
+    diagonals = [np.flatnonzero((a + b).ravel() == total) for total in range(size + 1, 1, -1)]
+    for lam in np.linspace(0.0, 1.0, grid + 1)[1:]:
+        retire = lam / (1 - discount)
+        value = np.maximum(retire, mean / (1 - discount))
+        for cells in diagonals[1:]:  # the deepest diagonal keeps the truncation value
+            r, c = np.unravel_index(cells, value.shape)
+            p = mean[r, c]
+            pull = p * (1 + discount * value[r + 1, c]) + (1 - p) * discount * value[r, c + 1]
+            value[r, c] = np.maximum(retire, pull)
+            better = pull > retire
+            index[r[better], c[better]] = lam
+    index[(a + b <= size + 1) & np.isnan(index)] = 0.0
+    return index
+
+
+class GittinsIndex(_BanditStats):
+    """Pull the arm with the highest Gittins index of its Beta posterior (Beta(1, 1) prior).
+
+    Args:
+        arms: Number of arms.
+        pulls: Trial length n (the table covers every posterior reachable in n pulls).
+        discount: Discount of the index; default 1 - 1/n, a common finite-horizon proxy.
+    """
+
+    name = "gittins"
+
+    def __init__(self, arms: int, pulls: int, discount: float | None = None) -> None:
+        super().__init__(arms)
+        if pulls < 1:
+            raise ValueError(f"pulls: expected an integer >= 1, got {pulls}")
+        self.discount = 1.0 - 1.0 / max(pulls, 2) if discount is None else discount
+        self.table = gittins_table(round(self.discount, 6), pulls)
+
+    def act(self, obs: Any) -> int:
+        a = self.successes.astype(int) - 1
+        b = self.failures.astype(int) - 1
+        return self._argmax(self.table[a, b])
 
 
 class PSRL(Policy):

@@ -20,7 +20,12 @@ from metagym.registration import family_of
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Print every family: id, trial id, horizon, splits and parameters with bounds."""
-    for env_id, family in metagym.families().items():
+    for env_id in metagym.env_ids(trials=False):
+        try:
+            family = family_of(gym.make(env_id, disable_env_checker=True))
+        except ImportError as error:  # an optional extra (e.g. mujoco) is not installed
+            print(f"{env_id}  (unavailable: {error})")
+            continue
         print(f"{env_id}  (trial: {metagym.trial_id(env_id)}, {family.episodes_per_trial} episodes per trial)")
         print("  " + family.describe().replace("\n", "\n  "))
     return 0

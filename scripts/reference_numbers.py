@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 
 import metagym  # noqa: F401  (registers the ids)
-from metagym.agents.classic import PSRL, UCB1, ThompsonSampling
+from metagym.agents.classic import PSRL, UCB1, GittinsIndex, ThompsonSampling
 from metagym.policies import Policy, RandomPolicy, run_trials
 from metagym.registration import family_of
 
@@ -47,10 +47,12 @@ def main() -> None:
         ("MetaBandit-v0", 10, random, 5.0),
         ("MetaBandit-v0", 10, lambda env: ThompsonSampling(5), 5.7),
         ("MetaBandit-v0", 10, lambda env: UCB1(5), 6.7),
+        ("MetaBandit-v0", 10, lambda env: GittinsIndex(5, 10), 6.6),
         ("MetaBandit-v0", 10, oracle, None),
         ("MetaBandit-v0", 100, random, 49.9),
         ("MetaBandit-v0", 100, lambda env: ThompsonSampling(5), 74.7),
         ("MetaBandit-v0", 100, lambda env: UCB1(5), 78.0),
+        ("MetaBandit-v0", 100, lambda env: GittinsIndex(5, 100), 78.3),
         ("MetaBandit-v0", 100, oracle, None),
         ("MetaTabularMDP-v0", 10, random, 100.1),
         ("MetaTabularMDP-v0", 10, lambda env: PSRL(10, 5, 10), 138.1),

@@ -9,7 +9,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from metagym.agents.classic import PSRL, UCB1, ThompsonSampling
+from metagym.agents.classic import PSRL, UCB1, GittinsIndex, ThompsonSampling
 from metagym.policies import Policy, RandomPolicy, run_trials
 from metagym.registration import family_of
 
@@ -37,6 +37,7 @@ def test_bandit_random_matches_rl2_table(pulls: int, tasks: int, expected: float
     [
         ("thompson", 10, 2000, 5.7, 0.25),
         ("ucb1", 10, 2000, 6.7, 0.25),
+        ("gittins", 10, 2000, 6.6, 0.25),
         ("thompson", 100, 400, 74.7, 2.5),
         ("ucb1", 100, 400, 78.0, 2.5),
     ],
@@ -44,7 +45,11 @@ def test_bandit_random_matches_rl2_table(pulls: int, tasks: int, expected: float
 def test_bandit_baselines_near_rl2_table(
     policy: str, pulls: int, tasks: int, expected: float, tolerance: float
 ) -> None:
-    make = {"thompson": lambda env: ThompsonSampling(5), "ucb1": lambda env: UCB1(5)}[policy]
+    make = {
+        "thompson": lambda env: ThompsonSampling(5),
+        "ucb1": lambda env: UCB1(5),
+        "gittins": lambda env: GittinsIndex(5, pulls),
+    }[policy]
     assert trial_returns("MetaBandit-v0", make, tasks, pulls).mean() == pytest.approx(expected, abs=tolerance)
 
 

@@ -246,26 +246,18 @@ class MujocoDynamics(BatchedDynamics[Any]):
         return np.asarray(self.env.render())
 
     def __getstate__(self) -> dict[str, Any]:
-        # Gymnasium's MuJoCo envs pickle only their constructor arguments: add MuJoCo's full
-        # integration state (warm starts included) so that a copy carries on bit for bit.
-        import mujoco
-
+        # Gymnasium's MuJoCo envs pickle only their constructor arguments; MuJoCo's MjData
+        # pickles whole (state, warm starts and the derived quantities the reward reads), so
+        # carry it along and a copy goes on bit for bit.
         model = self.env.unwrapped
-        spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        sim = np.empty(mujoco.mj_stateSize(model.model, spec))
-        mujoco.mj_getState(model.model, model.data, sim, spec)
-        return {**self.__dict__, "_sim": (sim, model.np_random)}
+        return {**self.__dict__, "_sim": (model.data, model.np_random)}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        import mujoco
-
-        sim, rng = state.pop("_sim")
+        data, rng = state.pop("_sim")
         self.__dict__.update(state)
         model = self.env.unwrapped
-        spec = mujoco.mjtState.mjSTATE_INTEGRATION
-        mujoco.mj_setState(model.model, model.data, sim, spec)
-        mujoco.mj_forward(model.model, model.data)  # derived quantities (body positions) for the reward
-        mujoco.mj_setState(model.model, model.data, sim, spec)  # mj_forward moved the solver's warm start
+        model.data = data
+        model.mujoco_renderer.data = data  # no viewer exists yet in a fresh copy
         model.np_random = rng
 
 

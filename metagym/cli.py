@@ -1,12 +1,16 @@
-"""The ``metagym`` command: ``metagym list`` and ``metagym demo``.
+"""The ``metagym`` command: list, train, evaluate, render, demo.
 
-``metagym demo`` is the README's main job. Until the RL² agent lands it plays one trial of a
-random agent on held-out test tasks and writes it as a GIF with the per-episode returns.
+Agents are imported only by the commands that need them, so ``metagym list`` stays light.
+Every bad argument ends the command with one line naming it and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
+import importlib
+import importlib.util
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,8 +21,66 @@ import numpy as np
 import metagym
 from metagym.registration import family_of
 
+#: Agent name -> module holding ``Config``-style dataclass, ``train`` and an ``Agent.load``.
+AGENTS = {"rl2": "metagym.agents.rl2"}
 
-def cmd_list(args: argparse.Namespace) -> int:
+
+class CommandError(Exception):
+    """A bad argument: printed as one line, exit status 2."""
+
+
+#: Config fields that have their own options (--env, --steps, --seed).
+COMMON_FIELDS = {"env_id", "total_steps", "seed"}
+
+
+def _flag(text: str) -> bool:
+    if text.lower() in ("1", "true", "yes"):
+        return True
+    if text.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def config_options(module: str) -> dict[str, tuple[Any, str]]:
+    """Each field of the agent's ``Config`` dataclass: (type, the docstring under it).
+
+    Read from the module's source, not imported, so building the parser needs no torch.
+    """
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        return {}
+    tree = ast.parse(Path(spec.origin).read_text())
+    kinds = {"int": int, "float": float, "str": str, "bool": _flag}
+    options: dict[str, tuple[Any, str]] = {}
+    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.endswith("Config")):
+        for node, after in zip(cls.body, cls.body[1:], strict=False):
+            if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+                continue
+            doc = after.value.value if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) else ""
+            kind = ast.unparse(node.annotation).split("|")[0].strip()
+            if node.target.id not in COMMON_FIELDS and kind in kinds:
+                options[node.target.id] = (kinds[kind], str(doc))
+    return options
+
+
+def agent_module(name: str) -> Any:
+    if name not in AGENTS:
+        raise CommandError(f"--agent: unknown agent {name!r}; allowed: {', '.join(AGENTS)}")
+    try:
+        return importlib.import_module(AGENTS[name])
+    except ImportError as error:
+        raise CommandError(f"--agent: {name} needs the agents extra: pip install 'metagym[agents]' ({error})") from None
+
+
+def run_kind(run_dir: Path) -> str:
+    """Which agent trained the run in ``run_dir``."""
+    if not (run_dir / "checkpoint.pt").is_file():
+        raise CommandError(f"--run-dir: no checkpoint.pt in {run_dir}")
+    marker = run_dir / "agent.txt"
+    return marker.read_text().strip() if marker.exists() else "rl2"
+
+
+def cmd_list(args: argparse.Namespace) -> None:
     """Print every family: id, trial id, horizon, splits and parameters with bounds."""
     for env_id in metagym.env_ids(trials=False):
         try:
@@ -28,57 +90,203 @@ def cmd_list(args: argparse.Namespace) -> int:
             continue
         print(f"{env_id}  (trial: {metagym.trial_id(env_id)}, {family.episodes_per_trial} episodes per trial)")
         print("  " + family.describe().replace("\n", "\n  "))
-    return 0
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Play ``--trials`` random-agent trials on test tasks; write a GIF of the first."""
+def cmd_train(args: argparse.Namespace) -> None:
+    module = agent_module(args.agent)
+    run_dir = Path(args.run_dir)
+    if args.resume:
+        run_kind(run_dir)
+        trainer = module.Trainer.resume(run_dir)
+    else:
+        if args.env not in metagym.env_ids(trials=False):
+            raise CommandError(f"--env: unknown family id {args.env!r}; allowed: {', '.join(metagym.env_ids(False))}")
+        if args.steps < 1:
+            raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
+        fields = {f.name for f in dataclasses.fields(module.Config)}
+        overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+        overrides.update(env_id=args.env, total_steps=args.steps, seed=args.seed)
+        config = module.Config(**overrides)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "agent.txt").write_text(args.agent + "\n")
+        trainer = module.Trainer(config, run_dir)
     try:
-        import imageio.v2 as imageio
-    except ImportError:
-        print("metagym demo: writing GIFs needs imageio: pip install 'metagym[video]'", file=sys.stderr)
-        return 2
+        trainer.run(checkpoint_seconds=args.checkpoint_seconds, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved in {run_dir}; continue with --resume", file=sys.stderr)
+        raise SystemExit(130) from None
+    print(f"trained {trainer.global_step:,} steps; run folder {run_dir}")
+
+
+def load_agent(run_dir: str) -> Any:
+    path = Path(run_dir)
+    module = agent_module(run_kind(path))
+    return module.Agent.load(path)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from metagym.evaluation import evaluate, write
+
+    if args.tasks < 1:
+        raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
+    runs = [args.run_dir, *args.compare]
+    results = []
+    for run in runs:
+        agent = load_agent(run)
+        results.append(evaluate(agent, args.split, args.tasks, args.seed, name=Path(run).name))
+        results[-1]["run_dir"] = str(run)
+    paths = write(results[0], args.out, compare=results[1:])
+    for result in results:
+        print(table(result))
+    print("wrote " + ", ".join(str(p) for p in paths))
+
+
+def table(result: dict[str, Any]) -> str:
+    """A Markdown table of mean return per episode: agent, random, oracle."""
+    k = result["episodes_per_trial"]
+    shown = list(range(k)) if k <= 12 else sorted({0, 1, 2, k // 2, k - 1})
+    head = "| episode | " + " | ".join(str(i + 1) for i in shown) + " | trial |"
+    rule = "|---|" + "---:|" * (len(shown) + 1)
+    rows = [f"{result['agent']} on {result['num_tasks']} {result['split']} tasks of {result['env']}", head, rule]
+    for name, data, total in (
+        (result["agent"], result["episode_returns"], result["trial_return"]["mean"][0]),
+        ("random", result["references"]["random"], result["reference_trial_return"]["random"]),
+        ("oracle", result["references"]["oracle"], result["reference_trial_return"]["oracle"]),
+    ):
+        rows.append(f"| {name} | " + " | ".join(f"{data['mean'][i]:.2f}" for i in shown) + f" | {total:.2f} |")
+    return "\n".join(rows)
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    from metagym.evaluation import held_out_tasks
+    from metagym.render import Window
+
+    agent = load_agent(args.run_dir)
+    if args.task_index < 0:
+        raise CommandError(f"--task-index: expected an integer >= 0, got {args.task_index}")
+    if not args.human and Path(args.out).suffix.lower() not in (".gif", ".mp4"):
+        raise CommandError(f"--out: expected a .gif or .mp4 file, got {args.out!r}")
+    task = held_out_tasks(agent.config.env_id, args.split, args.task_index + 1, args.seed)[args.task_index]
+    frames = play_trial(agent, task, args.seed)
+    if args.human:
+        window = Window("metagym render", 8)
+        for frame in frames:
+            window.show(frame)
+        window.close()
+        return
+    import imageio.v2 as imageio
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".gif":
+        imageio.mimsave(out, frames, duration=125, loop=0)
+    else:
+        imageio.mimsave(out, [pad_even(f) for f in frames], fps=8)
+    print(f"wrote {out} ({len(frames)} frames)")
+
+
+def pad_even(frame: np.ndarray) -> np.ndarray:
+    """Pad a frame to even sides (video encoders need them)."""
+    h, w = frame.shape[:2]
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)))
+
+
+def play_trial(agent: Any, task: Any, seed: int) -> list[Any]:
+    """One trial of ``agent`` on ``task``, as captioned frames (the hidden task shown)."""
+    import torch
+
     from metagym.render import caption
 
-    env = gym.make(metagym.trial_id(args.env), render_mode="rgb_array")
-    tasks = family_of(env).sample(np.random.default_rng(args.seed), args.trials, split="test")
-    env.action_space.seed(args.seed)
+    torch.manual_seed(seed)
+    trial_env = metagym.trial_id(agent.config.env_id)
+    env = gym.make(trial_env, render_mode="rgb_array", episodes_per_trial=agent.config.episodes_per_trial)
     k = env.get_wrapper_attr("episodes_per_trial")
-    returns = np.zeros((args.trials, k))
+    obs, _ = env.reset(seed=seed, options={"task": task})
+    state, start, episode, running = None, np.ones(1, dtype=bool), 0, 0.0
     frames: list[Any] = []
-    for t, task in enumerate(tasks):
-        env.reset(seed=args.seed + t, options={"task": task})
-        episode, running, terminated = 0, 0.0, False
-        while not terminated:
-            if t == 0:
-                lines = [f"random agent  episode {episode + 1}/{k}", f"return {running:+.1f}   goal {task.goal}"]
-                frames.append(caption(np.asarray(env.render()), lines))
-            _, reward, terminated, _, info = env.step(env.action_space.sample())
-            running += float(reward)
-            if "inner_return" in info:
-                returns[t, episode] = info["inner_return"]
-                episode, running = episode + 1, 0.0
+    terminated = False
+    while not terminated:
+        lines = [f"episode {episode + 1}/{k}   return {running:+.2f}", f"task (hidden from the agent): {task}"]
+        frames.append(caption(np.asarray(env.render()), lines, size=15))
+        action, state = agent.predict(obs[None], state, start)
+        start = np.zeros(1, dtype=bool)
+        obs, reward, terminated, _, info = env.step(action[0])
+        running += float(reward)
+        if "inner_return" in info:
+            episode, running = episode + 1, 0.0
+    return frames
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    """Meta-train RL² on GridNavi, evaluate on held-out tasks, plot, render a GIF."""
+    from metagym.evaluation import evaluate, write
+
+    module = agent_module("rl2")
     out = Path(args.out)
+    if args.steps < 1:
+        raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
+    config = module.Config(env_id="MetaGrid-GridNavi-v0", total_steps=args.steps, seed=args.seed)
     out.mkdir(parents=True, exist_ok=True)
-    gif = out / "random_trial.gif"
-    imageio.mimsave(gif, frames, duration=1000 / env.metadata.get("render_fps", 8), loop=0)
-    print(f"random agent on {args.trials} test tasks of {args.env}: mean return per episode of the trial")
-    print("| episode | " + " | ".join(str(i + 1) for i in range(k)) + " |")
-    print("|---|" + "---:|" * k)
-    print("| return | " + " | ".join(f"{r:+.2f}" for r in returns.mean(axis=0)) + " |")
-    print(f"GIF of one trial: {gif}")
-    return 0
+    (out / "agent.txt").write_text("rl2\n")
+    print(f"1/3 meta-training RL² on MetaGrid-GridNavi-v0 for {args.steps:,} steps (run folder {out})")
+    trainer = module.Trainer(config, out)
+    trainer.run(checkpoint_seconds=120.0, progress=not args.quiet)
+    print("2/3 evaluating on 200 held-out test tasks")
+    result = evaluate(trainer.agent, "test", 200, args.seed, name="RL²")
+    paths = write(result, out / "results.json")
+    print(table(result))
+    print("3/3 rendering one adaptation trial")
+    import imageio.v2 as imageio
+
+    from metagym.evaluation import held_out_tasks
+
+    task = held_out_tasks(config.env_id, "test", 1, args.seed)[0]
+    gif = out / "trial.gif"
+    imageio.mimsave(gif, play_trial(trainer.agent, task, args.seed), duration=125, loop=0)
+    print("results: " + ", ".join(str(p) for p in paths) + f"\nGIF of one trial: {gif}")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="metagym", description="meta-RL task families for Gymnasium")
+    parser = argparse.ArgumentParser(prog="metagym", description="meta-RL task families, agents and evaluation")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list every task family").set_defaults(run=cmd_list)
-    demo = sub.add_parser("demo", help="play random-agent trials on test tasks and write a GIF")
-    demo.add_argument("--env", default="MetaGrid-GridNavi-v0", help="family id (default: %(default)s)")
-    demo.add_argument("--trials", type=int, default=50, help="trials to average (default: %(default)s)")
+
+    train = sub.add_parser("train", help="meta-train an agent on a task family")
+    train.add_argument("--agent", default="rl2", help=f"one of {', '.join(AGENTS)} (default: %(default)s)")
+    train.add_argument("--env", default="MetaGrid-GridNavi-v0", help="family id (default: %(default)s)")
+    train.add_argument("--steps", type=int, default=1_000_000, help="environment steps (default: %(default)s)")
+    train.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
+    train.add_argument("--run-dir", required=True, help="folder for config, logs and checkpoints")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir where it stopped")
+    train.add_argument("--checkpoint-seconds", type=float, default=120.0, help="seconds between checkpoints")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    for name, (kind, doc) in config_options(AGENTS["rl2"]).items():
+        train.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None, help=doc)
+    train.set_defaults(run=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="measure adaptation on held-out tasks")
+    ev.add_argument("--run-dir", required=True, help="a trained run")
+    ev.add_argument("--split", default="test", help="train, test or ood (default: %(default)s)")
+    ev.add_argument("--tasks", type=int, default=200, help="held-out tasks, one trial each (default: %(default)s)")
+    ev.add_argument("--seed", type=int, default=0, help="seed of tasks and trials (default: %(default)s)")
+    ev.add_argument("--out", default="results.json", help="JSON path; a .csv and a .png go beside it")
+    ev.add_argument("--compare", nargs="*", default=[], help="more run folders to put on the same plot")
+    ev.set_defaults(run=cmd_evaluate)
+
+    render = sub.add_parser("render", help="render one adaptation trial to a GIF/MP4 or a window")
+    render.add_argument("--run-dir", required=True, help="a trained run")
+    render.add_argument("--task-index", type=int, default=0, help="which held-out task (default: %(default)s)")
+    render.add_argument("--split", default="test", help="split of the task (default: %(default)s)")
+    render.add_argument("--seed", type=int, default=0, help="seed, as for evaluate (default: %(default)s)")
+    render.add_argument("--out", default="trial.gif", help="a .gif or .mp4 path (default: %(default)s)")
+    render.add_argument("--human", action="store_true", help="show it live in a pygame window instead")
+    render.set_defaults(run=cmd_render)
+
+    demo = sub.add_parser("demo", help="the main job: meta-train, evaluate, plot, GIF")
+    demo.add_argument("--steps", type=int, default=6_000_000, help="training steps (default: %(default)s)")
     demo.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(run=cmd_demo)
     return parser
 
@@ -86,12 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "demo":
-        if args.env not in metagym.env_ids(trials=False):
-            parser.error(f"--env: unknown family id {args.env!r}; allowed: {', '.join(metagym.env_ids(trials=False))}")
-        if args.trials < 1:
-            parser.error(f"--trials: expected an integer >= 1, got {args.trials}")
-    return int(args.run(args))
+    try:
+        args.run(args)
+    except (CommandError, ValueError, TypeError) as error:
+        print(f"metagym {args.command}: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Pieces every learned agent shares: advantage estimation and atomic checkpoints."""

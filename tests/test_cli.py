@@ -19,19 +19,20 @@ def test_list_prints_every_family(capsys: pytest.CaptureFixture[str]) -> None:
     assert "horizon 15" in out and "splits train, test, ood" in out
 
 
-def test_demo_writes_a_gif(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+def test_demo_runs_the_main_job_end_to_end(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     imageio = pytest.importorskip("imageio.v2")
-    assert main(["demo", "--trials", "3", "--out", str(tmp_path)]) == 0
-    frames = imageio.mimread(tmp_path / "random_trial.gif")
-    assert len(frames) == 4 * 15  # GridNavi: 4 episodes of 15 steps
-    assert "| return |" in capsys.readouterr().out
+    pytest.importorskip("torch")
+    assert main(["demo", "--steps", "3000", "--out", str(tmp_path), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "| RL² |" in out and "| random |" in out and "| oracle |" in out
+    assert (tmp_path / "results.json").is_file() and (tmp_path / "results.png").stat().st_size > 1000
+    assert len(imageio.mimread(tmp_path / "trial.gif")) == 4 * 15  # GridNavi: 4 episodes of 15 steps
 
 
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["demo", "--env", "Nope-v0"], "--env: unknown family id 'Nope-v0'"),
-        (["demo", "--trials", "0"], "--trials: expected an integer >= 1"),
+        (["demo", "--steps", "0"], "--steps: expected an integer >= 1"),
         (["fly"], "invalid choice: 'fly'"),
     ],
 )

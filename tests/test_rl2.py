@@ -178,3 +178,17 @@ def test_rl2_learns_bandits_beyond_random(tmp_path: Path) -> None:
     assert result["trial_return"]["ci_low"][0] > random + 0.4  # clearly above random on held-out tasks
     per_pull = result["episode_returns"]["mean"]
     assert np.mean(per_pull[5:]) > np.mean(per_pull[:1]) + 0.1  # it adapts: later pulls pay more
+
+
+def test_sb3_contrib_recurrent_ppo_trains_on_a_trial_env_unchanged() -> None:
+    sb3_contrib = pytest.importorskip("sb3_contrib")
+    import gymnasium as gym
+
+    import metagym  # noqa: F401
+
+    env = gym.make("MetaGrid-Trial-v0", episodes_per_trial=2)
+    model = sb3_contrib.RecurrentPPO("MlpLstmPolicy", env, n_steps=64, batch_size=32, n_epochs=1, seed=0)
+    model.learn(total_timesteps=128)
+    obs, _ = env.reset(seed=0)
+    action, state = model.predict(obs, state=None, episode_start=np.ones(1, dtype=bool))
+    assert env.action_space.contains(int(action)) and state is not None

@@ -11,7 +11,6 @@ Reads top to bottom: config, network, rollout, advantage, update, checkpoint.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import itertools
 import json
@@ -29,6 +28,7 @@ from torch import nn
 import metagym
 from metagym.agents.common.checkpoint import load, save_atomic
 from metagym.agents.common.gae import gae
+from metagym.agents.common.runlog import append_log, raise_interrupt, tensorboard, truncate_log
 from metagym.wrappers import make_trial_vector
 
 
@@ -397,12 +397,12 @@ class Trainer:
         episodes = int(self.envs.episodes_per_trial)
         fields = ["update", "global_step", "steps_per_sec"] + [f"episode_{i + 1}_return" for i in range(episodes)]
         fields += ["policy_loss", "value_loss", "entropy"]
-        _truncate_log(log_path, self.update, fields)
-        writer = _tensorboard(self.run_dir, self.global_step)
+        truncate_log(log_path, self.update, fields)
+        writer = tensorboard(self.run_dir, self.global_step)
         last_save, interrupted = time.monotonic(), False
         target = c.num_updates if stop_after is None else min(c.num_updates, self.update + stop_after)
         bar = tqdm(total=c.num_updates * c.batch_size, initial=self.global_step, disable=not progress, unit="step")
-        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
         try:
             while self.update < target:
                 tic = time.perf_counter()
@@ -415,7 +415,7 @@ class Trainer:
                 means = self.episode_means()
                 row = {"update": self.update, "global_step": self.global_step, "steps_per_sec": c.batch_size / seconds}
                 row.update({f"episode_{i + 1}_return": m for i, m in enumerate(means)} | stats)
-                _append_log(log_path, row, fields)
+                append_log(log_path, row, fields)
                 if writer is not None:
                     for key, value in row.items():
                         writer.add_scalar(f"rl2/{key}", value, self.global_step)
@@ -436,38 +436,6 @@ class Trainer:
                 writer.close()
         if interrupted:
             raise KeyboardInterrupt
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
-def _truncate_log(path: Path, update: int, fields: list[str]) -> None:
-    """Keep only rows up to the checkpoint being resumed (a killed run may have written more)."""
-    rows = []
-    if path.exists():
-        with path.open() as handle:
-            rows = [r for r in csv.DictReader(handle) if int(r["update"]) <= update]
-    path.unlink(missing_ok=True)
-    for row in rows:
-        _append_log(path, row, fields)
-
-
-def _append_log(path: Path, row: dict[str, Any], fields: list[str]) -> None:
-    new = not path.exists()
-    with path.open("a", newline="") as handle:
-        out = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
-        if new:
-            out.writeheader()
-        out.writerow(row)
-
-
-def _tensorboard(run_dir: Path, step: int) -> Any:
-    try:
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:  # tensorboard is optional: the CSV log is always written
-        return None
-    return SummaryWriter(str(run_dir / "tensorboard"), purge_step=step or None)
 
 
 def train(config: RL2Config, run_dir: str | Path, resume: bool = False, **run_kwargs: Any) -> RL2Agent:

@@ -21,8 +21,15 @@ import numpy as np
 import metagym
 from metagym.registration import family_of
 
-#: Agent name -> module holding ``Config``-style dataclass, ``train`` and an ``Agent.load``.
-AGENTS = {"rl2": "metagym.agents.rl2"}
+#: Agent name -> module holding ``Config``, ``Trainer`` and ``Agent`` (with ``Agent.load``).
+#: The MAML family shares one module; the agent name is its config's ``variant``.
+AGENTS = {
+    "rl2": "metagym.agents.rl2",
+    "maml": "metagym.agents.maml",
+    "fomaml": "metagym.agents.maml",
+    "reptile": "metagym.agents.maml",
+    "pretrained": "metagym.agents.maml",
+}
 
 
 class CommandError(Exception):
@@ -106,6 +113,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         fields = {f.name for f in dataclasses.fields(module.Config)}
         overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
         overrides.update(env_id=args.env, total_steps=args.steps, seed=args.seed)
+        if "variant" in fields:
+            overrides["variant"] = args.agent
         config = module.Config(**overrides)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "agent.txt").write_text(args.agent + "\n")
@@ -167,7 +176,7 @@ def cmd_render(args: argparse.Namespace) -> None:
     if not args.human and Path(args.out).suffix.lower() not in (".gif", ".mp4"):
         raise CommandError(f"--out: expected a .gif or .mp4 file, got {args.out!r}")
     task = held_out_tasks(agent.config.env_id, args.split, args.task_index + 1, args.seed)[args.task_index]
-    frames = play_trial(agent, task, args.seed)
+    frames = play_adaptation(agent, task, args.seed) if hasattr(agent, "adapt") else play_trial(agent, task, args.seed)
     if args.human:
         window = Window("metagym render", 8)
         for frame in frames:
@@ -217,6 +226,33 @@ def play_trial(agent: Any, task: Any, seed: int) -> list[Any]:
     return frames
 
 
+def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[Any]:
+    """One episode on ``task`` before and after each of ``steps`` adaptation steps, as frames."""
+    import torch
+
+    from metagym.agents.maml import Sampler
+    from metagym.render import caption
+
+    torch.manual_seed(seed)
+    sampler = Sampler(agent, 1, seed)
+    env = gym.make(agent.config.env_id, render_mode="rgb_array")
+    params, frames = agent.params, []
+    for k in range(steps + 1):
+        obs, _ = env.reset(seed=seed + k, options={"task": task})
+        done, running = False, 0.0
+        while not done:
+            lines = [f"after {k} gradient step(s)   return {running:+.2f}", f"task (hidden from the agent): {task}"]
+            frames.append(caption(np.asarray(env.render()), lines, size=15))
+            action, _ = agent.predict(obs[None], params, None, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action[0])
+            running += float(reward)
+            done = terminated or truncated
+        if k < steps:
+            batch = sampler.sample([task], [params])
+            params = agent.adapt(batch.task(0), params, lr=agent.config.inner_lr * (1.0 if k == 0 else 0.5))
+    return frames
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     """Meta-train RL² on GridNavi, evaluate on held-out tasks, plot, render a GIF."""
     from metagym.evaluation import evaluate, write
@@ -260,7 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir where it stopped")
     train.add_argument("--checkpoint-seconds", type=float, default=120.0, help="seconds between checkpoints")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    for name, (kind, doc) in config_options(AGENTS["rl2"]).items():
+    options: dict[str, tuple[Any, str]] = {}
+    for module in dict.fromkeys(AGENTS.values()):
+        for name, (kind, doc) in config_options(module).items():
+            if name not in options and name != "variant":
+                options[name] = (kind, doc)
+    for name, (kind, doc) in options.items():
         train.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None, help=doc)
     train.set_defaults(run=cmd_train)
 

@@ -84,16 +84,76 @@ def summarize(returns: np.ndarray, seed: int) -> dict[str, list[float]]:
     }
 
 
+def gradient_trials(agent: Any, tasks: Sequence[Task], steps: int, seed: int) -> np.ndarray:
+    """Mean episode return per task after 0..``steps`` adaptation steps: (len(tasks), steps + 1).
+
+    Each step plays ``fast_batch_size`` episodes per task with the current parameters, then
+    adapts on them; the step size is halved after the first step, as in the MAML paper.
+    """
+    from metagym.agents.maml import Sampler
+
+    sampler = Sampler(agent, len(tasks), seed)
+    params = [agent.params] * len(tasks)
+    out = np.zeros((len(tasks), steps + 1))
+    for k in range(steps + 1):
+        batch = sampler.sample(list(tasks), params)
+        out[:, k] = batch.mean_return
+        if k < steps:
+            lr = agent.config.inner_lr * (1.0 if k == 0 else 0.5)
+            params = [agent.adapt(batch.task(i), params[i], lr=lr) for i in range(len(tasks))]
+    return out
+
+
+def evaluate_gradient(
+    agent: Any, split: str = "test", num_tasks: int = 40, seed: int = 0, name: str = "agent", steps: int = 3
+) -> dict[str, Any]:
+    """The protocol for gradient-based agents: return after 0..``steps`` adaptation steps."""
+    import torch
+
+    from metagym.agents.maml import MAMLAgent
+
+    env_id = agent.config.env_id
+    tasks = held_out_tasks(env_id, split, num_tasks, seed)
+    returns = gradient_trials(agent, tasks, steps, seed)
+    env = gym.make(env_id)
+    torch.manual_seed(seed + 1)  # the random-initialisation control: a fresh network, fine-tuned alike
+    fresh = MAMLAgent(agent.config, env.observation_space, env.action_space)
+    singles = reference_trials(env_id, tasks, 1, seed)
+    references = {key: np.repeat(value, steps + 1, axis=1) for key, value in singles.items()}
+    references["random_init"] = gradient_trials(fresh, tasks, steps, seed)
+    results = _results(name, env_id, split, num_tasks, seed, returns, references)
+    # Index k of the curves is "after k gradient steps"; reaching 80% of the oracle after k
+    # steps means k * fast_batch_size episodes were played to adapt.
+    reached = results["episodes_to_80pct_oracle"]
+    steps_needed = None if reached is None else reached - 1
+    return results | {
+        "adaptation_steps": list(range(steps + 1)),
+        "env_steps_per_adaptation_step": agent.config.fast_batch_size * family_of(env).horizon,
+        "x_axis": "gradient steps",
+        "gradient_steps_to_80pct_oracle": steps_needed,
+        "episodes_to_80pct_oracle": None if steps_needed is None else steps_needed * agent.config.fast_batch_size,
+    }
+
+
 def evaluate(
     agent: Any, split: str = "test", num_tasks: int = 200, seed: int = 0, name: str = "agent"
 ) -> dict[str, Any]:
     """Run the protocol and return the results dictionary (see :func:`write`)."""
+    if hasattr(agent, "adapt"):
+        return evaluate_gradient(agent, split, num_tasks, seed, name)
     env_id, episodes = agent.config.env_id, agent.config.episodes_per_trial
     if episodes is None:
         episodes = family_of(gym.make(env_id, disable_env_checker=True)).episodes_per_trial
     tasks = held_out_tasks(env_id, split, num_tasks, seed)
     returns = agent_trials(agent, tasks, episodes, seed)
     references = reference_trials(env_id, tasks, episodes, seed)
+    return _results(name, env_id, split, num_tasks, seed, returns, references)
+
+
+def _results(
+    name: str, env_id: str, split: str, num_tasks: int, seed: int, returns: np.ndarray, references: dict[str, Any]
+) -> dict[str, Any]:
+    episodes = returns.shape[1]
     agent_mean, random_mean, oracle_mean = (
         returns.mean(axis=0),
         references["random"].mean(axis=0),
@@ -147,7 +207,8 @@ def plot(results: Sequence[dict[str, Any]], path: str | Path) -> None:
     first = results[0]
     x = np.arange(1, first["episodes_per_trial"] + 1)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    for key, style in (("oracle", "tab:green"), ("random", "tab:gray")):
+    styles = (("oracle", "tab:green"), ("random", "tab:gray"), ("random_init", "tab:brown"))
+    for key, style in ((k, s) for k, s in styles if k in first["references"]):
         ref = first["references"][key]
         ax.plot(x, ref["mean"], "--", color=style, label=key)
         ax.fill_between(x, ref["ci_low"], ref["ci_high"], color=style, alpha=0.15)
@@ -155,7 +216,11 @@ def plot(results: Sequence[dict[str, Any]], path: str | Path) -> None:
         ep = run["episode_returns"]
         ax.plot(x, ep["mean"], "o-", label=run["agent"])
         ax.fill_between(x, ep["ci_low"], ep["ci_high"], alpha=0.25)
-    ax.set_xlabel("episode within the trial")
+    if first.get("x_axis") == "gradient steps":
+        x = np.asarray(first["adaptation_steps"])
+        ax.set_xlabel("gradient steps of adaptation (each on fresh episodes)")
+    else:
+        ax.set_xlabel("episode within the trial")
     ax.set_ylabel("mean return")
     ax.set_title(f"{first['env']}: {first['num_tasks']} {first['split']} tasks")
     ax.set_xticks(x if len(x) <= 20 else x[:: max(1, len(x) // 10)])

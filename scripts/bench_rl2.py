@@ -47,12 +47,16 @@ def main() -> None:
         parser.error(f"--steps: expected at least 1000, got {args.steps}")
     torch.set_num_threads(1)
 
+    # 128 trials in flight, 2 whole-sequence minibatches, a 64-wide GRU: fast updates that
+    # still learn this task within 100k steps (see the README's table).
     config = RL2Config(
         env_id=ENV,
         episodes_per_trial=EPISODES,
         total_steps=args.steps,
-        num_envs=64,
+        num_envs=128,
         rollout_steps=20,
+        num_minibatches=2,
+        hidden_size=64,
         learning_rate=0.003,
         seed=args.seed,
     )

@@ -1,0 +1,517 @@
+"""MAML for RL (Finn et al. 2017), first-order MAML, Reptile (Nichol et al. 2018), and the
+MAML paper's "pretrained" control, sharing one rollout and adaptation code.
+
+- Inner loop: vanilla policy gradient with a per-task linear feature baseline, ``inner_steps``
+  steps of size ``inner_lr``; parameters live in a dict and the adapted policy runs through
+  ``torch.func.functional_call`` (no module internals are touched).
+- Outer loop (``maml``, ``fomaml``, ``pretrained``): TRPO (conjugate gradient on
+  Fisher-vector products, backtracking line search under a KL bound) through the inner update,
+  second order for ``maml``, first order (inner gradients detached) for ``fomaml``, and
+  without any inner update for ``pretrained`` (one policy trained on all tasks).
+- ``reptile``: ``inner_steps`` policy-gradient steps per task, then move the initialisation
+  ``reptile_lr`` of the way towards the mean adapted parameters.
+
+A meta-batch of tasks is collected in one batched vector env: ``fast_batch_size`` sub-envs per
+task, one episode each, all per-task policies evaluated at once with ``torch.func.vmap``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+from torch import nn
+from torch.func import functional_call, vmap
+
+import metagym
+from metagym.agents.common.checkpoint import load, save_atomic
+from metagym.agents.common.runlog import append_log, raise_interrupt, tensorboard, truncate_log
+from metagym.registration import family_of
+
+Params = dict[str, torch.Tensor]
+VARIANTS = ("maml", "fomaml", "reptile", "pretrained")
+
+
+@dataclasses.dataclass(frozen=True)
+class MAMLConfig:
+    """Everything that defines a MAML-family run (saved as ``config.json``)."""
+
+    env_id: str = "PointNav2D-v0"
+    """Family id to meta-train on."""
+    variant: str = "maml"
+    """maml, fomaml, reptile, or pretrained (the paper's multi-task control)."""
+    total_steps: int = 4_000_000
+    """Environment steps to train for."""
+    meta_batch_size: int = 20
+    """Tasks per meta-update."""
+    fast_batch_size: int = 20
+    """Episodes per task per adaptation step."""
+    inner_lr: float = 0.1
+    """Step size of the inner policy-gradient update (alpha)."""
+    inner_steps: int = 1
+    """Policy-gradient steps in the inner loop."""
+    hidden_size: int = 100
+    """Width of each of the policy's two hidden layers."""
+    gamma: float = 0.99
+    """Discount."""
+    max_kl: float = 0.01
+    """TRPO's KL bound."""
+    cg_iters: int = 10
+    """Conjugate-gradient iterations."""
+    cg_damping: float = 1e-5
+    """Damping added to the Fisher-vector product."""
+    ls_max_steps: int = 15
+    """Backtracking line-search steps."""
+    ls_backtrack: float = 0.8
+    """Line-search shrink factor."""
+    reptile_lr: float = 0.1
+    """Reptile's outer step size (epsilon)."""
+    seed: int = 0
+    """Root seed: tasks, environments, initialisation and sampling."""
+
+    def validate(self) -> MAMLConfig:
+        if self.env_id not in metagym.env_ids(trials=False):
+            raise ValueError(f"env_id: unknown family id {self.env_id!r}; allowed: {metagym.env_ids(trials=False)}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {self.variant!r}")
+        for name in ("total_steps", "meta_batch_size", "fast_batch_size", "inner_steps", "hidden_size", "cg_iters"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        for name in ("inner_lr", "max_kl", "reptile_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name}: expected a number > 0, got {getattr(self, name)!r}")
+        return self
+
+
+class Policy(nn.Module):
+    """Two ReLU hidden layers; a Gaussian (state-independent std) or categorical head."""
+
+    def __init__(self, obs_dim: int, action_space: spaces.Space[Any], hidden: int) -> None:
+        super().__init__()
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        if isinstance(action_space, spaces.Discrete):
+            out = int(action_space.n)
+        elif isinstance(action_space, spaces.Box):
+            out = int(np.prod(action_space.shape))
+        else:
+            raise TypeError(f"action_space: MAML supports Discrete and Box, got {action_space}")
+        self.body = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+        self.head = nn.Linear(hidden, out)
+        self.log_std = nn.Parameter(torch.zeros(out), requires_grad=not self.discrete)
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.head(self.body(obs)), self.log_std
+
+    def distribution(self, params: Params, obs: torch.Tensor) -> torch.distributions.Distribution:
+        out, log_std = functional_call(self, params, (obs,))
+        if self.discrete:
+            return torch.distributions.Categorical(logits=out)
+        return torch.distributions.Normal(out, log_std.exp())
+
+    def log_prob(self, params: Params, obs: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        dist = self.distribution(params, obs)
+        return dist.log_prob(actions.long()) if self.discrete else dist.log_prob(actions).sum(-1)
+
+
+@dataclasses.dataclass
+class Batch:
+    """Episodes of several tasks, shaped (T, tasks, episodes per task, ...)."""
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    rewards: torch.Tensor
+    mask: torch.Tensor  # 1 while the episode is running
+
+    def task(self, i: int) -> Batch:
+        return Batch(self.obs[:, i], self.actions[:, i], self.rewards[:, i], self.mask[:, i])
+
+    @property
+    def mean_return(self) -> np.ndarray:
+        """(tasks,) mean undiscounted episode return."""
+        return (self.rewards * self.mask).sum(0).mean(-1).numpy()
+
+
+def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
+    out = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        running = rewards[t] * mask[t] + gamma * running * mask[t]
+        out[t] = running
+    return out
+
+
+def linear_baseline(batch: Batch, returns: torch.Tensor, reg: float = 1e-5) -> torch.Tensor:
+    """rllab's linear feature baseline, fitted to one task's episodes: values (T, episodes)."""
+    steps = batch.obs.shape[0]
+    obs = batch.obs.clamp(-10, 10)
+    t = (torch.arange(steps, dtype=torch.float32) / 100.0)[:, None, None].expand(*obs.shape[:2], 1)
+    features = torch.cat([obs, obs**2, t, t**2, t**3, torch.ones_like(t)], dim=-1)
+    flat_f = features[batch.mask > 0]
+    flat_r = returns[batch.mask > 0]
+    eye = torch.eye(flat_f.shape[1])
+    for scale in (1.0, 10.0, 100.0, 1000.0):  # raise the ridge until the system is well posed
+        try:
+            coef = torch.linalg.solve(flat_f.T @ flat_f + reg * scale * eye, flat_f.T @ flat_r)
+            break
+        except RuntimeError:
+            continue
+    return (features @ coef) * batch.mask
+
+
+def advantages(batch: Batch, gamma: float) -> torch.Tensor:
+    """Returns minus the fitted baseline, normalised over the task's valid steps."""
+    returns = discounted_returns(batch.rewards, batch.mask, gamma)
+    adv = returns - linear_baseline(batch, returns)
+    valid = adv[batch.mask > 0]
+    return ((adv - valid.mean()) / (valid.std() + 1e-8)) * batch.mask
+
+
+def weighted_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (values * mask).sum() / mask.sum().clamp_min(1.0)
+
+
+class MAMLAgent:
+    """The meta-learned initialisation, with ``adapt`` and SB3's ``predict`` interface."""
+
+    def __init__(self, config: MAMLConfig, observation_space: spaces.Space[Any], action_space: spaces.Space[Any]):
+        self.config, self.action_space = config, action_space
+        self.obs_dim = int(np.prod(observation_space.shape)) if isinstance(observation_space, spaces.Box) else 1
+        self.policy = Policy(self.obs_dim, action_space, config.hidden_size)
+        self.params: Params = {k: v.detach().clone() for k, v in self.policy.named_parameters()}
+
+    def inner_loss(self, params: Params, batch: Batch) -> torch.Tensor:
+        """Vanilla policy-gradient loss of one task's episodes."""
+        adv = advantages(batch, self.config.gamma)
+        logp = self.policy.log_prob(params, batch.obs, batch.actions)
+        return -weighted_mean(logp * adv, batch.mask)
+
+    def adapt(
+        self, batch: Batch, params: Params | None = None, lr: float | None = None, first_order: bool = True
+    ) -> Params:
+        """One inner policy-gradient step from ``params`` (default: the initialisation).
+
+        With ``first_order`` the gradient is treated as a constant (first-order MAML); else the
+        step stays differentiable (second order). Parameters that carry no graph give a
+        detached result (collecting episodes needs no outer gradient).
+        """
+        params = self.params if params is None else params
+        tracked = any(v.requires_grad for v in params.values())
+        leaves = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in params.items()}
+        loss = self.inner_loss(leaves, batch)
+        grads = torch.autograd.grad(
+            loss, list(leaves.values()), create_graph=tracked and not first_order, allow_unused=True
+        )
+        step = self.config.inner_lr if lr is None else lr
+        out = {}
+        for (name, value), grad in zip(leaves.items(), grads, strict=True):
+            if grad is None:  # e.g. log_std of a categorical head
+                out[name] = value
+                continue
+            out[name] = value - step * (grad.detach() if first_order else grad)
+        return out if tracked else {k: v.detach() for k, v in out.items()}
+
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, Any]:
+        """Actions of the initialisation (``state`` may carry adapted parameters)."""
+        params = self.params if state is None else state
+        with torch.no_grad():
+            dist = self.policy.distribution(
+                params, torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(-1, self.obs_dim)
+            )
+            action = (dist.probs.argmax(-1) if self.policy.discrete else dist.mean) if deterministic else dist.sample()  # type: ignore[attr-defined]
+        return action.numpy(), state
+
+    @classmethod
+    def load(cls, run_dir: str | Path) -> MAMLAgent:
+        state = load(Path(run_dir) / "checkpoint.pt")
+        config = MAMLConfig(**state["config"])
+        env = gym.make(config.env_id)
+        agent = cls(config, env.observation_space, env.action_space)
+        agent.params = state["params"]
+        return agent
+
+
+class Sampler:
+    """Collects one episode per sub-env: ``fast_batch_size`` sub-envs per task, per-task params."""
+
+    def __init__(self, agent: MAMLAgent, tasks_per_batch: int, seed: int) -> None:
+        c = agent.config
+        self.agent, self.per_task = agent, c.fast_batch_size
+        self.num_tasks = tasks_per_batch
+        self.envs: Any = gym.make_vec(
+            c.env_id, num_envs=tasks_per_batch * c.fast_batch_size, autoreset_mode=AutoresetMode.DISABLED
+        )
+        self.horizon = family_of(gym.make(c.env_id, disable_env_checker=True)).horizon
+        self.generator = torch.Generator().manual_seed(seed)
+        self.seed = seed
+        self.calls = 0
+
+    def sample(self, tasks: list[Any], params: list[Params]) -> Batch:
+        n, per = len(tasks), self.per_task
+        self.envs.set_attr("task", [t for t in tasks for _ in range(per)])
+        obs, _ = self.envs.reset(seed=self.seed + 7919 * self.calls)
+        self.calls += 1
+        stacked = {k: torch.stack([p[k].detach() for p in params]) for k in params[0]}
+        policy = self.agent.policy
+
+        def forward(p: Params, o: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return functional_call(policy, p, (o,))
+
+        batched = vmap(forward)
+        buf_obs, buf_act, buf_rew, buf_mask = [], [], [], []
+        alive = np.ones(n * per, dtype=bool)
+        for _ in range(self.horizon):
+            o = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(n, per, -1)
+            with torch.no_grad():
+                out, log_std = batched(stacked, o)
+                if policy.discrete:
+                    u = torch.rand(out.shape, generator=self.generator).clamp_min(1e-20)
+                    action = (out - (-u.log()).log()).argmax(-1)
+                else:
+                    action = out + log_std[:, None, :].exp() * torch.randn(out.shape, generator=self.generator)
+            env_action = action.reshape(n * per, *action.shape[2:]).numpy()
+            if not policy.discrete:
+                env_action = np.clip(env_action, self.envs.single_action_space.low, self.envs.single_action_space.high)
+            obs, reward, terminated, truncated, _ = self.envs.step(env_action)
+            buf_obs.append(o)
+            buf_act.append(action.float())
+            buf_rew.append(torch.as_tensor(reward, dtype=torch.float32).reshape(n, per))
+            buf_mask.append(torch.as_tensor(alive, dtype=torch.float32).reshape(n, per))
+            alive &= ~(terminated | truncated)
+            if not alive.any():
+                break
+        return Batch(torch.stack(buf_obs), torch.stack(buf_act), torch.stack(buf_rew), torch.stack(buf_mask))
+
+
+def flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.reshape(-1) for t in tensors])
+
+
+def conjugate_gradient(fvp: Any, b: torch.Tensor, iters: int, tol: float = 1e-10) -> torch.Tensor:
+    x = torch.zeros_like(b)
+    r, p = b.clone(), b.clone()
+    rr = r @ r
+    for _ in range(iters):
+        fp = fvp(p)
+        alpha = rr / (p @ fp)
+        x += alpha * p
+        r -= alpha * fp
+        new_rr = r @ r
+        if new_rr < tol:
+            break
+        p = r + (new_rr / rr) * p
+        rr = new_rr
+    return x
+
+
+def _kl(old: torch.distributions.Distribution, new: torch.distributions.Distribution, discrete: bool) -> torch.Tensor:
+    kl = torch.distributions.kl_divergence(old, new)
+    return kl if discrete else kl.sum(-1)
+
+
+def _detached(dist: torch.distributions.Distribution) -> torch.distributions.Distribution:
+    if isinstance(dist, torch.distributions.Categorical):
+        return torch.distributions.Categorical(logits=dist.logits.detach())
+    assert isinstance(dist, torch.distributions.Normal)
+    return torch.distributions.Normal(dist.mean.detach(), dist.stddev.detach())
+
+
+class Trainer:
+    """Meta-training loop with the same progress bar, logs and exact-resume checkpoints as RL²."""
+
+    def __init__(self, config: MAMLConfig, run_dir: str | Path) -> None:
+        self.config = config.validate()
+        self.run_dir = Path(run_dir)
+        task_seq, init_seq, sample_seq = np.random.SeedSequence(config.seed).spawn(3)
+        self.task_rng = np.random.default_rng(task_seq)
+        env = gym.make(config.env_id)
+        self.family = family_of(env)
+        torch.manual_seed(int(init_seq.generate_state(1)[0]))
+        self.agent = MAMLAgent(config, env.observation_space, env.action_space)
+        self.sampler = Sampler(self.agent, config.meta_batch_size, int(sample_seq.generate_state(1)[0]) % 2**31)
+        self.iteration, self.global_step, self.elapsed = 0, 0, 0.0
+
+    # -- one meta-update -----------------------------------------------------------------------
+    def _collect(self, tasks: list[Any], params: list[Params]) -> Batch:
+        batch = self.sampler.sample(tasks, params)
+        self.global_step += int(batch.mask.sum().item())
+        return batch
+
+    def meta_step(self) -> dict[str, float]:
+        c, agent = self.config, self.agent
+        tasks = self.family.sample(self.task_rng, c.meta_batch_size, "train")
+        n = len(tasks)
+        if c.variant == "reptile":
+            params = [agent.params] * n
+            first = None
+            for _ in range(c.inner_steps):
+                batch = self._collect(tasks, params)
+                first = batch if first is None else first
+                params = [agent.adapt(batch.task(i), params[i]) for i in range(n)]
+            agent.params = {
+                k: v + c.reptile_lr * torch.stack([p[k] - v for p in params]).mean(0) for k, v in agent.params.items()
+            }
+            assert first is not None
+            return {"pre_adaptation_return": float(first.mean_return.mean())}
+        train: list[list[Batch]] = [[] for _ in range(n)]
+        params = [agent.params] * n
+        pre = None
+        if c.variant != "pretrained":
+            for _ in range(c.inner_steps):
+                batch = self._collect(tasks, params)
+                pre = batch if pre is None else pre
+                for i in range(n):
+                    train[i].append(batch.task(i))
+                params = [agent.adapt(batch.task(i), params[i]) for i in range(n)]
+        valid = self._collect(tasks, params)
+        stats = self.trpo(train, valid)
+        stats["post_adaptation_return"] = float(valid.mean_return.mean())
+        stats["pre_adaptation_return"] = float((pre or valid).mean_return.mean())
+        return stats
+
+    def surrogate(
+        self, theta: Params, train: list[list[Batch]], valid: Batch, adv: list[torch.Tensor], old: list[Any] | None
+    ) -> tuple[torch.Tensor, torch.Tensor, list[Any]]:
+        """Mean over tasks of the clipped-free TRPO surrogate and KL, through the inner updates."""
+        agent, first_order = self.agent, self.config.variant == "fomaml"
+        losses, kls, olds = [], [], []
+        for i, batches in enumerate(train):
+            params = theta
+            for batch in batches:
+                params = agent.adapt(batch, params, first_order=first_order)
+            v = valid.task(i)
+            dist = agent.policy.distribution(params, v.obs)
+            logp = dist.log_prob(v.actions.long()) if agent.policy.discrete else dist.log_prob(v.actions).sum(-1)
+            old_i = (logp.detach(), _detached(dist)) if old is None else old[i]
+            olds.append(old_i)
+            losses.append(-weighted_mean((logp - old_i[0]).exp() * adv[i], v.mask))
+            kls.append(weighted_mean(_kl(old_i[1], dist, agent.policy.discrete), v.mask))
+        return torch.stack(losses).mean(), torch.stack(kls).mean(), olds
+
+    def trpo(self, train: list[list[Batch]], valid: Batch) -> dict[str, float]:
+        c = self.config
+        theta = {k: v.detach().clone().requires_grad_(True) for k, v in self.agent.params.items()}
+        names = list(theta)
+        adv = [advantages(valid.task(i), c.gamma) for i in range(len(train))]
+        loss, kl, old = self.surrogate(theta, train, valid, adv, None)
+        grads = flat(list(torch.autograd.grad(loss, list(theta.values()), retain_graph=True)))
+        kl_grad = flat(list(torch.autograd.grad(kl, list(theta.values()), create_graph=True)))
+
+        def fvp(vector: torch.Tensor) -> torch.Tensor:
+            hv = torch.autograd.grad(kl_grad @ vector, list(theta.values()), retain_graph=True)
+            return flat(list(hv)).detach() + c.cg_damping * vector
+
+        direction = conjugate_gradient(fvp, grads.detach(), c.cg_iters)
+        shs = 0.5 * direction @ fvp(direction)
+        full = direction / torch.sqrt(shs / c.max_kl).clamp_min(1e-12)
+        old_loss = loss.item()
+        sizes = [theta[k].numel() for k in names]
+        accepted, fraction, new_kl = False, 0.0, 0.0
+        for k in range(c.ls_max_steps):
+            fraction = c.ls_backtrack**k
+            chunks = torch.split(fraction * full, sizes)
+            candidate = {
+                n: (theta[n] - d.view_as(theta[n])).detach().requires_grad_(True)
+                for n, d in zip(names, chunks, strict=True)
+            }
+            new_loss, new_kl_t, _ = self.surrogate(candidate, train, valid, adv, old)
+            new_kl = float(new_kl_t.item())
+            if new_loss.item() < old_loss and new_kl <= c.max_kl:
+                self.agent.params = {n: v.detach() for n, v in candidate.items()}
+                accepted = True
+                break
+        return {
+            "kl": new_kl if accepted else 0.0,
+            "step_fraction": fraction if accepted else 0.0,
+            "surrogate": old_loss,
+        }
+
+    # -- checkpoints and the loop --------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "config": dataclasses.asdict(self.config),
+            "params": self.agent.params,
+            "iteration": self.iteration,
+            "global_step": self.global_step,
+            "elapsed": self.elapsed,
+            "task_rng": self.task_rng,
+            "sampler": (self.sampler.generator.get_state(), self.sampler.calls, self.sampler.seed),
+        }
+
+    def save(self) -> None:
+        save_atomic(self.state_dict(), self.run_dir / "checkpoint.pt")
+
+    @classmethod
+    def resume(cls, run_dir: str | Path) -> Trainer:
+        state = load(Path(run_dir) / "checkpoint.pt")
+        trainer = cls(MAMLConfig(**state["config"]), run_dir)
+        trainer.agent.params = state["params"]
+        trainer.iteration, trainer.global_step = state["iteration"], state["global_step"]
+        trainer.elapsed, trainer.task_rng = state["elapsed"], state["task_rng"]
+        generator_state, trainer.sampler.calls, trainer.sampler.seed = state["sampler"]
+        trainer.sampler.generator.set_state(generator_state)
+        return trainer
+
+    def run(self, checkpoint_seconds: float = 120.0, progress: bool = True, stop_after: int | None = None) -> None:
+        """Meta-train until ``total_steps`` env steps (or ``stop_after`` more iterations)."""
+        from tqdm import tqdm
+
+        c = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(c), indent=2) + "\n")
+        fields = ["iteration", "global_step", "steps_per_sec", "pre_adaptation_return", "post_adaptation_return"]
+        fields += ["kl", "step_fraction", "surrogate"]
+        log_path = self.run_dir / "progress.csv"
+        truncate_log(log_path, self.iteration, fields, key="iteration")
+        writer = tensorboard(self.run_dir, self.global_step)
+        bar = tqdm(total=c.total_steps, initial=min(self.global_step, c.total_steps), disable=not progress, unit="step")
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+        last_save, interrupted, done = time.monotonic(), False, 0
+        try:
+            while self.global_step < c.total_steps and (stop_after is None or done < stop_after):
+                tic, before = time.perf_counter(), self.global_step
+                stats = self.meta_step()
+                self.iteration, done = self.iteration + 1, done + 1
+                seconds = time.perf_counter() - tic
+                self.elapsed += seconds
+                row: dict[str, float] = {"iteration": self.iteration, "global_step": self.global_step}
+                row |= {"steps_per_sec": (self.global_step - before) / seconds, **stats}
+                append_log(log_path, row, fields)
+                if writer is not None:
+                    for key, value in row.items():
+                        writer.add_scalar(f"{c.variant}/{key}", value, self.global_step)
+                bar.update(min(self.global_step, c.total_steps) - bar.n)
+                post = stats.get("post_adaptation_return", float("nan"))
+                bar.set_postfix_str(
+                    f"{row['steps_per_sec']:,.0f} steps/s  return before {stats['pre_adaptation_return']:.1f}"
+                    f" after {post:.1f}"
+                )
+                if time.monotonic() - last_save >= checkpoint_seconds:
+                    self.save()
+                    last_save = time.monotonic()
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            self.save()
+            bar.close()
+            if writer is not None:
+                writer.close()
+        if interrupted:
+            raise KeyboardInterrupt
+
+
+# The names the ``metagym`` command looks for in an agent module.
+Config = MAMLConfig
+Agent = MAMLAgent

@@ -1,0 +1,159 @@
+"""MAML, first-order MAML, Reptile: the inner step, second-order terms, TRPO, baseline, runs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from metagym.agents.maml import (  # noqa: E402
+    Batch,
+    MAMLAgent,
+    MAMLConfig,
+    Sampler,
+    Trainer,
+    discounted_returns,
+    linear_baseline,
+)
+from metagym.evaluation import evaluate  # noqa: E402
+
+TINY = {"meta_batch_size": 3, "fast_batch_size": 4, "hidden_size": 16, "total_steps": 4000}
+
+
+def tiny(**kwargs) -> MAMLConfig:  # type: ignore[no-untyped-def]
+    return MAMLConfig(**{**TINY, **kwargs})
+
+
+def one_task_batch(agent: MAMLAgent, seed: int = 0) -> tuple[object, Batch]:
+    trainer_tasks = Trainer(agent.config, "/tmp/unused").family.sample(np.random.default_rng(seed), 1)
+    batch = Sampler(agent, 1, seed).sample(trainer_tasks, [agent.params])
+    return trainer_tasks[0], batch.task(0)
+
+
+def test_inner_step_equals_one_sgd_step_on_a_deep_copy() -> None:
+    trainer = Trainer(tiny(), "/tmp/unused")
+    agent = trainer.agent
+    _, batch = one_task_batch(agent)
+    adapted = agent.adapt(batch)
+    module = copy.deepcopy(agent.policy)
+    with torch.no_grad():
+        for name, value in module.named_parameters():
+            value.copy_(agent.params[name])
+    optimizer = torch.optim.SGD(module.parameters(), lr=agent.config.inner_lr)
+    loss = agent.inner_loss(dict(module.named_parameters()), batch)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    for name, value in module.named_parameters():
+        torch.testing.assert_close(adapted[name], value.detach())
+
+
+def test_second_order_terms_are_non_zero_and_first_order_drops_them() -> None:
+    agent = Trainer(tiny(), "/tmp/unused").agent
+    _, train = one_task_batch(agent, 0)
+    _, valid = one_task_batch(agent, 1)
+
+    def outer_grads(first_order: bool) -> tuple[list, list]:  # type: ignore[type-arg]
+        theta = {k: v.detach().clone().requires_grad_(True) for k, v in agent.params.items()}
+        adapted = agent.adapt(train, theta, first_order=first_order)
+        loss = agent.inner_loss(adapted, valid)
+        through = torch.autograd.grad(loss, list(theta.values()), retain_graph=True)
+        at_adapted = torch.autograd.grad(loss, list(adapted.values()))
+        return list(through), list(at_adapted)
+
+    fo_through, fo_at = outer_grads(first_order=True)
+    so_through, _ = outer_grads(first_order=False)
+    for a, b in zip(fo_through, fo_at, strict=True):  # first order: d theta' / d theta is the identity
+        torch.testing.assert_close(a, b)
+    difference = sum(float((a - b).abs().sum()) for a, b in zip(so_through, fo_through, strict=True))
+    assert difference > 1e-6  # second order adds the Hessian term
+
+
+def test_trpo_step_satisfies_its_kl_bound() -> None:
+    trainer = Trainer(tiny(max_kl=0.005), "/tmp/unused")
+    before = {k: v.clone() for k, v in trainer.agent.params.items()}
+    stats = trainer.meta_step()
+    assert 0.0 <= stats["kl"] <= 0.005
+    moved = any(not torch.equal(before[k], v) for k, v in trainer.agent.params.items())
+    assert moved == (stats["step_fraction"] > 0)
+
+
+def test_linear_baseline_fits_a_known_return() -> None:
+    steps, episodes = 30, 5
+    rng = np.random.default_rng(0)
+    obs = torch.as_tensor(rng.uniform(-1, 1, size=(steps, episodes, 2)), dtype=torch.float32)
+    t = (torch.arange(steps, dtype=torch.float32) / 100.0)[:, None]
+    target = 2.0 * obs[..., 0] - obs[..., 1] ** 2 + 3.0 * t - 1.0  # in the span of the features
+    batch = Batch(obs, torch.zeros(steps, episodes, 2), torch.zeros(steps, episodes), torch.ones(steps, episodes))
+    torch.testing.assert_close(linear_baseline(batch, target), target, atol=1e-3, rtol=1e-3)
+    rewards = torch.ones(3, 1)
+    np.testing.assert_allclose(discounted_returns(rewards, torch.ones(3, 1), 0.5)[:, 0].numpy(), [1.75, 1.5, 1.0])
+
+
+@pytest.mark.parametrize("variant", ["maml", "fomaml", "reptile", "pretrained"])
+def test_every_variant_trains_deterministically(tmp_path: Path, variant: str) -> None:
+    a, b = Trainer(tiny(variant=variant), tmp_path / "a"), Trainer(tiny(variant=variant), tmp_path / "b")
+    a.run(progress=False, stop_after=2)
+    b.run(progress=False, stop_after=2)
+    assert a.iteration == 2 and a.global_step > 0
+    for key in a.agent.params:
+        torch.testing.assert_close(a.agent.params[key], b.agent.params[key], rtol=0, atol=0)
+    assert (tmp_path / "a" / "progress.csv").read_text().count("\n") == 3
+
+
+def test_resume_equals_uninterrupted(tmp_path: Path) -> None:
+    straight = Trainer(tiny(), tmp_path / "straight")
+    straight.run(progress=False, stop_after=3)
+    split = Trainer(tiny(), tmp_path / "split")
+    split.run(progress=False, stop_after=1)
+    resumed = Trainer.resume(tmp_path / "split")
+    resumed.run(progress=False, stop_after=2)
+    for key in straight.agent.params:
+        torch.testing.assert_close(straight.agent.params[key], resumed.agent.params[key], rtol=0, atol=0)
+
+
+def test_gradient_evaluation_schema_and_controls(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(), tmp_path / "run")
+    trainer.run(progress=False, stop_after=1)
+    result = evaluate(trainer.agent, "test", 4, seed=0, name="tiny")
+    assert result["adaptation_steps"] == [0, 1, 2, 3] and result["x_axis"] == "gradient steps"
+    assert result["env_steps_per_adaptation_step"] == 4 * 100
+    assert set(result["references"]) == {"random", "oracle", "random_init"}
+    assert all(len(v["mean"]) == 4 for v in result["references"].values())
+    assert len(result["episode_returns"]["mean"]) == 4
+
+
+def test_cli_trains_evaluates_and_renders_maml(tmp_path: Path) -> None:
+    imageio = pytest.importorskip("imageio.v2")
+    run, base = tmp_path / "nav", [sys.executable, "-m", "metagym.cli"]
+    train = [*base, "train", "--agent", "fomaml", "--env", "PointNav2D-v0", "--steps", "3000", "--run-dir", str(run)]
+    subprocess.run([*train, "--meta-batch-size", "2", "--fast-batch-size", "3", "--quiet"], check=True)
+    assert json.loads((run / "config.json").read_text())["variant"] == "fomaml"
+    out = tmp_path / "results.json"
+    subprocess.run([*base, "evaluate", "--run-dir", str(run), "--tasks", "3", "--out", str(out)], check=True)
+    assert json.loads(out.read_text())["adaptation_steps"] == [0, 1, 2, 3]
+    gif = tmp_path / "adapt.gif"
+    subprocess.run([*base, "render", "--run-dir", str(run), "--out", str(gif)], check=True)
+    assert len(imageio.mimread(gif)) >= 4  # an episode before and after each of 3 steps
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"variant": "maml2"}, "variant: expected one of"),
+        ({"inner_lr": -1.0}, "inner_lr: expected a number > 0"),
+        ({"meta_batch_size": 0}, "meta_batch_size: expected an integer >= 1"),
+        ({"env_id": "Nope-v0"}, "env_id: unknown family id"),
+    ],
+)
+def test_bad_configs_fail_clearly(kwargs: dict, words: str) -> None:
+    with pytest.raises(ValueError) as info:
+        MAMLConfig(**kwargs).validate()
+    assert words in str(info.value)

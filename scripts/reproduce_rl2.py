@@ -47,10 +47,17 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1000, help="held-out test tasks (the paper: 1000 trials)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", default=None, help="default: runs/reproduce-<preset>")
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE", help="override RL2Config fields")
     args = parser.parse_args()
     preset = PRESETS[args.preset]
     config: RL2Config = preset["config"]
-    overrides = {"seed": args.seed} | ({"total_steps": args.steps} if args.steps else {})
+    overrides: dict[str, object] = {"seed": args.seed} | ({"total_steps": args.steps} if args.steps else {})
+    for item in args.set:
+        name, _, value = item.partition("=")
+        kind = type(getattr(config, name, None))
+        if name not in config.__dataclass_fields__ or not value:
+            parser.error(f"--set: expected FIELD=VALUE with a field of RL2Config, got {item!r}")
+        overrides[name] = kind(value) if kind in (int, float, str) else value
     config = RL2Config(**{**config.__dict__, **overrides})
     run_dir = Path(args.run_dir or f"runs/reproduce-{args.preset}")
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ from torch.func import functional_call, vmap
 
 import metagym
 from metagym.agents.common.checkpoint import load, save_atomic
-from metagym.agents.common.runlog import append_log, raise_interrupt, tensorboard, truncate_log
+from metagym.agents.common.runlog import append_log, saved_on_exit, tensorboard, truncate_log
 from metagym.registration import family_of
 
 Params = dict[str, torch.Tensor]
@@ -480,9 +479,8 @@ class Trainer:
         truncate_log(log_path, self.iteration, fields, key="iteration")
         writer = tensorboard(self.run_dir, self.global_step)
         bar = tqdm(total=c.total_steps, initial=min(self.global_step, c.total_steps), disable=not progress, unit="step")
-        previous = signal.signal(signal.SIGTERM, raise_interrupt)
-        last_save, interrupted, done = time.monotonic(), False, 0
-        try:
+        last_save, done = time.monotonic(), 0
+        with saved_on_exit(self.save, bar, writer):
             while self.global_step < c.total_steps and (stop_after is None or done < stop_after):
                 tic, before = time.perf_counter(), self.global_step
                 stats = self.meta_step()
@@ -504,16 +502,6 @@ class Trainer:
                 if time.monotonic() - last_save >= checkpoint_seconds:
                     self.save()
                     last_save = time.monotonic()
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            self.save()
-            bar.close()
-            if writer is not None:
-                writer.close()
-        if interrupted:
-            raise KeyboardInterrupt
 
 
 # The names the ``metagym`` command looks for in an agent module.

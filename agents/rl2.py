@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from torch import nn
 import metagym
 from metagym.agents.common.checkpoint import load, save_atomic
 from metagym.agents.common.gae import gae
-from metagym.agents.common.runlog import append_log, raise_interrupt, tensorboard, truncate_log
+from metagym.agents.common.runlog import append_log, saved_on_exit, tensorboard, truncate_log
 from metagym.wrappers import make_trial_vector
 
 
@@ -399,11 +398,10 @@ class Trainer:
         fields += ["policy_loss", "value_loss", "entropy"]
         truncate_log(log_path, self.update, fields)
         writer = tensorboard(self.run_dir, self.global_step)
-        last_save, interrupted = time.monotonic(), False
+        last_save = time.monotonic()
         target = c.num_updates if stop_after is None else min(c.num_updates, self.update + stop_after)
         bar = tqdm(total=c.num_updates * c.batch_size, initial=self.global_step, disable=not progress, unit="step")
-        previous = signal.signal(signal.SIGTERM, raise_interrupt)
-        try:
+        with saved_on_exit(self.save, bar, writer):
             while self.update < target:
                 tic = time.perf_counter()
                 if c.anneal_lr:
@@ -426,16 +424,6 @@ class Trainer:
                 if time.monotonic() - last_save >= checkpoint_seconds:
                     self.save()
                     last_save = time.monotonic()
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-            self.save()
-            bar.close()
-            if writer is not None:
-                writer.close()
-        if interrupted:
-            raise KeyboardInterrupt
 
 
 def train(config: RL2Config, run_dir: str | Path, resume: bool = False, **run_kwargs: Any) -> RL2Agent:

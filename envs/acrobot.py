@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.acrobot import AcrobotEnv
-from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
 from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily
@@ -183,18 +182,10 @@ class MetaAcrobotEnv(FamilyEnv[AcrobotTask]):
     * v0: first release.
     """
 
-    def __init__(self, render_mode: str | None = None) -> None:
-        super().__init__(AcrobotDynamics(1), render_mode)
+    dynamics_type = AcrobotDynamics
 
 
 class MetaAcrobotVectorEnv(FamilyVectorEnv[AcrobotTask]):
     """``num_envs`` acrobots in one call; see :class:`MetaAcrobotEnv`."""
 
-    def __init__(
-        self,
-        num_envs: int,
-        render_mode: str | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        max_episode_steps: int | None = None,
-    ) -> None:
-        super().__init__(AcrobotDynamics(num_envs), render_mode, autoreset_mode, max_episode_steps)
+    dynamics_type = AcrobotDynamics

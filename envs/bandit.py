@@ -246,7 +246,7 @@ class MetaBanditEnv(FamilyEnv[BanditTask]):
     def __init__(
         self, arms: int = 5, prior: str = "uniform", pulls_per_trial: int = 10, render_mode: str | None = None
     ) -> None:
-        super().__init__(BanditDynamics(BanditFamily(arms, prior, pulls_per_trial), 1), render_mode)
+        super().__init__(render_mode, BanditDynamics(BanditFamily(arms, prior, pulls_per_trial), 1))
 
 
 class MetaBanditVectorEnv(FamilyVectorEnv[BanditTask]):
@@ -263,4 +263,4 @@ class MetaBanditVectorEnv(FamilyVectorEnv[BanditTask]):
         max_episode_steps: int | None = None,
     ) -> None:
         dynamics = BanditDynamics(BanditFamily(arms, prior, pulls_per_trial), num_envs)
-        super().__init__(dynamics, render_mode, autoreset_mode, max_episode_steps)
+        super().__init__(num_envs, render_mode, autoreset_mode, max_episode_steps, dynamics)

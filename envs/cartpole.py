@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
-from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
 from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily
@@ -175,18 +174,10 @@ class MetaCartPoleEnv(FamilyEnv[CartPoleTask]):
     * v0: first release.
     """
 
-    def __init__(self, render_mode: str | None = None) -> None:
-        super().__init__(CartPoleDynamics(1), render_mode)
+    dynamics_type = CartPoleDynamics
 
 
 class MetaCartPoleVectorEnv(FamilyVectorEnv[CartPoleTask]):
     """``num_envs`` cart-poles in one call; see :class:`MetaCartPoleEnv`."""
 
-    def __init__(
-        self,
-        num_envs: int,
-        render_mode: str | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        max_episode_steps: int | None = None,
-    ) -> None:
-        super().__init__(CartPoleDynamics(num_envs), render_mode, autoreset_mode, max_episode_steps)
+    dynamics_type = CartPoleDynamics

@@ -397,7 +397,7 @@ class HalfCheetahVelEnv(FamilyEnv[VelocityTask]):
 
     def __init__(self, max_velocity: float = 2.0, render_mode: str | None = None) -> None:
         family = CheetahVelFamily(max_velocity)
-        super().__init__(MujocoDynamics(family, _mujoco("cheetah"), cheetah_vel_reward), render_mode)
+        super().__init__(render_mode, MujocoDynamics(family, _mujoco("cheetah"), cheetah_vel_reward))
 
 
 class HalfCheetahDirEnv(FamilyEnv[DirectionTask]):
@@ -413,7 +413,7 @@ class HalfCheetahDirEnv(FamilyEnv[DirectionTask]):
     )
 
     def __init__(self, render_mode: str | None = None) -> None:
-        super().__init__(MujocoDynamics(CheetahDirFamily(), _mujoco("cheetah"), cheetah_dir_reward), render_mode)
+        super().__init__(render_mode, MujocoDynamics(CheetahDirFamily(), _mujoco("cheetah"), cheetah_dir_reward))
 
 
 class AntDirEnv(FamilyEnv[AngleTask]):
@@ -429,4 +429,4 @@ class AntDirEnv(FamilyEnv[AngleTask]):
     )
 
     def __init__(self, render_mode: str | None = None) -> None:
-        super().__init__(MujocoDynamics(AntDirFamily(), _mujoco("ant"), ant_dir_reward), render_mode)
+        super().__init__(render_mode, MujocoDynamics(AntDirFamily(), _mujoco("ant"), ant_dir_reward))

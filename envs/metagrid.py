@@ -252,7 +252,7 @@ class MetaGridEnv(FamilyEnv[GridTask]):
     """
 
     def __init__(self, level: str = "procedural", view_size: int | None = None, render_mode: str | None = None):
-        super().__init__(MetaGridDynamics(GridFamily(level), 1, view_size), render_mode)
+        super().__init__(render_mode, MetaGridDynamics(GridFamily(level), 1, view_size))
 
 
 class MetaGridVectorEnv(FamilyVectorEnv[GridTask]):
@@ -268,4 +268,4 @@ class MetaGridVectorEnv(FamilyVectorEnv[GridTask]):
         max_episode_steps: int | None = None,
     ) -> None:
         dynamics = MetaGridDynamics(GridFamily(level), num_envs, view_size)
-        super().__init__(dynamics, render_mode, autoreset_mode, max_episode_steps)
+        super().__init__(num_envs, render_mode, autoreset_mode, max_episode_steps, dynamics)

@@ -189,7 +189,7 @@ class MetaMazeEnv(FamilyEnv[MazeTask]):
     def __init__(
         self, observe_position: bool = False, view_size: int | None = None, render_mode: str | None = None
     ) -> None:
-        super().__init__(MetaGridDynamics(MazeFamily(), 1, view_size, observe_position), render_mode)
+        super().__init__(render_mode, MetaGridDynamics(MazeFamily(), 1, view_size, observe_position))
 
 
 class MetaMazeVectorEnv(FamilyVectorEnv[MazeTask]):
@@ -205,4 +205,4 @@ class MetaMazeVectorEnv(FamilyVectorEnv[MazeTask]):
         max_episode_steps: int | None = None,
     ) -> None:
         dynamics = MetaGridDynamics(MazeFamily(), num_envs, view_size, observe_position)
-        super().__init__(dynamics, render_mode, autoreset_mode, max_episode_steps)
+        super().__init__(num_envs, render_mode, autoreset_mode, max_episode_steps, dynamics)

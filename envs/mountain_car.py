@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.mountain_car import MountainCarEnv
-from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
 from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily
@@ -133,18 +132,10 @@ class MetaMountainCarEnv(FamilyEnv[MountainCarTask]):
     * v0: first release.
     """
 
-    def __init__(self, render_mode: str | None = None) -> None:
-        super().__init__(MountainCarDynamics(1), render_mode)
+    dynamics_type = MountainCarDynamics
 
 
 class MetaMountainCarVectorEnv(FamilyVectorEnv[MountainCarTask]):
     """``num_envs`` mountain cars in one call; see :class:`MetaMountainCarEnv`."""
 
-    def __init__(
-        self,
-        num_envs: int,
-        render_mode: str | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        max_episode_steps: int | None = None,
-    ) -> None:
-        super().__init__(MountainCarDynamics(num_envs), render_mode, autoreset_mode, max_episode_steps)
+    dynamics_type = MountainCarDynamics

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
-from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
 from metagym.envs.physics_family import OOD_SCALE, GymnasiumRenderer, Physical, PhysicsFamily
@@ -168,18 +167,10 @@ class MetaPendulumEnv(FamilyEnv[PendulumTask]):
     * v0: first release.
     """
 
-    def __init__(self, render_mode: str | None = None) -> None:
-        super().__init__(PendulumDynamics(1), render_mode)
+    dynamics_type = PendulumDynamics
 
 
 class MetaPendulumVectorEnv(FamilyVectorEnv[PendulumTask]):
     """``num_envs`` pendulums in one call; see :class:`MetaPendulumEnv`."""
 
-    def __init__(
-        self,
-        num_envs: int,
-        render_mode: str | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        max_episode_steps: int | None = None,
-    ) -> None:
-        super().__init__(PendulumDynamics(num_envs), render_mode, autoreset_mode, max_episode_steps)
+    dynamics_type = PendulumDynamics

@@ -8,7 +8,6 @@ from typing import Any
 
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
 from metagym.policies import Policy
@@ -107,8 +106,8 @@ class StraightToGoal(Policy):
 class NavDynamics(BatchedDynamics[NavTask]):
     """N points in the plane, each with its own goal; deterministic dynamics."""
 
-    def __init__(self, family: NavFamily, num_envs: int) -> None:
-        super().__init__(family, num_envs)
+    def __init__(self, num_envs: int) -> None:
+        super().__init__(NavFamily(), num_envs)
         reach = HORIZON * MAX_SPEED
         self.observation_space = spaces.Box(-reach, reach, shape=(2,), dtype=np.float32)
         self.action_space = spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
@@ -207,18 +206,10 @@ class PointNav2DEnv(FamilyEnv[NavTask]):
     * v0: first release.
     """
 
-    def __init__(self, render_mode: str | None = None) -> None:
-        super().__init__(NavDynamics(NavFamily(), 1), render_mode)
+    dynamics_type = NavDynamics
 
 
 class PointNav2DVectorEnv(FamilyVectorEnv[NavTask]):
     """``num_envs`` points in one call; see :class:`PointNav2DEnv`."""
 
-    def __init__(
-        self,
-        num_envs: int,
-        render_mode: str | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        max_episode_steps: int | None = None,
-    ) -> None:
-        super().__init__(NavDynamics(NavFamily(), num_envs), render_mode, autoreset_mode, max_episode_steps)
+    dynamics_type = NavDynamics

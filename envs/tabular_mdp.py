@@ -265,7 +265,7 @@ class MetaTabularMDPEnv(FamilyEnv[TabularMDPTask]):
         render_mode: str | None = None,
     ) -> None:
         family = TabularMDPFamily(states, actions, episode_length, episodes_per_trial)
-        super().__init__(TabularMDPDynamics(family, 1), render_mode)
+        super().__init__(render_mode, TabularMDPDynamics(family, 1))
 
 
 class MetaTabularMDPVectorEnv(FamilyVectorEnv[TabularMDPTask]):
@@ -283,4 +283,4 @@ class MetaTabularMDPVectorEnv(FamilyVectorEnv[TabularMDPTask]):
         max_episode_steps: int | None = None,
     ) -> None:
         family = TabularMDPFamily(states, actions, episode_length, episodes_per_trial)
-        super().__init__(TabularMDPDynamics(family, num_envs), render_mode, autoreset_mode, max_episode_steps)
+        super().__init__(num_envs, render_mode, autoreset_mode, max_episode_steps, TabularMDPDynamics(family, num_envs))

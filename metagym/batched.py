@@ -20,7 +20,7 @@ Task rules, the same in both views:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic
 
 import gymnasium as gym
@@ -109,6 +109,15 @@ class BatchedDynamics(ABC, Generic[T]):
         raise NotImplementedError(f"check_actions: no check for {type(space).__name__}; override it")
 
 
+def _build(cls: Any, dynamics: Any, num_envs: int | None) -> Any:
+    """The dynamics given, else the class's ``dynamics_type(num_envs)``."""
+    if dynamics is not None:
+        return dynamics
+    if cls.dynamics_type is None or num_envs is None:
+        raise TypeError(f"{cls.__name__}: pass dynamics=..., or set dynamics_type on the class and pass num_envs")
+    return cls.dynamics_type(num_envs)
+
+
 def _seed_list(seed: int | Sequence[int | None] | None, num_envs: int) -> list[int | None]:
     if seed is None:
         return [None] * num_envs
@@ -130,13 +139,17 @@ def _check_options(options: dict[str, Any] | None, allowed: set[str]) -> dict[st
 class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
     """One env of a task family: the ``N = 1`` view of its :class:`BatchedDynamics`.
 
-    Subclasses build their dynamics in ``__init__`` and pass them here; they add nothing but
+    Subclasses either set ``dynamics_type`` (no make kwargs but ``render_mode``) or build their
+    dynamics in ``__init__`` from their make kwargs and pass them here; they add nothing but
     arguments and documentation.
     """
 
     metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 8}
+    #: Builds one env's dynamics, for families whose only make kwarg is ``render_mode``.
+    dynamics_type: Callable[[int], BatchedDynamics[Any]] | None = None
 
-    def __init__(self, dynamics: BatchedDynamics[T], render_mode: str | None = None) -> None:
+    def __init__(self, render_mode: str | None = None, dynamics: BatchedDynamics[T] | None = None) -> None:
+        dynamics = _build(type(self), dynamics, 1)
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
         if dynamics.num_envs != 1:
@@ -248,7 +261,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
     """``N`` envs of one family stepped in one numpy call, one task per sub-env.
 
     Args:
-        dynamics: The family's batched dynamics for ``num_envs`` envs.
+        num_envs: Number of sub-envs (with ``dynamics_type``; else ``dynamics`` says).
         render_mode: ``None``, ``"rgb_array"`` (a tuple of every sub-env's frame) or
             ``"human"`` (a window with a mosaic of the first 16 sub-envs).
         autoreset_mode: Gymnasium's :class:`~gymnasium.vector.AutoresetMode` (or its value
@@ -256,17 +269,22 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
             ``DISABLED``, reset finished sub-envs with ``options={"reset_mask": mask}``.
         max_episode_steps: Optional extra cap on episode length (the family's horizon applies
             regardless), as ``gymnasium.make(..., max_episode_steps=k)`` does for one env.
+        dynamics: The family's batched dynamics (subclasses with make kwargs build it).
     """
 
     metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 8}
+    #: Builds the dynamics of ``num_envs`` envs, for families with no make kwargs of their own.
+    dynamics_type: Callable[[int], BatchedDynamics[Any]] | None = None
 
     def __init__(
         self,
-        dynamics: BatchedDynamics[T],
+        num_envs: int | None = None,
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         max_episode_steps: int | None = None,
+        dynamics: BatchedDynamics[T] | None = None,
     ) -> None:
+        dynamics = _build(type(self), dynamics, num_envs)
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
         try:

@@ -205,19 +205,23 @@ def plot(results: Sequence[dict[str, Any]], path: str | Path) -> None:
     import matplotlib.pyplot as plt
 
     first = results[0]
-    x = np.arange(1, first["episodes_per_trial"] + 1)
+    gradient = first.get("x_axis") == "gradient steps"
+    x = np.asarray(first["adaptation_steps"]) if gradient else np.arange(1, first["episodes_per_trial"] + 1)
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    styles = (("oracle", "tab:green"), ("random", "tab:gray"), ("random_init", "tab:brown"))
-    for key, style in ((k, s) for k, s in styles if k in first["references"]):
+    styles = (
+        ("oracle", "tab:green", "task oracle"),
+        ("random", "tab:gray", "random policy"),
+        ("random_init", "tab:brown", "random initialisation, fine-tuned"),
+    )
+    for key, style, label in ((k, s, n) for k, s, n in styles if k in first["references"]):
         ref = first["references"][key]
-        ax.plot(x, ref["mean"], "--", color=style, label=key)
+        ax.plot(x, ref["mean"], "--", color=style, label=label)
         ax.fill_between(x, ref["ci_low"], ref["ci_high"], color=style, alpha=0.15)
     for run in results:
         ep = run["episode_returns"]
         ax.plot(x, ep["mean"], "o-", label=run["agent"])
         ax.fill_between(x, ep["ci_low"], ep["ci_high"], alpha=0.25)
-    if first.get("x_axis") == "gradient steps":
-        x = np.asarray(first["adaptation_steps"])
+    if gradient:
         ax.set_xlabel("gradient steps of adaptation (each on fresh episodes)")
     else:
         ax.set_xlabel("episode within the trial")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +40,21 @@ def tensorboard(run_dir: Path, step: int) -> Any:
     except ImportError:  # tensorboard is optional: the CSV log is always written
         return None
     return SummaryWriter(str(run_dir / "tensorboard"), purge_step=step or None)
+
+
+@contextmanager
+def saved_on_exit(save: Callable[[], None], *closers: Any) -> Iterator[None]:
+    """Run a training loop that saves however it ends: normally, on Ctrl-C, or on SIGTERM.
+
+    SIGTERM is turned into KeyboardInterrupt for the duration; after ``save`` runs, each closer
+    (progress bar, TensorBoard writer; None skipped) is closed and an interrupt is re-raised.
+    """
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        save()
+        for closer in closers:
+            if closer is not None:
+                closer.close()

@@ -189,7 +189,9 @@ class MAMLAgent:
         self.config, self.action_space = config, action_space
         self.obs_dim = int(np.prod(observation_space.shape)) if isinstance(observation_space, spaces.Box) else 1
         self.policy = Policy(self.obs_dim, action_space, config.hidden_size)
-        self.params: Params = {k: v.detach().clone() for k, v in self.policy.named_parameters()}
+        # Only trainable parameters: a categorical head leaves log_std out (functional_call then
+        # uses the module's own, unused, value).
+        self.params: Params = {k: v.detach().clone() for k, v in self.policy.named_parameters() if v.requires_grad}
 
     def inner_loss(self, params: Params, batch: Batch) -> torch.Tensor:
         """Vanilla policy-gradient loss of one task's episodes."""

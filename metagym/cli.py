@@ -200,6 +200,21 @@ def pad_even(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)))
 
 
+def short(task: Any) -> str:
+    """A task's non-default fields, compactly (``goal=(4, 2)``), for captions."""
+    fields = dataclasses.fields(task)
+    shown = [f for f in fields if f.name != "level" and getattr(task, f.name) not in (0, "", None)]
+    parts = []
+    for f in shown or fields:
+        value = getattr(task, f.name)
+        if isinstance(value, float):
+            value = round(value, 3)
+        elif isinstance(value, tuple):
+            value = tuple(round(v, 3) if isinstance(v, float) else v for v in value)
+        parts.append(f"{f.name}={value}")
+    return ", ".join(parts)
+
+
 def play_trial(agent: Any, task: Any, seed: int) -> list[Any]:
     """One trial of ``agent`` on ``task``, as captioned frames (the hidden task shown)."""
     import torch
@@ -215,7 +230,7 @@ def play_trial(agent: Any, task: Any, seed: int) -> list[Any]:
     frames: list[Any] = []
     terminated = False
     while not terminated:
-        lines = [f"episode {episode + 1}/{k}   return {running:+.2f}", f"task (hidden from the agent): {task}"]
+        lines = [f"episode {episode + 1}/{k}   return {running:+.2f}", f"hidden task: {short(task)}"]
         frames.append(caption(np.asarray(env.render()), lines, size=15))
         action, state = agent.predict(obs[None], state, start)
         start = np.zeros(1, dtype=bool)
@@ -241,7 +256,7 @@ def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[An
         obs, _ = env.reset(seed=seed + k, options={"task": task})
         done, running = False, 0.0
         while not done:
-            lines = [f"after {k} gradient step(s)   return {running:+.2f}", f"task (hidden from the agent): {task}"]
+            lines = [f"after {k} gradient step(s)   return {running:+.2f}", f"hidden task: {short(task)}"]
             frames.append(caption(np.asarray(env.render()), lines, size=15))
             action, _ = agent.predict(obs[None], params, None, deterministic=True)
             obs, reward, terminated, truncated, _ = env.step(action[0])

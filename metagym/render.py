@@ -71,10 +71,15 @@ def mosaic(frames: list[np.ndarray], pad: int = 2) -> np.ndarray:
     return out
 
 
-def caption(frame: np.ndarray, lines: list[str], size: int = 16) -> np.ndarray:
-    """``frame`` with a strip of text lines above it (for the viewer: episode, return, task)."""
+def caption(frame: np.ndarray, lines: list[str], size: int = 16, min_width: int = 320) -> np.ndarray:
+    """``frame`` with a strip of text lines above it (for the viewer: episode, return, task).
+
+    Frames narrower than ``min_width`` are first scaled up by a whole factor so the text fits.
+    """
     import pygame  # lazy
 
+    scale = max(1, -(-min_width // frame.shape[1]))
+    frame = frame.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else frame
     pygame.font.init()
     font = pygame.font.Font(None, size)
     strip_h = len(lines) * (size - 2) + 6

@@ -157,3 +157,12 @@ def test_bad_configs_fail_clearly(kwargs: dict, words: str) -> None:
     with pytest.raises(ValueError) as info:
         MAMLConfig(**kwargs).validate()
     assert words in str(info.value)
+
+
+@pytest.mark.parametrize("env_id", ["MetaBandit-v0", "MetaGrid-GridNavi-v0"])
+def test_maml_runs_on_discrete_families(tmp_path: Path, env_id: str) -> None:
+    trainer = Trainer(tiny(env_id=env_id), tmp_path / "run")
+    trainer.run(progress=False, stop_after=2)
+    assert "log_std" not in trainer.agent.params and trainer.iteration == 2
+    result = evaluate(trainer.agent, "test", 3, seed=0)
+    assert len(result["episode_returns"]["mean"]) == 4

@@ -55,6 +55,9 @@ class RL2Config:
     """Discount."""
     gae_lambda: float = 0.95
     """GAE's lambda."""
+    reward_scale: float = 1.0
+    """Rewards are multiplied by this for learning (logs show unscaled returns): keeps value
+    targets near unit size when trial returns are large."""
     update_epochs: int = 4
     """PPO epochs per rollout."""
     num_minibatches: int = 4
@@ -91,7 +94,7 @@ class RL2Config:
                 raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
         if self.num_envs % self.num_minibatches:
             raise ValueError(f"num_minibatches: must divide num_envs ({self.num_envs}), got {self.num_minibatches}")
-        for name in ("learning_rate", "clip_coef", "max_grad_norm"):
+        for name in ("learning_rate", "clip_coef", "max_grad_norm", "reward_scale"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}: expected a number > 0, got {getattr(self, name)!r}")
         for name in ("gamma", "gae_lambda"):
@@ -322,6 +325,7 @@ class Trainer:
                 space = self.envs.single_action_space
                 env_action = np.clip(env_action, space.low, space.high)
             obs, reward, terminated, truncated, infos = self.envs.step(env_action)
+            reward = reward * c.reward_scale  # values are learnt in scaled units
             if truncated.any():  # trials end by termination; bootstrap any truncation anyway
                 final = torch.as_tensor(np.asarray(infos["final_obs"], dtype=np.float32))[None]
                 with torch.no_grad():

@@ -154,7 +154,10 @@ def table(result: dict[str, Any]) -> str:
     """A Markdown table of mean return per episode: agent, random, oracle."""
     k = result["episodes_per_trial"]
     shown = list(range(k)) if k <= 12 else sorted({0, 1, 2, k // 2, k - 1})
-    head = "| episode | " + " | ".join(str(i + 1) for i in shown) + " | trial |"
+    if result.get("x_axis") == "gradient steps":  # columns are "after k adaptation steps"
+        head = "| gradient steps | " + " | ".join(str(result["adaptation_steps"][i]) for i in shown) + " | sum |"
+    else:
+        head = "| episode | " + " | ".join(str(i + 1) for i in shown) + " | trial |"
     rule = "|---|" + "---:|" * (len(shown) + 1)
     rows = [f"{result['agent']} on {result['num_tasks']} {result['split']} tasks of {result['env']}", head, rule]
     for name, data, total in (

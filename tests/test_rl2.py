@@ -30,6 +30,21 @@ def params(agent: RL2Agent) -> list[np.ndarray]:
     return [p.detach().numpy().copy() for p in agent.network.parameters()]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"reward_scale": 0.0}, "reward_scale: expected a number > 0"),
+        ({"gamma": 1.5}, "gamma: expected a number in [0, 1]"),
+        ({"num_envs": 0}, "num_envs: expected an integer >= 1"),
+        ({"env_id": "Nope-v0"}, "env_id: unknown family id"),
+    ],
+)
+def test_bad_configs_fail_clearly(kwargs: dict, words: str) -> None:
+    with pytest.raises(ValueError) as info:
+        RL2Config(**kwargs).validate()
+    assert words in str(info.value)
+
+
 def test_gae_matches_hand_computed_returns() -> None:
     rewards = np.array([[1.0], [2.0], [3.0], [4.0]])
     values = np.array([[0.5], [1.0], [1.5], [2.0]])

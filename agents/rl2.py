@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -435,11 +434,6 @@ def train(config: RL2Config, run_dir: str | Path, resume: bool = False, **run_kw
     trainer = Trainer.resume(run_dir) if resume else Trainer(config, run_dir)
     trainer.run(**run_kwargs)
     return trainer.agent
-
-
-def evaluate_env(agent: RL2Agent, num_envs: int) -> gym.vector.VectorEnv:
-    """A trial env matching the agent's, with autoreset off (one trial per sub-env)."""
-    return make_envs(agent.config, num_envs=num_envs, autoreset="Disabled")
 
 
 # The names the ``metagym`` command looks for in an agent module.

@@ -111,6 +111,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         if args.steps < 1:
             raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
         fields = {f.name for f in dataclasses.fields(module.Config)}
+        given = {k for k, v in vars(args).items() if k in args.config_options and v is not None}
+        if given - fields:
+            name = sorted(given - fields)[0]
+            raise CommandError(f"--{name.replace('_', '-')}: not an option of --agent {args.agent}")
         overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
         overrides.update(env_id=args.env, total_steps=args.steps, seed=args.seed)
         if "variant" in fields:
@@ -321,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
                 options[name] = (kind, doc)
     for name, (kind, doc) in options.items():
         train.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None, help=doc)
-    train.set_defaults(run=cmd_train)
+    train.set_defaults(run=cmd_train, config_options=set(options))
 
     ev = sub.add_parser("evaluate", help="measure adaptation on held-out tasks")
     ev.add_argument("--run-dir", required=True, help="a trained run")

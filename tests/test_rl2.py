@@ -165,6 +165,7 @@ def test_cli_train_evaluate_render(tmp_path: Path) -> None:
             ["train", "--num-envs", "6", "--num-minibatches", "4", "--run-dir", "{tmp}/x"],
             "num_minibatches: must divide",
         ),
+        (["train", "--agent", "maml", "--num-envs", "6", "--run-dir", "{tmp}/x"], "--num-envs: not an option of"),
     ],
 )
 def test_bad_arguments_give_one_clear_line(tmp_path: Path, args: list[str], words: str) -> None:

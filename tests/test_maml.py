@@ -13,15 +13,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from metagym.agents.maml import (  # noqa: E402
-    Batch,
-    MAMLAgent,
-    MAMLConfig,
-    Sampler,
-    Trainer,
-    discounted_returns,
-    linear_baseline,
-)
+from metagym.agents.common.policy_gradient import Batch, discounted_returns, linear_baseline  # noqa: E402
+from metagym.agents.maml import MAMLAgent, MAMLConfig, Sampler, Trainer  # noqa: E402
 from metagym.evaluation import evaluate  # noqa: E402
 
 TINY = {"meta_batch_size": 3, "fast_batch_size": 4, "hidden_size": 16, "total_steps": 4000}

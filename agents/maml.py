@@ -186,6 +186,30 @@ class MAMLAgent:
             action = (dist.probs.argmax(-1) if self.policy.discrete else dist.mean) if deterministic else dist.sample()  # type: ignore[attr-defined]
         return action.numpy(), state
 
+    def adaptation_returns(self, tasks: list[Any], steps: int, seed: int) -> np.ndarray:
+        """Mean episode return per task after 0..``steps`` adaptation steps: (tasks, steps + 1).
+
+        Each step plays ``fast_batch_size`` fresh episodes per task with the current
+        parameters, then adapts on them; the step size is halved after the first step, as in
+        the MAML paper's evaluation.
+        """
+        sampler = Sampler(self, len(tasks), seed)
+        params = [self.params] * len(tasks)
+        out = np.zeros((len(tasks), steps + 1))
+        for k in range(steps + 1):
+            batch = sampler.sample(list(tasks), params)
+            out[:, k] = batch.mean_return
+            if k < steps:
+                lr = self.config.inner_lr * (1.0 if k == 0 else 0.5)
+                params = [self.adapt(batch.task(i), params[i], lr=lr) for i in range(len(tasks))]
+        return out
+
+    def reinitialised(self, seed: int) -> MAMLAgent:
+        """A freshly initialised agent with the same config (the random-initialisation control)."""
+        torch.manual_seed(seed)
+        env = gym.make(self.config.env_id)
+        return MAMLAgent(self.config, env.observation_space, env.action_space)
+
     @classmethod
     def load(cls, run_dir: str | Path) -> MAMLAgent:
         state = load(Path(run_dir) / "checkpoint.pt")

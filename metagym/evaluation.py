@@ -84,43 +84,21 @@ def summarize(returns: np.ndarray, seed: int) -> dict[str, list[float]]:
     }
 
 
-def gradient_trials(agent: Any, tasks: Sequence[Task], steps: int, seed: int) -> np.ndarray:
-    """Mean episode return per task after 0..``steps`` adaptation steps: (len(tasks), steps + 1).
-
-    Each step plays ``fast_batch_size`` episodes per task with the current parameters, then
-    adapts on them; the step size is halved after the first step, as in the MAML paper.
-    """
-    from metagym.agents.maml import Sampler
-
-    sampler = Sampler(agent, len(tasks), seed)
-    params = [agent.params] * len(tasks)
-    out = np.zeros((len(tasks), steps + 1))
-    for k in range(steps + 1):
-        batch = sampler.sample(list(tasks), params)
-        out[:, k] = batch.mean_return
-        if k < steps:
-            lr = agent.config.inner_lr * (1.0 if k == 0 else 0.5)
-            params = [agent.adapt(batch.task(i), params[i], lr=lr) for i in range(len(tasks))]
-    return out
-
-
 def evaluate_gradient(
     agent: Any, split: str = "test", num_tasks: int = 40, seed: int = 0, name: str = "agent", steps: int = 3
 ) -> dict[str, Any]:
-    """The protocol for gradient-based agents: return after 0..``steps`` adaptation steps."""
-    import torch
+    """The protocol for gradient-based agents: return after 0..``steps`` adaptation steps.
 
-    from metagym.agents.maml import MAMLAgent
-
+    The agent supplies ``adaptation_returns(tasks, steps, seed)`` and ``reinitialised(seed)``
+    (the "random initialisation, fine-tuned alike" control); this module imports no agent.
+    """
     env_id = agent.config.env_id
     tasks = held_out_tasks(env_id, split, num_tasks, seed)
-    returns = gradient_trials(agent, tasks, steps, seed)
+    returns = agent.adaptation_returns(tasks, steps, seed)
     env = gym.make(env_id)
-    torch.manual_seed(seed + 1)  # the random-initialisation control: a fresh network, fine-tuned alike
-    fresh = MAMLAgent(agent.config, env.observation_space, env.action_space)
     singles = reference_trials(env_id, tasks, 1, seed)
     references = {key: np.repeat(value, steps + 1, axis=1) for key, value in singles.items()}
-    references["random_init"] = gradient_trials(fresh, tasks, steps, seed)
+    references["random_init"] = agent.reinitialised(seed + 1).adaptation_returns(tasks, steps, seed)
     results = _results(name, env_id, split, num_tasks, seed, returns, references)
     # Index k of the curves is "after k gradient steps"; reaching 80% of the oracle after k
     # steps means k * fast_batch_size episodes were played to adapt.

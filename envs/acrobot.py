@@ -10,10 +10,11 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.acrobot import AcrobotEnv
 
-from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily
 from metagym.policies import Policy
 from metagym.tasks import Task
+from metagym.vector import FamilyVectorEnv
 
 DT = 0.2
 MAX_VEL_1, MAX_VEL_2 = 4 * np.pi, 9 * np.pi

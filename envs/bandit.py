@@ -10,9 +10,10 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
 from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+from metagym.vector import FamilyVectorEnv
 
 #: Task priors. "uniform": every p_i ~ U[0, 1] independently. "dependent": two arms with
 #: p_2 = 1 - p_1 and p_1 ~ U[0, 1]; the easy / medium / hard presets draw p_1 from a pair.

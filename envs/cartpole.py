@@ -11,10 +11,11 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
-from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily
 from metagym.policies import Policy
 from metagym.tasks import Task
+from metagym.vector import FamilyVectorEnv
 
 TAU = 0.02
 X_THRESHOLD = 2.4

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from metagym.batched import FamilyEnv, FamilyVectorEnv
+from metagym.batched import FamilyEnv
 from metagym.envs.grid_core import GridOracle, LayoutFamily, MetaGridDynamics
 from metagym.envs.metagrid_levels import (
     LEVELS,
@@ -20,6 +20,7 @@ from metagym.envs.metagrid_levels import (
     procedural_layout,
 )
 from metagym.tasks import Param, Task, stable_unit_hash
+from metagym.vector import FamilyVectorEnv
 
 __all__ = ["GridFamily", "GridOracle", "GridTask", "MetaGridEnv", "MetaGridVectorEnv", "layout_of"]
 

@@ -8,10 +8,11 @@ from functools import lru_cache
 import numpy as np
 from gymnasium.vector import AutoresetMode
 
-from metagym.batched import FamilyEnv, FamilyVectorEnv
+from metagym.batched import FamilyEnv
 from metagym.envs.grid_core import LayoutFamily, MetaGridDynamics
 from metagym.envs.metagrid_levels import Layout
 from metagym.tasks import Param, Task, stable_unit_hash
+from metagym.vector import FamilyVectorEnv
 
 SIZES = (9, 11)  # train and test
 OOD_SIZES = (13, 15)

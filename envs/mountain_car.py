@@ -10,10 +10,11 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.mountain_car import MountainCarEnv
 
-from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily
 from metagym.policies import Policy
 from metagym.tasks import Task
+from metagym.vector import FamilyVectorEnv
 
 MIN_POSITION, MAX_POSITION, MAX_SPEED, GOAL_POSITION = -1.2, 0.6, 0.07, 0.5
 HORIZON = 200  # as MountainCar-v0

@@ -10,10 +10,11 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
-from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.envs.physics_family import OOD_SCALE, GymnasiumRenderer, Physical, PhysicsFamily
 from metagym.policies import Policy
 from metagym.tasks import Task
+from metagym.vector import FamilyVectorEnv
 
 DT = 0.05
 MAX_SPEED = 8.0

@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
 from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+from metagym.vector import FamilyVectorEnv
 
 MAX_SPEED = 0.1  # per axis and step
 GOAL_RANGE = 0.5  # train/test goals lie in [-0.5, 0.5]^2

@@ -11,9 +11,10 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from metagym.batched import BatchedDynamics, FamilyEnv, FamilyVectorEnv
+from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
 from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+from metagym.vector import FamilyVectorEnv
 
 TEST_FRACTION = 0.2
 SEEDS = 2**31

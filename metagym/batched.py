@@ -1,7 +1,7 @@
 """Dynamics written once over a leading env axis, seen as a Gymnasium Env and VectorEnv.
 
 A family implements :class:`BatchedDynamics`: numpy state for ``N`` envs, one task each.
-:class:`FamilyEnv` is the ``N = 1`` view (a :class:`gymnasium.Env`); :class:`FamilyVectorEnv`
+:class:`FamilyEnv` is the ``N = 1`` view (a :class:`gymnasium.Env`); ``metagym.vector.FamilyVectorEnv``
 steps all ``N`` in one call (a :class:`gymnasium.vector.VectorEnv`, registered as the
 ``vector_entry_point``). Both keep, per env, an episode RNG (Gymnasium's ``np_random`` from
 the reset seed) and a separate task RNG (:func:`metagym.tasks.task_stream`), so sub-env ``i``
@@ -26,12 +26,9 @@ from typing import Any, Generic
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.utils import seeding
-from gymnasium.vector import AutoresetMode
-from gymnasium.vector.utils import batch_space
 
-from metagym.render import Window, mosaic
-from metagym.tasks import T, Task, TaskFamily, task_stream
+from metagym.render import Window
+from metagym.tasks import T, TaskFamily, task_stream
 
 RENDER_MODES = ["human", "rgb_array"]
 _ONE = np.ones(1, dtype=bool)  # the single env's "active" mask (read-only)
@@ -109,7 +106,7 @@ class BatchedDynamics(ABC, Generic[T]):
         raise NotImplementedError(f"check_actions: no check for {type(space).__name__}; override it")
 
 
-def _build(cls: Any, dynamics: Any, num_envs: int | None) -> Any:
+def build_dynamics(cls: Any, dynamics: Any, num_envs: int | None) -> Any:
     """The dynamics given, else the class's ``dynamics_type(num_envs)``."""
     if dynamics is not None:
         return dynamics
@@ -118,7 +115,7 @@ def _build(cls: Any, dynamics: Any, num_envs: int | None) -> Any:
     return cls.dynamics_type(num_envs)
 
 
-def _seed_list(seed: int | Sequence[int | None] | None, num_envs: int) -> list[int | None]:
+def seed_list(seed: int | Sequence[int | None] | None, num_envs: int) -> list[int | None]:
     if seed is None:
         return [None] * num_envs
     if isinstance(seed, int | np.integer) and not isinstance(seed, bool):
@@ -128,7 +125,7 @@ def _seed_list(seed: int | Sequence[int | None] | None, num_envs: int) -> list[i
     raise ValueError(f"seed: expected None, an int, or a list of {num_envs} ints/None, got {seed!r}")
 
 
-def _check_options(options: dict[str, Any] | None, allowed: set[str]) -> dict[str, Any]:
+def check_options(options: dict[str, Any] | None, allowed: set[str]) -> dict[str, Any]:
     options = dict(options or {})
     unknown = sorted(set(options) - allowed)
     if unknown:
@@ -149,7 +146,7 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
     dynamics_type: Callable[[int], BatchedDynamics[Any]] | None = None
 
     def __init__(self, render_mode: str | None = None, dynamics: BatchedDynamics[T] | None = None) -> None:
-        dynamics = _build(type(self), dynamics, 1)
+        dynamics = build_dynamics(type(self), dynamics, 1)
         if render_mode is not None and render_mode not in RENDER_MODES:
             raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
         if dynamics.num_envs != 1:
@@ -206,7 +203,7 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
     # -- gymnasium API -----------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
-        opts = _check_options(options, {"task", "keep_task"})
+        opts = check_options(options, {"task", "keep_task"})
         if seed is not None or self._task_rng is None:
             seed_value = self.np_random_seed
             self._task_rng = task_stream(seed_value) if seed_value >= 0 else self.np_random.spawn(1)[0]
@@ -250,226 +247,6 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
         if self._window is not None:
             self._window.close()
             self._window = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_window"] = None
-        return state
-
-
-class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
-    """``N`` envs of one family stepped in one numpy call, one task per sub-env.
-
-    Args:
-        num_envs: Number of sub-envs (with ``dynamics_type``; else ``dynamics`` says).
-        render_mode: ``None``, ``"rgb_array"`` (a tuple of every sub-env's frame) or
-            ``"human"`` (a window with a mosaic of the first 16 sub-envs).
-        autoreset_mode: Gymnasium's :class:`~gymnasium.vector.AutoresetMode` (or its value
-            string). ``NEXT_STEP`` (default) and ``SAME_STEP`` as Gymnasium defines them; with
-            ``DISABLED``, reset finished sub-envs with ``options={"reset_mask": mask}``.
-        max_episode_steps: Optional extra cap on episode length (the family's horizon applies
-            regardless), as ``gymnasium.make(..., max_episode_steps=k)`` does for one env.
-        dynamics: The family's batched dynamics (subclasses with make kwargs build it).
-    """
-
-    metadata: dict[str, Any] = {"render_modes": RENDER_MODES, "render_fps": 8}
-    #: Builds the dynamics of ``num_envs`` envs, for families with no make kwargs of their own.
-    dynamics_type: Callable[[int], BatchedDynamics[Any]] | None = None
-
-    def __init__(
-        self,
-        num_envs: int | None = None,
-        render_mode: str | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
-        max_episode_steps: int | None = None,
-        dynamics: BatchedDynamics[T] | None = None,
-    ) -> None:
-        dynamics = _build(type(self), dynamics, num_envs)
-        if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
-        try:
-            mode = AutoresetMode(autoreset_mode)
-        except ValueError:
-            allowed = [m.value for m in AutoresetMode]
-            raise ValueError(f"autoreset_mode: {autoreset_mode!r} is not allowed; allowed: {allowed}") from None
-        if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
-            raise ValueError(f"max_episode_steps: expected None or an integer >= 1, got {max_episode_steps!r}")
-        self._dyn = dynamics
-        self.family: TaskFamily[T] = dynamics.family
-        self.num_envs = dynamics.num_envs
-        self.metadata = {**type(self).metadata, "autoreset_mode": mode}
-        self.autoreset_mode = mode
-        self.render_mode = render_mode
-        self.max_episode_steps = max_episode_steps
-        self.single_observation_space = dynamics.observation_space
-        self.single_action_space = dynamics.action_space
-        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
-        self.action_space = batch_space(self.single_action_space, self.num_envs)
-        n = self.num_envs
-        self._tasks: list[T] = [self.family.default_task] * n
-        self._pinned: list[T | None] = [None] * n
-        # Until a seeded reset, each sub-env's streams come from fresh entropy, as Gymnasium's do.
-        streams = [seeding.np_random(None) for _ in range(n)]
-        self._ep_rngs: list[np.random.Generator] = [rng for rng, _ in streams]
-        self._task_rngs: list[np.random.Generator] = [task_stream(seed) for _, seed in streams]
-        self._started = False
-        self._elapsed = np.zeros(n, dtype=np.int64)
-        self._needs_reset = np.zeros(n, dtype=bool)
-        self._all = np.arange(n)
-        self._window: Window | None = None
-        self._dyn.set_tasks(self._all, self._tasks)
-
-    # -- tasks ------------------------------------------------------------------------------
-    @property
-    def tasks(self) -> list[T]:
-        """Every sub-env's current task."""
-        return list(self._tasks)
-
-    def set_tasks(self, tasks: T | Sequence[T | None] | None) -> None:
-        """Pin one task (broadcast) or one per sub-env (``None`` entries unpin)."""
-        self._pinned = self._per_env(tasks, "task")
-        keep = [i for i, t in enumerate(self._pinned) if t is not None]
-        self._install(np.asarray(keep, dtype=np.int64), [self._pinned[i] for i in keep])  # type: ignore[misc]
-
-    def _per_env(self, tasks: Any, argument: str) -> list[T | None]:
-        """Validate ``None``, one task (broadcast) or a sequence of one task/None per sub-env."""
-        if tasks is None or isinstance(tasks, Task):
-            return [None if tasks is None else self.family.validate(tasks, argument)] * self.num_envs
-        if not isinstance(tasks, Sequence) or isinstance(tasks, str) or len(tasks) != self.num_envs:
-            raise ValueError(f"{argument}: expected a task or a sequence of {self.num_envs} tasks (None to unpin)")
-        return [None if t is None else self.family.validate(t, f"{argument}[{i}]") for i, t in enumerate(tasks)]
-
-    def sample_tasks(self, n: int, split: str = "train") -> list[T]:
-        """Draw ``n`` tasks of ``split`` from sub-env 0's task RNG."""
-        return self.family.sample(self._task_rngs[0], n, split)
-
-    def _install(self, idx: np.ndarray, tasks: Sequence[T]) -> None:
-        changed = [j for j, i in enumerate(idx) if self._tasks[i] != tasks[j]]
-        if not changed:
-            return
-        for j in changed:
-            self._tasks[idx[j]] = tasks[j]
-        self._dyn.set_tasks(idx[changed], [tasks[j] for j in changed])
-
-    def _seed_envs(self, idx: np.ndarray, seeds: list[int | None]) -> None:
-        """Give sub-envs ``idx`` new episode and task RNGs from their seeds (None: keep)."""
-        for i in idx:
-            if seeds[i] is not None:
-                self._ep_rngs[i], used = seeding.np_random(seeds[i])
-                self._task_rngs[i] = task_stream(used)
-
-    def _reset_envs(self, idx: np.ndarray, tasks: Sequence[T | None] | None = None) -> None:
-        """New episodes in ``idx``: the given task, else the pinned one, else a fresh draw."""
-        chosen: list[T] = []
-        for j, i in enumerate(idx):
-            given = tasks[j] if tasks is not None else None
-            if given is not None:
-                chosen.append(given)
-            elif (pinned := self._pinned[i]) is not None:
-                chosen.append(pinned)
-            else:
-                chosen.append(self.family.sample(self._task_rngs[i], 1, "train")[0])
-        self._install(idx, chosen)
-        self._dyn.reset_envs(idx, self._ep_rngs)
-        self._elapsed[idx] = 0
-        self._needs_reset[idx] = False
-
-    def _limits(self) -> np.ndarray:
-        if self.max_episode_steps is None:
-            return self._dyn.horizons
-        return np.minimum(self._dyn.horizons, self.max_episode_steps)
-
-    # -- gymnasium API -----------------------------------------------------------------------
-    def reset(
-        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        opts = _check_options(options, {"task", "keep_task", "reset_mask"})
-        mask = opts.get("reset_mask")
-        if mask is None:
-            idx = self._all
-        else:
-            if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
-                raise ValueError(f"options['reset_mask']: expected a bool array of shape ({self.num_envs},)")
-            idx = np.flatnonzero(mask)
-        self._seed_envs(idx, _seed_list(seed, self.num_envs))
-        self._started = True
-        tasks: list[T | None] | None = None
-        if opts.get("keep_task"):
-            tasks = [self._tasks[i] for i in idx]
-        elif opts.get("task") is not None:
-            given = self._per_env(opts["task"], "options['task']")
-            tasks = [given[i] for i in idx]
-        self._reset_envs(idx, tasks)
-        if self.render_mode == "human":
-            self.render()
-        return self._dyn.observe(), {}
-
-    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
-        if not self._started:
-            raise gym.error.ResetNeeded("step: call reset() before step()")
-        actions = self._dyn.check_actions(actions)
-        infos: dict[str, Any] = {}
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP:
-            resetting = self._needs_reset.copy()
-            active = ~resetting
-        else:
-            resetting = np.zeros(self.num_envs, dtype=bool)
-            active = np.ones(self.num_envs, dtype=bool)
-        reward, terminated = self._dyn.step(actions, active, self._ep_rngs)
-        reward = np.where(active, reward, 0.0)
-        terminated = terminated & active
-        self._elapsed += active
-        truncated = active & (self._elapsed >= self._limits()) & ~terminated
-        done = terminated | truncated
-        if resetting.any():
-            self._reset_envs(np.flatnonzero(resetting))
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
-            infos["final_obs"] = self._dyn.observe()
-            infos["_final_obs"] = done
-            infos["final_info"] = {}
-            infos["_final_info"] = done
-            self._reset_envs(np.flatnonzero(done))
-        self._needs_reset = done if self.autoreset_mode == AutoresetMode.NEXT_STEP else self._needs_reset
-        if self.render_mode == "human":
-            self.render()
-        return self._dyn.observe(), reward, terminated, truncated, infos
-
-    def render(self) -> tuple[np.ndarray, ...] | None:
-        if self.render_mode is None:
-            gym.logger.warn("render: called with render_mode=None; make the env with render_mode='rgb_array'")
-            return None
-        if self.render_mode == "rgb_array":
-            return tuple(self._dyn.render_frame(i) for i in range(self.num_envs))
-        if self._window is None:
-            self._window = Window(type(self).__name__, self.metadata["render_fps"])
-        self._window.show(mosaic([self._dyn.render_frame(i) for i in range(min(16, self.num_envs))]))
-        return None
-
-    def close_extras(self, **kwargs: Any) -> None:
-        if self._window is not None:
-            self._window.close()
-            self._window = None
-
-    # -- SyncVectorEnv-style attribute access ------------------------------------------------
-    def get_attr(self, name: str) -> tuple[Any, ...]:
-        """Per-sub-env values: ``"task"`` gives each sub-env's task; other names the shared value."""
-        if name == "task":
-            return tuple(self._tasks)
-        if name.startswith("_") or not hasattr(self, name):
-            raise AttributeError(f"name: {type(self).__name__} has no public attribute {name!r}")
-        return (getattr(self, name),) * self.num_envs
-
-    def set_attr(self, name: str, values: Any) -> None:
-        """Only ``"task"`` is settable: one task (broadcast) or one per sub-env; pins them."""
-        if name != "task":
-            raise ValueError(f"name: only 'task' can be set on {type(self).__name__}, got {name!r}")
-        self.set_tasks(values)
-
-    def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
-        """Call a shared method (e.g. ``"sample_tasks"``) once; its result for every sub-env."""
-        if name.startswith("_") or not callable(getattr(self, name, None)):
-            raise AttributeError(f"name: {type(self).__name__} has no public method {name!r}")
-        return (getattr(self, name)(*args, **kwargs),) * self.num_envs
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

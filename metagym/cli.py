@@ -190,8 +190,7 @@ def cmd_render(args: argparse.Namespace) -> None:
             window.show(frame)
         window.close()
         return
-    import imageio.v2 as imageio
-
+    imageio = video_writer()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".gif":
@@ -199,6 +198,15 @@ def cmd_render(args: argparse.Namespace) -> None:
     else:
         imageio.mimsave(out, [pad_even(f) for f in frames], fps=8)
     print(f"wrote {out} ({len(frames)} frames)")
+
+
+def video_writer() -> Any:
+    """imageio's v2 API, or a CommandError saying which extra provides it."""
+    try:
+        import imageio.v2 as imageio
+    except ImportError:
+        raise CommandError("writing GIF/MP4 needs the video extra: pip install 'metagym[video]'") from None
+    return imageio
 
 
 def pad_even(frame: np.ndarray) -> np.ndarray:
@@ -286,16 +294,19 @@ def cmd_demo(args: argparse.Namespace) -> None:
     config = module.Config(env_id="MetaGrid-GridNavi-v0", total_steps=args.steps, seed=args.seed)
     out.mkdir(parents=True, exist_ok=True)
     (out / "agent.txt").write_text("rl2\n")
+    imageio = video_writer()
     print(f"1/3 meta-training RL² on MetaGrid-GridNavi-v0 for {args.steps:,} steps (run folder {out})")
     trainer = module.Trainer(config, out)
-    trainer.run(checkpoint_seconds=120.0, progress=not args.quiet)
+    try:
+        trainer.run(checkpoint_seconds=120.0, progress=not args.quiet)
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: checkpoint saved in {out}", file=sys.stderr)
+        raise SystemExit(130) from None
     print("2/3 evaluating on 200 held-out test tasks")
     result = evaluate(trainer.agent, "test", 200, args.seed, name="RL²")
     paths = write(result, out / "results.json")
     print(table(result))
     print("3/3 rendering one adaptation trial")
-    import imageio.v2 as imageio
-
     from metagym.evaluation import held_out_tasks
 
     task = held_out_tasks(config.env_id, "test", 1, args.seed)[0]

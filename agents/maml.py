@@ -31,7 +31,6 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 from torch.func import functional_call, vmap
 
-import metagym
 from metagym.agents.common.checkpoint import load, save_atomic
 from metagym.agents.common.policy_gradient import (
     Batch,
@@ -41,6 +40,7 @@ from metagym.agents.common.policy_gradient import (
     weighted_mean,
 )
 from metagym.agents.common.runlog import append_log, saved_on_exit, tensorboard, truncate_log
+from metagym.agents.common.validation import check_config
 from metagym.registration import family_of
 
 Params = dict[str, torch.Tensor]
@@ -87,18 +87,11 @@ class MAMLConfig:
     """Threads for torch (one is fastest for networks this small on a 2-core machine)."""
 
     def validate(self) -> MAMLConfig:
-        if self.env_id not in metagym.env_ids(trials=False):
-            raise ValueError(f"env_id: unknown family id {self.env_id!r}; allowed: {metagym.env_ids(trials=False)}")
+        """Return self, or raise ValueError naming the first bad field."""
         if self.variant not in VARIANTS:
             raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {self.variant!r}")
-        names = ("total_steps", "meta_batch_size", "fast_batch_size", "inner_steps", "hidden_size", "cg_iters")
-        for name in (*names, "torch_threads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
-        for name in ("inner_lr", "max_kl", "reptile_lr"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: expected a number > 0, got {getattr(self, name)!r}")
+        counts = ("total_steps", "meta_batch_size", "fast_batch_size", "inner_steps", "hidden_size", "cg_iters")
+        check_config(self, (*counts, "torch_threads"), ("inner_lr", "max_kl", "reptile_lr"))
         return self
 
 

@@ -23,10 +23,10 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-import metagym
 from metagym.agents.common.checkpoint import load, save_atomic
 from metagym.agents.common.gae import gae
 from metagym.agents.common.runlog import append_log, saved_on_exit, tensorboard, truncate_log
+from metagym.agents.common.validation import check_config
 from metagym.wrappers import make_trial_vector
 
 
@@ -84,21 +84,11 @@ class RL2Config:
 
     def validate(self) -> RL2Config:
         """Return self, or raise ValueError naming the first bad field."""
-        if self.env_id not in metagym.env_ids(trials=False):
-            raise ValueError(f"env_id: unknown family id {self.env_id!r}; allowed: {metagym.env_ids(trials=False)}")
-        names = ("total_steps", "num_envs", "rollout_steps", "hidden_size", "update_epochs", "num_minibatches")
-        for name in (*names, "torch_threads"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+        counts = ("total_steps", "num_envs", "rollout_steps", "hidden_size", "update_epochs", "num_minibatches")
+        positive = ("learning_rate", "clip_coef", "max_grad_norm", "reward_scale")
+        check_config(self, (*counts, "torch_threads"), positive, ("gamma", "gae_lambda"))
         if self.num_envs % self.num_minibatches:
             raise ValueError(f"num_minibatches: must divide num_envs ({self.num_envs}), got {self.num_minibatches}")
-        for name in ("learning_rate", "clip_coef", "max_grad_norm", "reward_scale"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name}: expected a number > 0, got {getattr(self, name)!r}")
-        for name in ("gamma", "gae_lambda"):
-            if not 0 <= getattr(self, name) <= 1:
-                raise ValueError(f"{name}: expected a number in [0, 1], got {getattr(self, name)!r}")
         return self
 
 

@@ -1,0 +1,31 @@
+"""Checks every agent config shares: a known family id, counts, positive and unit numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import metagym
+
+
+def check_config(config: Any, counts: Iterable[str], positive: Iterable[str] = (), unit: Iterable[str] = ()) -> None:
+    """Raise ValueError naming the first bad field of ``config``.
+
+    Args:
+        config: A config dataclass with an ``env_id`` field.
+        counts: Fields that must be integers >= 1.
+        positive: Fields that must be numbers > 0.
+        unit: Fields that must be numbers in [0, 1].
+    """
+    if config.env_id not in metagym.env_ids(trials=False):
+        raise ValueError(f"env_id: unknown family id {config.env_id!r}; allowed: {metagym.env_ids(trials=False)}")
+    for name in counts:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+    for name in positive:
+        if not getattr(config, name) > 0:
+            raise ValueError(f"{name}: expected a number > 0, got {getattr(config, name)!r}")
+    for name in unit:
+        if not 0 <= getattr(config, name) <= 1:
+            raise ValueError(f"{name}: expected a number in [0, 1], got {getattr(config, name)!r}")

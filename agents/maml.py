@@ -8,8 +8,16 @@ MAML paper's "pretrained" control, sharing one rollout and adaptation code.
   Fisher-vector products, backtracking line search under a KL bound) through the inner update,
   second order for ``maml``, first order (inner gradients detached) for ``fomaml``, and
   without any inner update for ``pretrained`` (one policy trained on all tasks).
-- ``reptile``: ``inner_steps`` policy-gradient steps per task, then move the initialisation
-  ``reptile_lr`` of the way towards the mean adapted parameters.
+- ``reptile``: ``inner_steps`` (default 5; at least 2) policy-gradient steps per task, then
+  move the initialisation ``reptile_lr`` of the way towards the mean adapted parameters. With a
+  single inner step Reptile's update is exactly a joint-training (multi-task SGD) step, so it
+  is refused.
+
+Gaussian policies act in [-1, 1], rescaled to the action space's bounds (rllab's normalised env,
+through which the MAML code ran): on PointNav2D an initial std of 1 is 0.1 in the env's units,
+as in the reference code, instead of saturating the ±0.1 bounds. The defaults are the MAML
+code's 2-D navigation settings (inner step 0.5, 20 tasks x 20 episodes per meta-batch, 40
+episodes per evaluation step).
 
 A meta-batch of tasks is collected in one batched vector env: ``fast_batch_size`` sub-envs per
 task, one episode each, all per-task policies evaluated at once with ``torch.func.vmap``.
@@ -61,10 +69,15 @@ class MAMLConfig:
     """Tasks per meta-update."""
     fast_batch_size: int = 20
     """Episodes per task per adaptation step."""
-    inner_lr: float = 0.1
-    """Step size of the inner policy-gradient update (alpha)."""
-    inner_steps: int = 1
-    """Policy-gradient steps in the inner loop."""
+    inner_lr: float = 0.5
+    """Step size of the inner policy-gradient update (alpha): 0.5 is the MAML code's value for
+    2-D navigation (its locomotion runs used 0.1)."""
+    inner_steps: int | None = None
+    """Policy-gradient steps in the inner loop; default 5 for reptile (Nichol et al.), else 1."""
+    eval_batch_size: int = 40
+    """Episodes per task per adaptation step in evaluation (the MAML code's 40)."""
+    normalize_actions: bool = True
+    """Gaussian policies act in [-1, 1], rescaled to the action bounds (rllab's normalised env)."""
     hidden_size: int = 100
     """Width of each of the policy's two hidden layers."""
     gamma: float = 0.99
@@ -85,14 +98,30 @@ class MAMLConfig:
     """Root seed: tasks, environments, initialisation and sampling."""
     torch_threads: int = 1
     """Threads for torch (one is fastest for networks this small on a 2-core machine)."""
+    selected_on: str = ""
+    """The split these hyperparameters were selected on ("validation"), empty when unknown."""
+
+    def __post_init__(self) -> None:
+        if self.inner_steps is None:  # the variant's default, resolved once (config.json shows it)
+            object.__setattr__(self, "inner_steps", 5 if self.variant == "reptile" else 1)
 
     def validate(self) -> MAMLConfig:
         """Return self, or raise ValueError naming the first bad field."""
         if self.variant not in VARIANTS:
             raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {self.variant!r}")
         counts = ("total_steps", "meta_batch_size", "fast_batch_size", "inner_steps", "hidden_size", "cg_iters")
-        check_config(self, (*counts, "torch_threads"), ("inner_lr", "max_kl", "reptile_lr"))
+        check_config(self, (*counts, "eval_batch_size", "torch_threads"), ("inner_lr", "max_kl", "reptile_lr"))
+        if self.variant == "reptile" and self.steps < 2:
+            raise ValueError(
+                f"inner_steps: Reptile with {self.steps} inner step is a joint-training (multi-task SGD) step; "
+                "expected >= 2 (Nichol et al. use 5 or more)"
+            )
         return self
+
+    @property
+    def steps(self) -> int:
+        """``inner_steps``, resolved (never None after construction)."""
+        return int(self.inner_steps or 1)
 
 
 class Policy(nn.Module):
@@ -135,6 +164,21 @@ class MAMLAgent:
         # Only trainable parameters: a categorical head leaves log_std out (functional_call then
         # uses the module's own, unused, value).
         self.params: Params = {k: v.detach().clone() for k, v in self.policy.named_parameters() if v.requires_grad}
+        self._low = self._high = np.zeros(0)
+        if isinstance(action_space, spaces.Box):
+            self._low, self._high = action_space.low.astype(np.float64), action_space.high.astype(np.float64)
+        finite = self._low.size > 0 and bool(np.isfinite(self._low).all() and np.isfinite(self._high).all())
+        self.normalized = config.normalize_actions and finite
+
+    def to_env(self, action: np.ndarray) -> np.ndarray:
+        """The env's action for policy output ``action``: clipped to [-1, 1] and rescaled to the
+        bounds when actions are normalised, else clipped to the bounds; discrete actions as they are."""
+        if self.policy.discrete:
+            return action
+        if self.normalized:
+            unit = np.clip(action, -1.0, 1.0)
+            return (self._low + (unit + 1.0) * 0.5 * (self._high - self._low)).astype(np.float32)
+        return np.clip(action, self._low, self._high).astype(np.float32)
 
     def inner_loss(self, params: Params, batch: Batch) -> torch.Tensor:
         """Vanilla policy-gradient loss of one task's episodes."""
@@ -170,28 +214,30 @@ class MAMLAgent:
     def predict(
         self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = False
     ) -> tuple[np.ndarray, Any]:
-        """Actions of the initialisation (``state`` may carry adapted parameters)."""
+        """Env actions of the initialisation (``state`` may carry adapted parameters)."""
         params = self.params if state is None else state
         with torch.no_grad():
             dist = self.policy.distribution(
                 params, torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(-1, self.obs_dim)
             )
             action = (dist.probs.argmax(-1) if self.policy.discrete else dist.mean) if deterministic else dist.sample()  # type: ignore[attr-defined]
-        return action.numpy(), state
+        return self.to_env(action.numpy()), state
 
-    def adaptation_returns(self, tasks: list[Any], steps: int, seed: int) -> np.ndarray:
+    def adaptation_returns(self, tasks: list[Any], steps: int, seed: int, deterministic: bool = False) -> np.ndarray:
         """Mean episode return per task after 0..``steps`` adaptation steps: (tasks, steps + 1).
 
-        Each step plays ``fast_batch_size`` fresh episodes per task with the current
+        Each step plays ``eval_batch_size`` fresh episodes per task with the current
         parameters, then adapts on them; the step size is halved after the first step, as in
-        the MAML paper's evaluation.
+        the MAML paper's evaluation. With ``deterministic`` each step is scored on as many
+        greedy episodes instead (the adaptation still learns from sampled ones).
         """
-        sampler = Sampler(self, len(tasks), seed)
+        sampler = Sampler(self, len(tasks), seed, per_task=self.config.eval_batch_size)
         params = [self.params] * len(tasks)
         out = np.zeros((len(tasks), steps + 1))
         for k in range(steps + 1):
             batch = sampler.sample(list(tasks), params)
-            out[:, k] = batch.mean_return
+            scored = sampler.sample(list(tasks), params, deterministic=True) if deterministic else batch
+            out[:, k] = scored.mean_return
             if k < steps:
                 lr = self.config.inner_lr * (1.0 if k == 0 else 0.5)
                 params = [self.adapt(batch.task(i), params[i], lr=lr) for i in range(len(tasks))]
@@ -214,21 +260,22 @@ class MAMLAgent:
 
 
 class Sampler:
-    """Collects one episode per sub-env: ``fast_batch_size`` sub-envs per task, per-task params."""
+    """Collects one episode per sub-env: ``per_task`` sub-envs per task (default
+    ``fast_batch_size``), each task with its own parameters."""
 
-    def __init__(self, agent: MAMLAgent, tasks_per_batch: int, seed: int) -> None:
+    def __init__(self, agent: MAMLAgent, tasks_per_batch: int, seed: int, per_task: int | None = None) -> None:
         c = agent.config
-        self.agent, self.per_task = agent, c.fast_batch_size
+        self.agent, self.per_task = agent, c.fast_batch_size if per_task is None else per_task
         self.num_tasks = tasks_per_batch
         self.envs: Any = gym.make_vec(
-            c.env_id, num_envs=tasks_per_batch * c.fast_batch_size, autoreset_mode=AutoresetMode.DISABLED
+            c.env_id, num_envs=tasks_per_batch * self.per_task, autoreset_mode=AutoresetMode.DISABLED
         )
         self.horizon = family_of(gym.make(c.env_id, disable_env_checker=True)).horizon
         self.generator = torch.Generator().manual_seed(seed)
         self.seed = seed
         self.calls = 0
 
-    def sample(self, tasks: list[Any], params: list[Params]) -> Batch:
+    def sample(self, tasks: list[Any], params: list[Params], deterministic: bool = False) -> Batch:
         n, per = len(tasks), self.per_task
         self.envs.set_attr("task", [t for t in tasks for _ in range(per)])
         obs, _ = self.envs.reset(seed=self.seed + 7919 * self.calls)
@@ -246,14 +293,14 @@ class Sampler:
             o = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(n, per, -1)
             with torch.no_grad():
                 out, log_std = batched(stacked, o)
-                if policy.discrete:
+                if deterministic:
+                    action = out.argmax(-1) if policy.discrete else out
+                elif policy.discrete:
                     u = torch.rand(out.shape, generator=self.generator).clamp_min(1e-20)
                     action = (out - (-u.log()).log()).argmax(-1)
                 else:
                     action = out + log_std[:, None, :].exp() * torch.randn(out.shape, generator=self.generator)
-            env_action = action.reshape(n * per, *action.shape[2:]).numpy()
-            if not policy.discrete:
-                env_action = np.clip(env_action, self.envs.single_action_space.low, self.envs.single_action_space.high)
+            env_action = self.agent.to_env(action.reshape(n * per, *action.shape[2:]).numpy())
             obs, reward, terminated, truncated, _ = self.envs.step(env_action)
             buf_obs.append(o)
             buf_act.append(action.float())
@@ -306,7 +353,7 @@ class Trainer:
         if c.variant == "reptile":
             params = [agent.params] * n
             first = None
-            for _ in range(c.inner_steps):
+            for _ in range(c.steps):
                 batch = self._collect(tasks, params)
                 first = batch if first is None else first
                 params = [agent.adapt(batch.task(i), params[i]) for i in range(n)]
@@ -319,7 +366,7 @@ class Trainer:
         params = [agent.params] * n
         pre = None
         if c.variant != "pretrained":
-            for _ in range(c.inner_steps):
+            for _ in range(c.steps):
                 batch = self._collect(tasks, params)
                 pre = batch if pre is None else pre
                 for i in range(n):

@@ -73,6 +73,8 @@ class RL2Config:
     """Root seed: environments, network initialisation, sampling and minibatches."""
     torch_threads: int = 1
     """Threads for torch: one is fastest for networks this small (two were 7x slower here)."""
+    selected_on: str = ""
+    """The split these hyperparameters were selected on ("validation"), empty when unknown."""
 
     @property
     def batch_size(self) -> int:

@@ -12,16 +12,17 @@ from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+from metagym.tasks import Param, Task, TaskFamily, hash_split, ranked_split
 from metagym.vector import FamilyVectorEnv
 
 #: Task priors. "uniform": every p_i ~ U[0, 1] independently. "dependent": two arms with
 #: p_2 = 1 - p_1 and p_1 ~ U[0, 1]; the easy / medium / hard presets draw p_1 from a pair.
 PRIORS = ("uniform", "dependent", "dependent_easy", "dependent_medium", "dependent_hard")
 _PAIRS = {"dependent_easy": (0.1, 0.9), "dependent_medium": (0.25, 0.75), "dependent_hard": (0.4, 0.6)}
-#: Cells per probability axis for the train/test hash split of continuous priors.
+#: Cells per probability axis for the train/validation/test hash split of continuous priors.
 SPLIT_BINS = 20
-TEST_FRACTION = 0.2
+#: The dependent prior's split of each mirrored pair of cells {c, 19 - c}, c < 10.
+_DEPENDENT_SPLITS = ranked_split([f"bandit-dependent:{c}" for c in range(SPLIT_BINS // 2)])
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,9 +35,12 @@ class BanditTask(Task):
 class BanditFamily(TaskFamily[BanditTask]):
     """Bernoulli bandits with ``arms`` arms and arm probabilities drawn from ``prior``.
 
-    Splits of continuous priors: the probability vector's cell on a 20-per-axis grid is hashed
-    stably; 20% of cells are ``test``. The two-task presets (``dependent_easy`` etc.) have only a
-    ``train`` split: holding one of their two tasks out would leave nothing to learn.
+    Splits of continuous priors: the probability vector's cell on a 20-per-axis grid, taken as
+    a multiset (the cells sorted), is hashed stably: 20% of cells are ``test``, 10%
+    ``validation``. Sorting makes every split symmetric under swapping the arms: a task and its
+    arm-permuted twin share a split, so no arm is favoured in any split. The two-task presets
+    (``dependent_easy`` etc.) have only a ``train`` split: holding one of their two tasks out
+    would leave nothing to learn; evaluation enumerates both.
 
     Args:
         arms: Number of arms k (2 to 100; 2 for the dependent priors).
@@ -57,7 +61,7 @@ class BanditFamily(TaskFamily[BanditTask]):
             raise ValueError(f"pulls_per_trial: expected an integer >= 1, got {pulls_per_trial!r}")
         self.arms, self.prior, self.pulls_per_trial = arms, prior, pulls_per_trial
         self.name = f"MetaBandit[{prior}, k={arms}]"
-        self.splits = ("train",) if prior in _PAIRS else ("train", "test")
+        self.splits = ("train",) if prior in _PAIRS else ("train", "validation", "test")
 
     def __repr__(self) -> str:
         return f"BanditFamily(arms={self.arms}, prior={self.prior!r}, pulls_per_trial={self.pulls_per_trial})"
@@ -90,6 +94,19 @@ class BanditFamily(TaskFamily[BanditTask]):
     def oracle_policy(self) -> Policy:
         return BestArm()
 
+    def bayes_optimal_policy(self, split: str = "train", episodes: int | None = None) -> Policy | None:
+        """Exact Bayes-optimal play for the family's prior (on a ``test`` or ``validation``
+        split, which interleaves with ``train``, it is optimal for the prior, not the split);
+        None where the uniform prior's table would be too large (e.g. n = 100)."""
+        from metagym.envs.bandit_bayes import BanditBayesOptimal, tractable
+
+        self.check_split(split)
+        pulls = self.pulls_per_trial if episodes is None else episodes
+        if not tractable(self.prior, self.arms, pulls):
+            return None
+        pair = _PAIRS.get(self.prior)
+        return BanditBayesOptimal(self.arms, pulls, pair, dependent=self.prior != "uniform")
+
     def _draw(self, rng: np.random.Generator, m: int) -> np.ndarray:
         if self.prior == "uniform":
             return rng.random((m, self.arms))
@@ -103,9 +120,14 @@ class BanditFamily(TaskFamily[BanditTask]):
         return ((low, high), (high, low))
 
     def _cell_split(self, probs: Sequence[float]) -> str:
-        cell = tuple(min(int(p * SPLIT_BINS), SPLIT_BINS - 1) for p in probs)
-        key = cell[:1] if self.prior == "dependent" else cell
-        return "test" if stable_unit_hash(f"bandit:{key}") < TEST_FRACTION else "train"
+        cells = sorted(min(int(p * SPLIT_BINS), SPLIT_BINS - 1) for p in probs)
+        if self.prior == "dependent":  # p_2 = 1 - p_1: 10 mirrored pairs of cells, ranked
+            return _DEPENDENT_SPLITS[min(cells[0], SPLIT_BINS - 1 - cells[0])]
+        return hash_split(f"bandit:{tuple(cells)}")
+
+    def task_set(self, split: str) -> tuple[BanditTask, ...] | None:
+        self.check_split(split)
+        return tuple(BanditTask(p) for p in self._pair_tasks()) if self.prior in _PAIRS else None
 
     def split_of(self, task: BanditTask) -> str:
         self.validate(task)
@@ -231,8 +253,9 @@ class MetaBanditEnv(FamilyEnv[BanditTask]):
 
     ## Splits
 
-    Continuous priors: ``train`` / ``test`` by a stable hash of the probabilities' cell on a
-    20-per-axis grid (20% test). Two-task presets: ``train`` only.
+    Continuous priors: ``train`` / ``validation`` / ``test`` by a stable hash of the
+    probabilities' cells on a 20-per-axis grid, taken as a multiset (20% test, 10% validation;
+    symmetric under swapping arms). Two-task presets: ``train`` only.
 
     ## Arguments
 

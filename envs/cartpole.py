@@ -163,8 +163,8 @@ class MetaCartPoleEnv(FamilyEnv[CartPoleTask]):
 
     ## Splits
 
-    ``train`` / ``test`` interleave on a 10-per-axis grid of the training box (20% of cells
-    test); ``ood`` has at least one parameter outside its training range.
+    ``train`` / ``validation`` / ``test`` interleave on a 10-per-axis grid of the training box
+    (70/10/20% of cells); ``ood`` has at least one parameter outside its training range.
 
     ## Arguments
 

@@ -19,10 +19,9 @@ from gymnasium import spaces
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+from metagym.tasks import Param, Task, TaskFamily, ranked_split
 
 HORIZON = 200
-TEST_FRACTION = 0.2
 CHEETAH_CTRL = 0.05  # the MAML code's control cost: 0.5 * 1e-1 * |a|^2
 
 
@@ -48,8 +47,9 @@ class AngleTask(Task):
 
 
 class CheetahVelFamily(TaskFamily[VelocityTask]):
-    """Target velocities ~ U[0, max_velocity]; train/test interleave on 0.1 m/s bins (20% of
-    bins test, stable hash); ood velocities lie in (max_velocity, 1.5 max_velocity].
+    """Target velocities ~ U[0, max_velocity]; train/validation/test interleave on 0.1 m/s bins
+    (20% of bins test, 10% validation, by a stable hash order); ood velocities lie in
+    (max_velocity, 1.5 max_velocity].
 
     Args:
         max_velocity: 2.0 as in the MAML code (default), 3.0 as in PEARL and VariBAD.
@@ -61,6 +61,8 @@ class CheetahVelFamily(TaskFamily[VelocityTask]):
         if isinstance(max_velocity, bool) or not isinstance(max_velocity, float | int) or not 0 < max_velocity <= 10:
             raise ValueError(f"max_velocity: expected a number in (0, 10], got {max_velocity!r}")
         self.max_velocity = float(max_velocity)
+        bins = max(1, int(self.max_velocity * 10))
+        self._bin_splits = ranked_split([f"cheetah-vel:{i}" for i in range(bins)])
         self.name = f"HalfCheetahVel[0, {self.max_velocity:g}]"
 
     def __repr__(self) -> str:
@@ -86,7 +88,7 @@ class CheetahVelFamily(TaskFamily[VelocityTask]):
         if velocity > self.max_velocity:
             return "ood"
         cell = min(int(velocity * 10), int(self.max_velocity * 10) - 1)
-        return "test" if stable_unit_hash(f"cheetah-vel:{cell}") < TEST_FRACTION else "train"
+        return self._bin_splits[cell]
 
     def split_of(self, task: VelocityTask) -> str:
         self.validate(task)
@@ -133,6 +135,10 @@ class CheetahDirFamily(TaskFamily[DirectionTask]):
         self.validate(task)
         return "train"
 
+    def task_set(self, split: str) -> tuple[DirectionTask, ...]:
+        self.check_split(split)
+        return (DirectionTask(-1), DirectionTask(1))
+
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[DirectionTask]:
         return [DirectionTask(int(d)) for d in rng.choice([-1, 1], size=n)]
 
@@ -141,13 +147,18 @@ class CheetahDirFamily(TaskFamily[DirectionTask]):
             raise ValueError(f"{argument}.direction: expected -1 or 1, got {task.direction!r}")
 
 
+#: Split of each of AntDir's 36 ten-degree sectors.
+_ANT_SECTOR_SPLITS = ranked_split([f"ant-dir:{sector}" for sector in range(36)])
+
+
 class AntDirFamily(TaskFamily[AngleTask]):
-    """Directions ~ U[0, 2 pi); train/test interleave on 10-degree sectors (20% of sectors
-    test, stable hash); no ood split (the circle has no outside)."""
+    """Directions ~ U[0, 2 pi); train/validation/test interleave on 10-degree sectors (20% of
+    sectors test, 10% validation, by a stable hash order); no ood split (the circle has no
+    outside)."""
 
     task_type = AngleTask
     name = "AntDir"
-    splits = ("train", "test")
+    splits = ("train", "validation", "test")
 
     @property
     def params(self) -> tuple[Param, ...]:
@@ -169,7 +180,7 @@ class AntDirFamily(TaskFamily[AngleTask]):
     @staticmethod
     def _split(angle: float) -> str:
         sector = min(int(angle / (math.pi / 18)), 35)
-        return "test" if stable_unit_hash(f"ant-dir:{sector}") < TEST_FRACTION else "train"
+        return _ANT_SECTOR_SPLITS[sector]
 
     def split_of(self, task: AngleTask) -> str:
         self.validate(task)
@@ -391,7 +402,7 @@ class HalfCheetahVelEnv(FamilyEnv[VelocityTask]):
         reward="-|forward velocity - target| - 0.05 |action|^2 (the MAML code's).",
         end="",
         tasks="Target ~ U[0, max_velocity]: 2 in the MAML code (default), 3 in PEARL and VariBAD.",
-        splits="``train`` / ``test`` interleave on 0.1 m/s bins; ``ood`` is (max, 1.5 max].",
+        splits="``train`` / ``validation`` / ``test`` interleave on 0.1 m/s bins; ``ood`` is (max, 1.5 max].",
         args="``max_velocity`` (default 2.0), ",
     )
 
@@ -424,7 +435,7 @@ class AntDirEnv(FamilyEnv[AngleTask]):
         reward="velocity along the direction + Gymnasium's survive, control and contact terms.",
         end=", or terminated when the ant is unhealthy (Gymnasium's rule)",
         tasks="Direction ~ U[0, 2 pi).",
-        splits="``train`` / ``test`` interleave on 10-degree sectors (20% test); no ``ood``.",
+        splits="``train`` / ``validation`` / ``test`` interleave on 10-degree sectors (20%, 10% held out); no ``ood``.",
         args="",
     )
 

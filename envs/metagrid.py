@@ -19,13 +19,11 @@ from metagym.envs.metagrid_levels import (
     procedural_horizon,
     procedural_layout,
 )
-from metagym.tasks import Param, Task, stable_unit_hash
+from metagym.policies import Policy
+from metagym.tasks import Param, Task, hash_split, ranked_split
 from metagym.vector import FamilyVectorEnv
 
 __all__ = ["GridFamily", "GridOracle", "GridTask", "MetaGridEnv", "MetaGridVectorEnv", "layout_of"]
-
-#: Share of goal cells (named levels) or layout seeds (procedural) held out as ``test``.
-TEST_FRACTION = 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,42 +60,59 @@ def horizon_of(task: GridTask) -> int:
 class GridFamily(LayoutFamily[GridTask]):
     """The tasks of one MetaGrid level.
 
-    Named levels hold out 20% of their goal cells (at least one, chosen by a stable hash) as
-    ``test`` and have no
-    ``ood`` split. ``procedural`` splits layout seeds by a stable hash (about 20% ``test``) at
+    Named levels are scored on their prior: the goal is uniform over every goal cell in
+    training and in evaluation, and the family has only a ``train`` split (VariBAD's GridNavi
+    protocol: fresh trials from the training prior). ``held_out_goals=True`` is the
+    out-of-support experiment instead: 20% of the goal cells (at least one, by a stable hash)
+    are ``test``, the next 10% (at least one) ``validation``, and training never rewards them.
+    ``procedural`` splits layout seeds by a stable hash (20% ``test``, 10% ``validation``) at
     sizes 7 and 9; its ``ood`` split is every seed at the larger sizes 11 and 13.
 
     Args:
         level: One of ``LEVELS``.
+        held_out_goals: Named levels only: hold goal cells out of training (see above).
     """
 
     name = "MetaGrid"
     task_type = GridTask
 
-    def __init__(self, level: str = "procedural") -> None:
+    def __init__(self, level: str = "procedural", held_out_goals: bool = False) -> None:
         if level not in LEVELS:
             raise ValueError(f"level: unknown level {level!r}; allowed: {sorted(LEVELS)}")
+        if not isinstance(held_out_goals, bool):
+            raise ValueError(f"held_out_goals: expected True or False, got {held_out_goals!r}")
+        if held_out_goals and level == "procedural":
+            raise ValueError("held_out_goals: only named levels hold goal cells out; procedural holds out layout seeds")
         self.level = LEVELS[level]
-        self.name = f"MetaGrid[{level}]"
+        self.held_out_goals = held_out_goals
+        self.name = f"MetaGrid[{level}{', held-out goals' if held_out_goals else ''}]"
         self.view_size, self.goal_terminates = self.level.view_size, self.level.goal_terminates
-        self.splits = ("train", "test", "ood") if level == "procedural" else ("train", "test")
+        self.splits: tuple[str, ...]
+        if level == "procedural":
+            self.splits = ("train", "validation", "test", "ood")
+        else:
+            self.splits = ("train", "validation", "test") if held_out_goals else ("train",)
         self._goals_by_split: dict[str, list[tuple[int, int]]] = {}
+        self._goal_splits: dict[tuple[int, int], str] = {}
         if level != "procedural":
             goals = named_layout(level).goal_cells
-            # The test goals: the 20% (at least one) of goal cells that come first in a stable
-            # hash order. A plain hash bucket could leave a small level's test split empty.
-            ranked = sorted(goals, key=lambda g: stable_unit_hash(f"{level}:{g[0]},{g[1]}"))
-            self._test_goals = frozenset(ranked[: max(1, round(TEST_FRACTION * len(goals)))])
-            self._goals_by_split = {s: [g for g in goals if self._goal_split(g) == s] for s in self.splits}
+            if held_out_goals:
+                self._goal_splits = dict(zip(goals, ranked_split([f"{level}:{r},{c}" for r, c in goals]), strict=True))
+            else:
+                self._goal_splits = dict.fromkeys(goals, "train")
+            self._goals_by_split = {s: [g for g in goals if self._goal_splits[g] == s] for s in self.splits}
 
     def __repr__(self) -> str:
-        return f"GridFamily(level={self.level.name!r})"
+        extra = ", held_out_goals=True" if self.held_out_goals else ""
+        return f"GridFamily(level={self.level.name!r}{extra})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, GridFamily) and other.level == self.level
+        return (
+            isinstance(other, GridFamily) and other.level == self.level and other.held_out_goals == self.held_out_goals
+        )
 
     def __hash__(self) -> int:
-        return hash(("GridFamily", self.level.name))
+        return hash(("GridFamily", self.level.name, self.held_out_goals))
 
     @property
     def params(self) -> tuple[Param, ...]:
@@ -145,17 +160,34 @@ class GridFamily(LayoutFamily[GridTask]):
             return (side, side)
         return named_layout(self.level.name).shape
 
-    def _goal_split(self, goal: tuple[int, int]) -> str:
-        return "test" if goal in self._test_goals else "train"
-
     @staticmethod
     def _seed_split(seed: int) -> str:
-        return "test" if stable_unit_hash(f"procedural:{seed}") < TEST_FRACTION else "train"
+        return hash_split(f"procedural:{seed}")
+
+    def task_set(self, split: str) -> tuple[GridTask, ...] | None:
+        self.check_split(split)
+        if self.level.name == "procedural":
+            return None
+        return tuple(GridTask(self.level.name, g) for g in self._goals_by_split[split])
+
+    def bayes_optimal_policy(self, split: str = "train", episodes: int | None = None) -> Policy | None:
+        """Exact Bayes-optimal play for a goal uniform over the split's goal cells (named levels:
+        shipped plans for GridNavi's prior, small cases solved on the spot; None elsewhere)."""
+        from metagym.envs.grid_bayes import GridBayesOptimal, plan_for
+
+        tasks = self.task_set(split)
+        if tasks is None:
+            return None
+        k = self.episodes_per_trial if episodes is None else episodes
+        layout = named_layout(self.level.name)
+        goals = tuple(t.goal for t in tasks)
+        plan = plan_for(self.level.name, layout, goals, self.level.horizon, k, self.goal_terminates)
+        return None if plan is None else GridBayesOptimal(self, *plan)
 
     def split_of(self, task: GridTask) -> str:
         self.validate(task)
         if self.level.name != "procedural":
-            return self._goal_split(task.goal)
+            return self._goal_splits[task.goal]
         if task.size in PROCEDURAL_OOD_SIZES:
             return "ood"
         return self._seed_split(task.seed)
@@ -236,15 +268,19 @@ class MetaGridEnv(FamilyEnv[GridTask]):
 
     ## Splits
 
-    Named levels: ``test`` holds 20% of the goal cells (at least one), chosen by a stable
-    hash; ``train`` the rest (``gridnavi``: 4 of 21).
-    ``procedural``: ``train`` / ``test`` split layout seeds by a stable hash at sizes 7 and 9;
-    ``ood`` is sizes 11 and 13.
+    Named levels have only ``train``: the goal prior is the same in training and evaluation,
+    and an agent is scored on fresh trials from it (VariBAD's protocol for GridNavi; use
+    ``split="train"``). With ``held_out_goals=True`` (the out-of-support experiment; registered
+    as ``MetaGrid-GridNavi-HeldOutGoals-v0``) 20% of the goal cells are ``test`` and 10%
+    ``validation`` (at least one each, by a stable hash; GridNavi: 4 and 2 of 21), never
+    rewarded in training. ``procedural``: ``train`` / ``validation`` / ``test`` split layout
+    seeds by a stable hash (70/10/20%) at sizes 7 and 9; ``ood`` is sizes 11 and 13.
 
     ## Arguments
 
     * ``level``: ``"procedural"`` (default), ``"gridnavi"``, ``"open_room"``, ``"four_rooms"``.
     * ``view_size``: side of the egocentric view, 0 or odd up to 9 (default: the level's).
+    * ``held_out_goals``: named levels only; hold 30% of the goal cells out of training.
     * ``render_mode``: ``None``, ``"rgb_array"`` or ``"human"``.
 
     ## Version History
@@ -252,8 +288,14 @@ class MetaGridEnv(FamilyEnv[GridTask]):
     * v0: first release.
     """
 
-    def __init__(self, level: str = "procedural", view_size: int | None = None, render_mode: str | None = None):
-        super().__init__(render_mode, MetaGridDynamics(GridFamily(level), 1, view_size))
+    def __init__(
+        self,
+        level: str = "procedural",
+        view_size: int | None = None,
+        render_mode: str | None = None,
+        held_out_goals: bool = False,
+    ):
+        super().__init__(render_mode, MetaGridDynamics(GridFamily(level, held_out_goals), 1, view_size))
 
 
 class MetaGridVectorEnv(FamilyVectorEnv[GridTask]):
@@ -267,6 +309,7 @@ class MetaGridVectorEnv(FamilyVectorEnv[GridTask]):
         render_mode: str | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         max_episode_steps: int | None = None,
+        held_out_goals: bool = False,
     ) -> None:
-        dynamics = MetaGridDynamics(GridFamily(level), num_envs, view_size)
+        dynamics = MetaGridDynamics(GridFamily(level, held_out_goals), num_envs, view_size)
         super().__init__(num_envs, render_mode, autoreset_mode, max_episode_steps, dynamics)

@@ -11,14 +11,13 @@ from gymnasium.vector import AutoresetMode
 from metagym.batched import FamilyEnv
 from metagym.envs.grid_core import LayoutFamily, MetaGridDynamics
 from metagym.envs.metagrid_levels import Layout
-from metagym.tasks import Param, Task, stable_unit_hash
+from metagym.tasks import Param, Task, hash_split
 from metagym.vector import FamilyVectorEnv
 
 SIZES = (9, 11)  # train and test
 OOD_SIZES = (13, 15)
 LOOPS = (0.0, 0.1, 0.25)  # share of the remaining inner walls knocked through
 SEEDS = 2**31
-TEST_FRACTION = 0.2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +62,7 @@ def maze_layout(seed: int, size: int, loops: float) -> Layout:
 
 
 class MazeFamily(LayoutFamily[MazeTask]):
-    """Mazes: ``train`` / ``test`` split maze seeds by a stable hash (20% test) at sides 9 and
+    """Mazes: ``train`` / ``validation`` / ``test`` split maze seeds by a stable hash (70/10/20%) at sides 9 and
     11; ``ood`` is every seed at the larger sides 13 and 15. Loop ratios 0, 0.1 and 0.25."""
 
     task_type = MazeTask
@@ -111,7 +110,7 @@ class MazeFamily(LayoutFamily[MazeTask]):
 
     @staticmethod
     def _split(seed: int) -> str:
-        return "test" if stable_unit_hash(f"maze:{seed}") < TEST_FRACTION else "train"
+        return hash_split(f"maze:{seed}")
 
     def split_of(self, task: MazeTask) -> str:
         self.validate(task)
@@ -175,7 +174,8 @@ class MetaMazeEnv(FamilyEnv[MazeTask]):
 
     ## Splits
 
-    ``train`` / ``test`` by a stable hash of the seed (20% test); ``ood`` is the larger sides.
+    ``train`` / ``validation`` / ``test`` by a stable hash of the seed (70/10/20%); ``ood`` is the
+    larger sides.
 
     ## Arguments
 

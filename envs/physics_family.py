@@ -1,8 +1,8 @@
 """Families of physical parameters around a default: interleaved train/test, ood outside.
 
 Each parameter has Gymnasium's value as default, a training range (default x [0.5, 1.5]) and a
-wider ood range (default x [0.25, 2.5]). ``train`` and ``test`` interleave on a 10-per-axis grid
-of the training box (20% of cells, by a stable hash, are ``test``); ``ood`` tasks lie in the
+wider ood range (default x [0.25, 2.5]). ``train``, ``validation`` and ``test`` interleave on a
+10-per-axis grid of the training box (by a stable hash of the cell: 70/10/20%); ``ood`` tasks lie in the
 ood box with at least one parameter outside the training range.
 """
 
@@ -15,12 +15,11 @@ from typing import Any, TypeVar
 import numpy as np
 
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+from metagym.tasks import Param, Task, TaskFamily, hash_split
 
 TRAIN_SCALE = (0.5, 1.5)
 OOD_SCALE = (0.25, 2.5)
 SPLIT_BINS = 10
-TEST_FRACTION = 0.2
 
 P = TypeVar("P", bound=Task)
 
@@ -107,7 +106,7 @@ class PhysicsFamily(TaskFamily[P]):
             return "ood"
         frac = (values - self._train_low) / (self._train_high - self._train_low)
         cell = tuple(np.minimum((frac * SPLIT_BINS).astype(int), SPLIT_BINS - 1).tolist())
-        return "test" if stable_unit_hash(f"{self.name}:{cell}") < TEST_FRACTION else "train"
+        return hash_split(f"{self.name}:{cell}")
 
     def split_of(self, task: P) -> str:
         self.validate(task)

@@ -13,10 +13,9 @@ from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, stable_unit_hash
+from metagym.tasks import Param, Task, TaskFamily, hash_split
 from metagym.vector import FamilyVectorEnv
 
-TEST_FRACTION = 0.2
 SEEDS = 2**31
 
 
@@ -63,7 +62,7 @@ class TabularMDPFamily(TaskFamily[TabularMDPTask]):
     """
 
     task_type = TabularMDPTask
-    splits = ("train", "test")
+    splits = ("train", "validation", "test")
 
     def __init__(self, states: int = 10, actions: int = 5, episode_length: int = 10, episodes_per_trial: int = 10):
         for name, value, low, high in (
@@ -107,7 +106,7 @@ class TabularMDPFamily(TaskFamily[TabularMDPTask]):
 
     @staticmethod
     def _split(seed: int) -> str:
-        return "test" if stable_unit_hash(f"tabular:{seed}") < TEST_FRACTION else "train"
+        return hash_split(f"tabular:{seed}")
 
     def split_of(self, task: TabularMDPTask) -> str:
         self.validate(task)
@@ -245,7 +244,7 @@ class MetaTabularMDPEnv(FamilyEnv[TabularMDPTask]):
 
     ## Splits
 
-    ``train`` / ``test`` by a stable hash of the seed (20% test).
+    ``train`` / ``validation`` / ``test`` by a stable hash of the seed (70/10/20%).
 
     ## Arguments
 

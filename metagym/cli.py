@@ -32,6 +32,10 @@ AGENTS = {
 }
 
 
+#: How each agent is named in tables and plot legends.
+AGENT_NAMES = {"rl2": "RL²", "maml": "MAML", "fomaml": "FO-MAML", "reptile": "Reptile", "pretrained": "pretrained"}
+
+
 class CommandError(Exception):
     """A bad argument: printed as one line, exit status 2."""
 
@@ -137,40 +141,39 @@ def load_agent(run_dir: str) -> Any:
     return module.Agent.load(path)
 
 
+def agent_names(runs: list[str]) -> list[str]:
+    """Legend names: the agent (``RL²``, ``MAML``), with the run folder where two runs share one."""
+    kinds = [AGENT_NAMES.get(run_kind(Path(run)), run_kind(Path(run))) for run in runs]
+    pairs = zip(kinds, runs, strict=True)
+    return [kind if kinds.count(kind) == 1 else f"{kind} ({Path(run).name})" for kind, run in pairs]
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from metagym.evaluation import evaluate, write
+    from metagym.evaluation import evaluate, family_for
+    from metagym.results import table, write
 
     if args.tasks < 1:
         raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
     runs = [args.run_dir, *args.compare]
+    agents = [load_agent(run) for run in runs]  # every run loads before any is evaluated
+    if args.split is not None:
+        for agent in agents:
+            family_for(agent.config.env_id).check_split(args.split)
     results = []
-    for run in runs:
-        agent = load_agent(run)
-        results.append(evaluate(agent, args.split, args.tasks, args.seed, name=Path(run).name))
+    for run, agent, name in zip(runs, agents, agent_names(runs), strict=True):
+        results.append(evaluate(agent, args.split, args.tasks, args.seed, name=name, deterministic=args.deterministic))
         results[-1]["run_dir"] = str(run)
+    if results[0]["task_sampling"].get("remainder"):
+        how = results[0]["task_sampling"]
+        print(
+            f"note: {args.tasks} tasks are not a multiple of the {how['distinct_tasks']} tasks of the split: "
+            f"each task {how['repeats']} times, plus {how['remainder']} drawn without replacement",
+            file=sys.stderr,
+        )
     paths = write(results[0], args.out, compare=results[1:])
     for result in results:
         print(table(result))
     print("wrote " + ", ".join(str(p) for p in paths))
-
-
-def table(result: dict[str, Any]) -> str:
-    """A Markdown table of mean return per episode: agent, random, oracle."""
-    k = result["episodes_per_trial"]
-    shown = list(range(k)) if k <= 12 else sorted({0, 1, 2, k // 2, k - 1})
-    if result.get("x_axis") == "gradient steps":  # columns are "after k adaptation steps"
-        head = "| gradient steps | " + " | ".join(str(result["adaptation_steps"][i]) for i in shown) + " | sum |"
-    else:
-        head = "| episode | " + " | ".join(str(i + 1) for i in shown) + " | trial |"
-    rule = "|---|" + "---:|" * (len(shown) + 1)
-    rows = [f"{result['agent']} on {result['num_tasks']} {result['split']} tasks of {result['env']}", head, rule]
-    for name, data, total in (
-        (result["agent"], result["episode_returns"], result["trial_return"]["mean"][0]),
-        ("random", result["references"]["random"], result["reference_trial_return"]["random"]),
-        ("oracle", result["references"]["oracle"], result["reference_trial_return"]["oracle"]),
-    ):
-        rows.append(f"| {name} | " + " | ".join(f"{data['mean'][i]:.2f}" for i in shown) + f" | {total:.2f} |")
-    return "\n".join(rows)
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -264,7 +267,7 @@ def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[An
     from metagym.render import caption
 
     torch.manual_seed(seed)
-    sampler = Sampler(agent, 1, seed)
+    sampler = Sampler(agent, 1, seed, per_task=agent.config.eval_batch_size)
     env = gym.make(agent.config.env_id, render_mode="rgb_array")
     params, frames = agent.params, []
     for k in range(steps + 1):
@@ -285,7 +288,8 @@ def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[An
 
 def cmd_demo(args: argparse.Namespace) -> None:
     """Meta-train RL² on GridNavi, evaluate on held-out tasks, plot, render a GIF."""
-    from metagym.evaluation import evaluate, write
+    from metagym.evaluation import evaluate
+    from metagym.results import table, write
 
     module = agent_module("rl2")
     out = Path(args.out)
@@ -302,14 +306,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     except KeyboardInterrupt:
         print(f"\ninterrupted: checkpoint saved in {out}", file=sys.stderr)
         raise SystemExit(130) from None
-    print("2/3 evaluating on 200 held-out test tasks")
-    result = evaluate(trainer.agent, "test", 200, args.seed, name="RL²")
+    print("2/3 evaluating on 210 fresh trials from GridNavi's prior (each of the 21 goals 10 times, as VariBAD)")
+    result = evaluate(trainer.agent, "train", 210, args.seed, name="RL²")
     paths = write(result, out / "results.json")
     print(table(result))
     print("3/3 rendering one adaptation trial")
     from metagym.evaluation import held_out_tasks
 
-    task = held_out_tasks(config.env_id, "test", 1, args.seed)[0]
+    task = held_out_tasks(config.env_id, "train", 1, args.seed)[0]
     gif = out / "trial.gif"
     imageio.mimsave(gif, play_trial(trainer.agent, task, args.seed), duration=125, loop=0)
     print("results: " + ", ".join(str(p) for p in paths) + f"\nGIF of one trial: {gif}")
@@ -340,8 +344,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ev = sub.add_parser("evaluate", help="measure adaptation on held-out tasks")
     ev.add_argument("--run-dir", required=True, help="a trained run")
-    ev.add_argument("--split", default="test", help="train, test or ood (default: %(default)s)")
-    ev.add_argument("--tasks", type=int, default=200, help="held-out tasks, one trial each (default: %(default)s)")
+    ev.add_argument(
+        "--split",
+        default=None,
+        help="train, validation, test or ood (default: test where the family holds tasks out, else train: its prior)",
+    )
+    ev.add_argument("--tasks", type=int, default=200, help="tasks, one trial each (default: %(default)s)")
+    ev.add_argument("--deterministic", action="store_true", help="greedy actions (default: sampled)")
     ev.add_argument("--seed", type=int, default=0, help="seed of tasks and trials (default: %(default)s)")
     ev.add_argument("--out", default="results.json", help="JSON path; a .csv and a .png go beside it")
     ev.add_argument("--compare", nargs="*", default=[], help="more run folders to put on the same plot")
@@ -350,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     render = sub.add_parser("render", help="render one adaptation trial to a GIF/MP4 or a window")
     render.add_argument("--run-dir", required=True, help="a trained run")
     render.add_argument("--task-index", type=int, default=0, help="which held-out task (default: %(default)s)")
-    render.add_argument("--split", default="test", help="split of the task (default: %(default)s)")
+    render.add_argument("--split", default=None, help="split of the task (default: as for evaluate)")
     render.add_argument("--seed", type=int, default=0, help="seed, as for evaluate (default: %(default)s)")
     render.add_argument("--out", default="trial.gif", help="a .gif or .mp4 path (default: %(default)s)")
     render.add_argument("--human", action="store_true", help="show it live in a pygame window instead")

@@ -1,20 +1,27 @@
 """The adaptation protocol: how fast an agent does on tasks it has never seen.
 
-Every held-out task gets one full trial, from a fixed seed; the return of every inner episode
-is recorded. Results are per-episode-index means with bootstrap 95% intervals, beside the
-family's random and task-oracle references on the same tasks, normalised scores and the number
-of episodes the agent needs to reach 80% of the oracle.
+Every evaluated task gets one full trial, from a fixed seed; the return of every inner episode
+(memory agents) or of the episodes after every adaptation step (gradient agents) is recorded.
+Results are per-episode-index means with bootstrap 95% intervals, beside the family's random,
+task-oracle and, where it can be computed exactly, Bayes-optimal references on the same tasks
+and seeds, with normalised scores and the episodes of experience the agent needs to reach 80%
+of the oracle.
+
+Which tasks: a family with held-out tasks is scored on ``test`` by default; a family without
+(GridNavi: every goal is in the training prior) is scored on fresh trials from its prior
+(``split="train"``), as the paper that defined it was. A finite split (GridNavi's 21 goals, the
+two-task bandit presets) is enumerated in equal strata, so a mean over it is an exact
+expectation over the split: 42 tasks on GridNavi are each of the 21 goals twice.
 
 An agent here is anything with ``predict(obs, state, episode_start, deterministic)`` (SB3's
-interface) and a ``config`` naming ``env_id`` and ``episodes_per_trial``.
+interface) and a ``config`` naming ``env_id`` and ``episodes_per_trial``; gradient agents add
+``adapt``, ``adaptation_returns`` and ``reinitialised``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -22,24 +29,68 @@ import numpy as np
 
 from metagym.policies import RandomPolicy, run_trials
 from metagym.registration import family_of
-from metagym.tasks import Task
+from metagym.tasks import Task, TaskFamily
 from metagym.wrappers import make_trial_vector
 
 BOOTSTRAP_SAMPLES = 2000
+#: Normalised score (0 = random, 1 = oracle) that ``episodes_to_80pct_oracle`` waits for.
+ORACLE_FRACTION = 0.8
 
 
-def held_out_tasks(env_id: str, split: str, num_tasks: int, seed: int) -> list[Task]:
-    """The ``num_tasks`` tasks of ``split`` that evaluation with ``seed`` uses."""
+def family_for(env_id: str) -> TaskFamily[Any]:
+    """The task family of a family id."""
+    return family_of(gym.make(env_id, disable_env_checker=True))
+
+
+def default_split(family: TaskFamily[Any]) -> str:
+    """``test`` for a family with held-out tasks, else ``train`` (the prior)."""
+    return "test" if family.held_out else "train"
+
+
+def distribution_of(family: TaskFamily[Any], split: str) -> str:
+    """What a score on ``split`` measures: ``"prior"`` for a family without held-out tasks
+    (training and evaluation share the task distribution), else the split's name."""
+    return "prior" if not family.held_out and split == "train" else split
+
+
+def evaluation_tasks(
+    env_id: str, split: str | None, num_tasks: int, seed: int
+) -> tuple[list[Task], str, dict[str, Any]]:
+    """The tasks evaluation with ``seed`` scores: (tasks, split, how they were chosen).
+
+    A finite split of ``m`` tasks gives each task ``num_tasks // m`` times, in order, plus
+    ``num_tasks % m`` distinct tasks drawn without replacement (the results say so); any other
+    split is sampled with a generator seeded by ``seed``.
+    """
     if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
         raise ValueError(f"tasks: expected an integer >= 1, got {num_tasks!r}")
-    family = family_of(gym.make(env_id, disable_env_checker=True))
-    return family.sample(np.random.default_rng(seed), num_tasks, split)
+    family = family_for(env_id)
+    split = default_split(family) if split is None else split
+    family.check_split(split)
+    rng = np.random.default_rng(seed)
+    finite = family.task_set(split)
+    if finite is None:
+        return family.sample(rng, num_tasks, split), split, {"kind": "sampled"}
+    repeats, remainder = divmod(num_tasks, len(finite))
+    extra = sorted(rng.choice(len(finite), size=remainder, replace=False).tolist())
+    tasks = list(finite) * repeats + [finite[i] for i in extra]
+    how = {"kind": "strata", "distinct_tasks": len(finite), "repeats": repeats, "remainder": remainder}
+    return tasks, split, how
+
+
+def held_out_tasks(env_id: str, split: str | None, num_tasks: int, seed: int) -> list[Task]:
+    """The ``num_tasks`` tasks of ``split`` (None: the default) that evaluation with ``seed`` uses."""
+    return evaluation_tasks(env_id, split, num_tasks, seed)[0]
 
 
 def agent_trials(
     agent: Any, tasks: Sequence[Task], episodes: int, seed: int, deterministic: bool = False
 ) -> np.ndarray:
-    """Returns (len(tasks), episodes) of one trial per task, all trials stepped as one batch."""
+    """Returns (len(tasks), episodes) of one trial per task, all trials stepped as one batch.
+
+    Trial ``i`` is seeded with ``seed + i`` (sub-env ``i`` of the vector env reset with
+    ``seed``), so a trial's numbers depend only on (seed, task index).
+    """
     import torch
 
     torch.manual_seed(seed)
@@ -62,18 +113,26 @@ def agent_trials(
     return returns
 
 
-def reference_trials(env_id: str, tasks: Sequence[Task], episodes: int, seed: int) -> dict[str, np.ndarray]:
-    """The random and task-oracle references on the same tasks and seeds."""
+def reference_trials(
+    env_id: str, tasks: Sequence[Task], episodes: int, seed: int, split: str | None = None
+) -> dict[str, np.ndarray]:
+    """The random, task-oracle and (where computable) Bayes-optimal references on the same
+    tasks and seeds. The Bayes-optimal policy is optimal for trials of ``episodes`` episodes on
+    tasks drawn from ``split`` (the family's prior where the split is its whole prior)."""
     env = gym.make(env_id)
     family = family_of(env)
-    return {
+    out = {
         "random": run_trials(env, RandomPolicy(env.action_space), tasks, episodes, seed),
         "oracle": run_trials(env, family.oracle_policy(), tasks, episodes, seed),
     }
+    bayes = family.bayes_optimal_policy(split or default_split(family), episodes)
+    if bayes is not None:
+        out["bayes_optimal"] = run_trials(env, bayes, tasks, episodes, seed)
+    return out
 
 
 def summarize(returns: np.ndarray, seed: int) -> dict[str, list[float]]:
-    """Per-episode mean and bootstrap 95% interval over tasks (rows)."""
+    """Per-column mean and bootstrap 95% interval over tasks (rows)."""
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, returns.shape[0], size=(BOOTSTRAP_SAMPLES, returns.shape[0]))
     means = returns[picks].mean(axis=1)  # (samples, episodes)
@@ -84,129 +143,125 @@ def summarize(returns: np.ndarray, seed: int) -> dict[str, list[float]]:
     }
 
 
+def normalized(values: np.ndarray, random: np.ndarray, oracle: np.ndarray) -> list[float | None]:
+    """(values - random) / (oracle - random) per column; None where oracle equals random."""
+    span = oracle - random
+    safe = np.where(np.abs(span) > 1e-12, span, 1.0)
+    score = np.where(np.abs(span) > 1e-12, (values - random) / safe, np.nan)
+    return [None if np.isnan(v) else float(v) for v in score]
+
+
 def evaluate_gradient(
-    agent: Any, split: str = "test", num_tasks: int = 40, seed: int = 0, name: str = "agent", steps: int = 3
+    agent: Any,
+    split: str | None = None,
+    num_tasks: int = 40,
+    seed: int = 0,
+    name: str = "agent",
+    steps: int = 3,
+    deterministic: bool = False,
 ) -> dict[str, Any]:
     """The protocol for gradient-based agents: return after 0..``steps`` adaptation steps.
 
-    The agent supplies ``adaptation_returns(tasks, steps, seed)`` and ``reinitialised(seed)``
-    (the "random initialisation, fine-tuned alike" control); this module imports no agent.
+    Each step plays ``eval_batch_size`` fresh episodes per task with the current parameters and
+    adapts on them (sampled actions: the policy gradient needs them); with ``deterministic`` the
+    score of each step comes from as many greedy episodes instead. The agent supplies
+    ``adaptation_returns(tasks, steps, seed, deterministic)`` and ``reinitialised(seed)`` (the
+    "random initialisation, fine-tuned alike" control); this module imports no agent.
     """
     env_id = agent.config.env_id
-    tasks = held_out_tasks(env_id, split, num_tasks, seed)
-    returns = agent.adaptation_returns(tasks, steps, seed)
-    env = gym.make(env_id)
-    singles = reference_trials(env_id, tasks, 1, seed)
+    tasks, split, how = evaluation_tasks(env_id, split, num_tasks, seed)
+    returns = agent.adaptation_returns(tasks, steps, seed, deterministic)
+    singles = reference_trials(env_id, tasks, 1, seed, split)
+    singles.pop("bayes_optimal", None)  # optimal for one episode, not for this experience budget
     references = {key: np.repeat(value, steps + 1, axis=1) for key, value in singles.items()}
-    references["random_init"] = agent.reinitialised(seed + 1).adaptation_returns(tasks, steps, seed)
-    results = _results(name, env_id, split, num_tasks, seed, returns, references)
-    # Index k of the curves is "after k gradient steps"; reaching 80% of the oracle after k
-    # steps means k * fast_batch_size episodes were played to adapt.
-    reached = results["episodes_to_80pct_oracle"]
-    steps_needed = None if reached is None else reached - 1
+    references["random_init"] = agent.reinitialised(seed + 1).adaptation_returns(tasks, steps, seed, deterministic)
+    per_step = int(getattr(agent.config, "eval_batch_size", agent.config.fast_batch_size))
+    experience = [k * per_step for k in range(steps + 1)]
+    results = _results(name, agent, split, tasks, how, seed, deterministic, returns, references, experience)
+    reached = results["scored_index_to_80pct_oracle"]
     return results | {
         "adaptation_steps": list(range(steps + 1)),
-        "env_steps_per_adaptation_step": agent.config.fast_batch_size * family_of(env).horizon,
+        "episodes_per_adaptation_step": per_step,
+        "env_steps_per_adaptation_step": per_step * family_for(env_id).horizon,
         "x_axis": "gradient steps",
-        "gradient_steps_to_80pct_oracle": steps_needed,
-        "episodes_to_80pct_oracle": None if steps_needed is None else steps_needed * agent.config.fast_batch_size,
+        "gradient_steps_to_80pct_oracle": reached,
     }
 
 
 def evaluate(
-    agent: Any, split: str = "test", num_tasks: int = 200, seed: int = 0, name: str = "agent"
+    agent: Any,
+    split: str | None = None,
+    num_tasks: int = 200,
+    seed: int = 0,
+    name: str = "agent",
+    deterministic: bool = False,
 ) -> dict[str, Any]:
-    """Run the protocol and return the results dictionary (see :func:`write`)."""
+    """Run the protocol and return the results dictionary (see :func:`metagym.results.write`).
+
+    Args:
+        agent: A memory agent (``predict``) or a gradient agent (also ``adapt``).
+        split: Split to score; None: ``test`` where the family holds tasks out, else its prior.
+        num_tasks: Trials, one per task (finite splits are enumerated in equal strata).
+        seed: Seed of the tasks, the trials and the bootstrap.
+        name: The agent's name in tables and plot legends.
+        deterministic: Greedy actions instead of sampled ones.
+    """
     if hasattr(agent, "adapt"):
-        return evaluate_gradient(agent, split, num_tasks, seed, name)
+        return evaluate_gradient(agent, split, num_tasks, seed, name, deterministic=deterministic)
     env_id, episodes = agent.config.env_id, agent.config.episodes_per_trial
     if episodes is None:
-        episodes = family_of(gym.make(env_id, disable_env_checker=True)).episodes_per_trial
-    tasks = held_out_tasks(env_id, split, num_tasks, seed)
-    returns = agent_trials(agent, tasks, episodes, seed)
-    references = reference_trials(env_id, tasks, episodes, seed)
-    return _results(name, env_id, split, num_tasks, seed, returns, references)
+        episodes = family_for(env_id).episodes_per_trial
+    tasks, split, how = evaluation_tasks(env_id, split, num_tasks, seed)
+    returns = agent_trials(agent, tasks, episodes, seed, deterministic)
+    references = reference_trials(env_id, tasks, episodes, seed, split)
+    return _results(name, agent, split, tasks, how, seed, deterministic, returns, references, list(range(episodes)))
 
 
 def _results(
-    name: str, env_id: str, split: str, num_tasks: int, seed: int, returns: np.ndarray, references: dict[str, Any]
+    name: str,
+    agent: Any,
+    split: str,
+    tasks: Sequence[Task],
+    how: dict[str, Any],
+    seed: int,
+    deterministic: bool,
+    returns: np.ndarray,
+    references: dict[str, np.ndarray],
+    experience: list[int],
 ) -> dict[str, Any]:
-    episodes = returns.shape[1]
-    agent_mean, random_mean, oracle_mean = (
-        returns.mean(axis=0),
-        references["random"].mean(axis=0),
-        references["oracle"].mean(axis=0),
-    )
-    span = oracle_mean - random_mean
-    normalized = np.where(np.abs(span) > 1e-12, (agent_mean - random_mean) / np.where(span == 0, 1, span), np.nan)
-    reached = np.flatnonzero(normalized >= 0.8)
+    env_id = agent.config.env_id
+    random_mean, oracle_mean = references["random"].mean(axis=0), references["oracle"].mean(axis=0)
+    score = normalized(returns.mean(axis=0), random_mean, oracle_mean)
+    reached = next((k for k, v in enumerate(score) if v is not None and v >= ORACLE_FRACTION), None)
     return {
         "agent": name,
         "env": env_id,
         "split": split,
-        "num_tasks": num_tasks,
-        "episodes_per_trial": episodes,
+        "distribution": distribution_of(family_for(env_id), split),
+        "selection_split": getattr(agent.config, "selected_on", "") or None,
+        "actions": "greedy" if deterministic else "sampled",
+        "num_tasks": len(tasks),
+        "task_sampling": how,
+        "episodes_per_trial": returns.shape[1],
         "seed": seed,
         "episode_returns": summarize(returns, seed),
         "trial_return": summarize(returns.sum(axis=1, keepdims=True), seed),
         "references": {key: summarize(value, seed) for key, value in references.items()},
         "reference_trial_return": {key: float(value.sum(axis=1).mean()) for key, value in references.items()},
-        "normalized_score": [None if np.isnan(v) else float(v) for v in normalized],
-        "episodes_to_80pct_oracle": int(reached[0]) + 1 if len(reached) else None,
+        "normalized_score": score,
+        "reference_normalized_score": {
+            key: normalized(value.mean(axis=0), random_mean, oracle_mean) for key, value in references.items()
+        },
+        # x positions: episodes of experience on the task before the scored episode(s).
+        "experience_episodes": experience,
+        "scored_index_to_80pct_oracle": reached,
+        "episodes_to_80pct_oracle": None if reached is None else experience[reached],
+        "tasks": [json.loads(task.to_json()) for task in tasks],
     }
 
 
-def write(results: dict[str, Any], out: str | Path, compare: Sequence[dict[str, Any]] = ()) -> list[Path]:
-    """Write ``out`` (JSON), and beside it a CSV and a PNG plot; return the three paths."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2) + "\n")
-    table = out.with_suffix(".csv")
-    with table.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["episode", "mean", "ci_low", "ci_high", "random", "oracle", "normalized_score"])
-        ep, refs = results["episode_returns"], results["references"]
-        for k in range(results["episodes_per_trial"]):
-            agent = [ep["mean"][k], ep["ci_low"][k], ep["ci_high"][k]]
-            references = [refs["random"]["mean"][k], refs["oracle"]["mean"][k]]
-            writer.writerow([k + 1, *agent, *references, results["normalized_score"][k]])
-    figure = out.with_suffix(".png")
-    plot([results, *compare], figure)
-    return [out, table, figure]
+def write(results: dict[str, Any], out: Any, compare: Sequence[dict[str, Any]] = ()) -> list[Any]:
+    """Write ``out`` (JSON), a CSV and a PNG plot beside it; see :func:`metagym.results.write`."""
+    from metagym.results import write as write_results
 
-
-def plot(results: Sequence[dict[str, Any]], path: str | Path) -> None:
-    """Return per episode index with 95% bands: every run, and the first run's references."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    first = results[0]
-    gradient = first.get("x_axis") == "gradient steps"
-    x = np.asarray(first["adaptation_steps"]) if gradient else np.arange(1, first["episodes_per_trial"] + 1)
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
-    styles = (
-        ("oracle", "tab:green", "task oracle"),
-        ("random", "tab:gray", "random policy"),
-        ("random_init", "tab:brown", "random initialisation, fine-tuned"),
-    )
-    for key, style, label in ((k, s, n) for k, s, n in styles if k in first["references"]):
-        ref = first["references"][key]
-        ax.plot(x, ref["mean"], "--", color=style, label=label)
-        ax.fill_between(x, ref["ci_low"], ref["ci_high"], color=style, alpha=0.15)
-    for run in results:
-        ep = run["episode_returns"]
-        ax.plot(x, ep["mean"], "o-", label=run["agent"])
-        ax.fill_between(x, ep["ci_low"], ep["ci_high"], alpha=0.25)
-    if gradient:
-        ax.set_xlabel("gradient steps of adaptation (each on fresh episodes)")
-    else:
-        ax.set_xlabel("episode within the trial")
-    ax.set_ylabel("mean return")
-    ax.set_title(f"{first['env']}: {first['num_tasks']} {first['split']} tasks")
-    ax.set_xticks(x if len(x) <= 20 else x[:: max(1, len(x) // 10)])
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return write_results(results, out, compare)

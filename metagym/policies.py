@@ -10,7 +10,7 @@ Example:
     >>> import gymnasium as gym, numpy as np, metagym
     >>> env = gym.make("MetaGrid-GridNavi-v0")
     >>> family = env.unwrapped.family
-    >>> tasks = family.sample(np.random.default_rng(0), 3, split="test")
+    >>> tasks = family.sample(np.random.default_rng(0), 3, split="train")
     >>> returns = run_trials(env, family.oracle_policy(), tasks, episodes=2, seed=0)
     >>> returns.shape
     (3, 2)

@@ -40,6 +40,8 @@ _LOCOMOTION = "metagym.envs.locomotion"
 FAMILY_ENVS: list[dict[str, Any]] = [
     {"id": "MetaGrid-v0", **_GRID, "kwargs": {"level": "procedural"}},
     {"id": "MetaGrid-GridNavi-v0", **_GRID, "kwargs": {"level": "gridnavi"}},
+    # The out-of-support experiment: 4 of the 21 goal cells held out as test, 2 as validation.
+    {"id": "MetaGrid-GridNavi-HeldOutGoals-v0", **_GRID, "kwargs": {"level": "gridnavi", "held_out_goals": True}},
     {"id": "MetaGrid-OpenRoom-v0", **_GRID, "kwargs": {"level": "open_room"}},
     {"id": "MetaGrid-FourRooms-v0", **_GRID, "kwargs": {"level": "four_rooms"}},
     {

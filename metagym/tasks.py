@@ -3,16 +3,18 @@
 A **task** is one member of a family of environments: a frozen dataclass, hashable,
 picklable and JSON round-trippable, with a stable :attr:`Task.task_id` derived from its
 canonical JSON. A **task family** declares the task's parameters, samples tasks from a
-:class:`numpy.random.Generator` and assigns every task to exactly one split (``"train"``,
-``"test"`` or ``"ood"``).
+:class:`numpy.random.Generator` and assigns every task to exactly one split: ``"train"`` to
+learn on, ``"validation"`` to choose hyperparameters on, ``"test"`` to score once, ``"ood"``
+outside the training ranges. A family with no held-out tasks (GridNavi's 21 goals) has only
+``"train"``: it is scored on its prior, with fresh seeds, as the paper that defined it was.
 
 Example:
     >>> import numpy as np
     >>> from metagym.envs.metagrid import GridFamily
-    >>> family = GridFamily(level="gridnavi")
-    >>> task = family.sample(np.random.default_rng(0), 1, split="test")[0]
+    >>> family = GridFamily(level="procedural")
+    >>> task = family.sample(np.random.default_rng(0), 1, split="validation")[0]
     >>> family.split_of(task)
-    'test'
+    'validation'
     >>> type(task).from_json(task.to_json()) == task
     True
 """
@@ -23,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import numpy as np
@@ -30,7 +33,10 @@ import numpy as np
 if TYPE_CHECKING:
     from metagym.policies import Policy
 
-SPLITS: tuple[str, ...] = ("train", "test", "ood")
+SPLITS: tuple[str, ...] = ("train", "validation", "test", "ood")
+#: Share of hash buckets (cells, seeds, goal cells) held out as ``test``, and as ``validation``.
+TEST_FRACTION = 0.2
+VALIDATION_FRACTION = 0.1
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +98,37 @@ def stable_unit_hash(text: str) -> float:
     """Map a string to [0, 1) by a hash that is the same on every run and machine."""
     digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") / 2.0**64
+
+
+def hash_split(key: str) -> str:
+    """The split of the hash bucket named ``key``: ``test``, ``validation`` or ``train``.
+
+    Buckets whose :func:`stable_unit_hash` is below :data:`TEST_FRACTION` are ``test``, the next
+    :data:`VALIDATION_FRACTION` are ``validation``, the rest ``train``: disjoint by construction,
+    and the same on every machine. Every family with held-out tasks splits through this one rule.
+
+    >>> [hash_split(f"doc:{i}") for i in range(6)]
+    ['train', 'train', 'train', 'test', 'train', 'validation']
+    """
+    u = stable_unit_hash(key)
+    if u < TEST_FRACTION:
+        return "test"
+    return "validation" if u < TEST_FRACTION + VALIDATION_FRACTION else "train"
+
+
+def ranked_split(keys: Sequence[str]) -> list[str]:
+    """Splits for a small finite set of buckets: the first 20% (at least one) in a stable hash
+    order are ``test``, the next 10% (at least one) ``validation``, the rest ``train``.
+
+    A plain :func:`hash_split` could leave a small set's ``test`` or ``validation`` empty.
+    """
+    order = sorted(range(len(keys)), key=lambda i: stable_unit_hash(keys[i]))
+    n_test = max(1, round(TEST_FRACTION * len(keys)))
+    n_valid = max(1, round(VALIDATION_FRACTION * len(keys)))
+    out = ["train"] * len(keys)
+    for rank, i in enumerate(order):
+        out[i] = "test" if rank < n_test else "validation" if rank < n_test + n_valid else "train"
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -191,8 +228,14 @@ class TaskFamily(ABC, Generic[T]):
 
     def check_split(self, split: str) -> None:
         """Raise ValueError unless ``split`` is one of this family's splits."""
-        if split not in self.splits:
-            raise ValueError(f"split: {split!r} is not a split of {self.name}; allowed: {list(self.splits)}")
+        if split in self.splits:
+            return
+        if self.splits == ("train",) and split in ("validation", "test"):
+            raise ValueError(
+                f"split: {self.name} has no held-out tasks, so no {split!r} split; it is scored on its "
+                f"prior with fresh seeds: use split 'train'"
+            )
+        raise ValueError(f"split: {split!r} is not a split of {self.name}; allowed: {list(self.splits)}")
 
     def validate(self, task: Any, argument: str = "task") -> T:
         """Return ``task`` if it belongs to this family, else raise TypeError/ValueError.
@@ -212,6 +255,23 @@ class TaskFamily(ABC, Generic[T]):
     @abstractmethod
     def oracle_policy(self) -> Policy:
         """A policy that reads the task at trial start and acts (near-)optimally."""
+
+    def bayes_optimal_policy(self, split: str = "train", episodes: int | None = None) -> Policy | None:
+        """The Bayes-optimal policy for trials of ``episodes`` episodes on tasks drawn from
+        ``split``, where it can be computed exactly; None elsewhere (the default)."""
+        return None
+
+    @property
+    def held_out(self) -> bool:
+        """Whether the family holds tasks out of training (a ``test`` split)."""
+        return "test" in self.splits
+
+    def task_set(self, split: str) -> tuple[T, ...] | None:
+        """Every task of ``split`` when it is a small finite set (evaluation then enumerates it
+        in equal strata instead of sampling with replacement); None for continuous or vast
+        splits (the default)."""
+        self.check_split(split)
+        return None
 
     def describe(self) -> str:
         """A multi-line description: parameters, splits and horizon."""

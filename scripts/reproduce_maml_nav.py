@@ -2,7 +2,9 @@
 
 Meta-trains MAML and the "pretrained" control (one policy trained on all tasks) for the same
 env-step budget, then evaluates both, the random-initialisation control and the references
-on the same 40 held-out goals after 0, 1, 2 and 3 gradient steps (20 episodes per step).
+on the same 40 held-out goals after 0, 1, 2 and 3 gradient steps (40 episodes per step), with
+the reference code's settings (normalised actions, inner step 0.5). No hyperparameter was
+tuned: they are the MAML code's.
 
     python scripts/reproduce_maml_nav.py               # about 15 minutes on 2 CPU cores
     python scripts/reproduce_maml_nav.py --steps 2000000
@@ -56,6 +58,7 @@ def main() -> None:
     for name, row in ours.items():
         cells = " | ".join(f"{v:.1f} ({p})" for v, p in zip(row, PAPER[name], strict=True))
         print(f"| {name} | {cells} |")
+    print("(our oracle walks straight to the goal; the paper's was a policy trained with the goal as input)")
     maml = ours["MAML"]
     print(
         f"\nMAML after 1 step {maml[1]:.1f} (target <= -20), gain over 0 steps {maml[1] - maml[0]:.1f} (target >= 15);"

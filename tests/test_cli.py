@@ -16,7 +16,7 @@ def test_list_prints_every_family(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     for env_id in metagym.env_ids(trials=False):
         assert env_id in out and metagym.trial_id(env_id) in out
-    assert "horizon 15" in out and "splits train, test, ood" in out
+    assert "horizon 15" in out and "splits train, validation, test, ood" in out
 
 
 def test_demo_runs_the_main_job_end_to_end(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
@@ -24,7 +24,8 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path, capsys: pytest.CaptureFixtu
     pytest.importorskip("torch")
     assert main(["demo", "--steps", "3000", "--out", str(tmp_path), "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "| RL² |" in out and "| random |" in out and "| oracle |" in out
+    assert "| RL² |" in out and "| random |" in out and "| oracle |" in out and "| bayes_optimal |" in out
+    assert "210 tasks of MetaGrid-GridNavi-v0 (its prior" in out
     assert (tmp_path / "results.json").is_file() and (tmp_path / "results.png").stat().st_size > 1000
     assert len(imageio.mimread(tmp_path / "trial.gif")) == 4 * 15  # GridNavi: 4 episodes of 15 steps
 

@@ -139,7 +139,7 @@ def test_bad_tasks_are_named() -> None:
         family("MetaBandit-v0").validate(BanditTask((0.5, 0.5, 0.5, 0.5, 1.5)))
     with pytest.raises(ValueError, match=r"allows only \(\(0\.1, 0\.9\), \(0\.9, 0\.1\)\)"):
         family("MetaBandit-DependentEasy-v0").validate(BanditTask((0.2, 0.8)))
-    with pytest.raises(ValueError, match="split: 'test' is not a split"):
+    with pytest.raises(ValueError, match=r"has no held-out tasks, so no 'test' split.*use split 'train'"):
         family("MetaBandit-DependentEasy-v0").sample(np.random.default_rng(0), 1, "test")
     with pytest.raises(ValueError, match=r"task\.seed: expected an integer"):
         family("MetaTabularMDP-v0").validate(TabularMDPTask(-3))

@@ -92,7 +92,8 @@ def test_linear_baseline_fits_a_known_return() -> None:
 
 @pytest.mark.parametrize("variant", ["maml", "fomaml", "reptile", "pretrained"])
 def test_every_variant_trains_deterministically(tmp_path: Path, variant: str) -> None:
-    a, b = Trainer(tiny(variant=variant), tmp_path / "a"), Trainer(tiny(variant=variant), tmp_path / "b")
+    config = tiny(variant=variant, total_steps=100_000)  # stop_after bounds the run
+    a, b = Trainer(config, tmp_path / "a"), Trainer(config, tmp_path / "b")
     a.run(progress=False, stop_after=2)
     b.run(progress=False, stop_after=2)
     assert a.iteration == 2 and a.global_step > 0
@@ -117,7 +118,8 @@ def test_gradient_evaluation_schema_and_controls(tmp_path: Path) -> None:
     trainer.run(progress=False, stop_after=1)
     result = evaluate(trainer.agent, "test", 4, seed=0, name="tiny")
     assert result["adaptation_steps"] == [0, 1, 2, 3] and result["x_axis"] == "gradient steps"
-    assert result["env_steps_per_adaptation_step"] == 4 * 100
+    assert result["env_steps_per_adaptation_step"] == 40 * 100  # the MAML code's 40 episodes per step
+    assert result["episodes_per_adaptation_step"] == 40 and result["experience_episodes"] == [0, 40, 80, 120]
     assert set(result["references"]) == {"random", "oracle", "random_init"}
     assert all(len(v["mean"]) == 4 for v in result["references"].values())
     assert len(result["episode_returns"]["mean"]) == 4
@@ -157,5 +159,71 @@ def test_maml_runs_on_discrete_families(tmp_path: Path, env_id: str) -> None:
     trainer = Trainer(tiny(env_id=env_id), tmp_path / "run")
     trainer.run(progress=False, stop_after=2)
     assert "log_std" not in trainer.agent.params and trainer.iteration == 2
-    result = evaluate(trainer.agent, "test", 3, seed=0)
+    result = evaluate(trainer.agent, None, 3, seed=0)
     assert len(result["episode_returns"]["mean"]) == 4
+
+
+def test_reptile_defaults_to_five_inner_steps_and_refuses_one() -> None:
+    assert MAMLConfig(variant="reptile").inner_steps == 5 and MAMLConfig(variant="maml").inner_steps == 1
+    with pytest.raises(ValueError, match=r"inner_steps: Reptile with 1 inner step is a joint-training"):
+        MAMLConfig(variant="reptile", inner_steps=1).validate()
+    result = subprocess.run(
+        [sys.executable, "-m", "metagym.cli", "train", "--agent", "reptile", "--inner-steps", "1", "--run-dir", "x"],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "inner_steps" in result.stderr
+
+
+def test_reptile_update_is_not_the_joint_training_step() -> None:
+    """With one inner step Reptile's update is exactly the joint (multi-task SGD) step on the first
+    batch; with the default five it is not."""
+    trainer = Trainer(tiny(variant="reptile", inner_steps=5), "/tmp/unused")
+    agent, batches = trainer.agent, []
+    collect = trainer._collect
+
+    def recording(tasks, params):  # type: ignore[no-untyped-def]
+        batches.append(collect(tasks, params))
+        return batches[-1]
+
+    trainer._collect = recording  # type: ignore[method-assign]
+    before = {k: v.clone() for k, v in agent.params.items()}
+    trainer.meta_step()
+    first, n, c = batches[0], trainer.config.meta_batch_size, trainer.config
+    joint = {k: torch.zeros_like(v) for k, v in before.items()}
+    for i in range(n):  # the joint step: the mean over tasks of one inner step on the first batch
+        adapted = agent.adapt(first.task(i), before)
+        for k in joint:
+            joint[k] += (adapted[k] - before[k]) / n
+    joint = {k: before[k] + c.reptile_lr * joint[k] for k in joint}
+    gap = sum(float((agent.params[k] - joint[k]).abs().sum()) for k in joint)
+    moved = sum(float((agent.params[k] - before[k]).abs().sum()) for k in joint)
+    assert len(batches) == 5 and moved > 0 and gap > 0.05 * moved
+
+
+def test_point_nav_policy_acts_in_unit_box_as_the_reference_code() -> None:
+    agent = Trainer(tiny(), "/tmp/unused").agent
+    assert agent.config.inner_lr == 0.5 and agent.normalized
+    np.testing.assert_allclose(agent.to_env(np.array([[-1.0, 1.0], [0.5, 3.0]])), [[-0.1, 0.1], [0.05, 0.1]])
+    # At initialisation (std 1 in unit actions) about a third of sampled actions saturate, not 90%.
+    _, batch = one_task_batch(agent)
+    raw = batch.actions[batch.mask.bool()]
+    clipped = float((raw.abs() > 1.0).float().mean())
+    assert 0.2 < clipped < 0.45
+    raw_units = MAMLAgent(MAMLConfig(**{**TINY, "normalize_actions": False}), *spaces_of("PointNav2D-v0"))
+    assert not raw_units.normalized
+
+
+def spaces_of(env_id: str) -> tuple:  # type: ignore[type-arg]
+    import gymnasium as gym
+
+    env = gym.make(env_id)
+    return env.observation_space, env.action_space
+
+
+def test_deterministic_gradient_evaluation_scores_greedy_episodes(tmp_path: Path) -> None:
+    trainer = Trainer(tiny(eval_batch_size=3), tmp_path / "run")
+    sampled = evaluate(trainer.agent, "test", 3, seed=0)
+    greedy = evaluate(trainer.agent, "test", 3, seed=0, deterministic=True)
+    assert sampled["actions"] == "sampled" and greedy["actions"] == "greedy"
+    assert sampled["episode_returns"]["mean"] != greedy["episode_returns"]["mean"]

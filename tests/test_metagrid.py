@@ -79,7 +79,7 @@ def test_batched_equals_single(level: str, mode: AutoresetMode) -> None:
     """The vector env gives what N single envs give, in Gymnasium's SyncVectorEnv, step for step."""
     n = 6
     family = GridFamily(level)
-    tasks = family.sample(np.random.default_rng(3), n, "test")
+    tasks = family.sample(np.random.default_rng(3), n, family.splits[-1])
     fast = MetaGridVectorEnv(n, level=level, autoreset_mode=mode)
     slow = gym.vector.SyncVectorEnv([lambda: MetaGridEnv(level) for _ in range(n)], autoreset_mode=mode)
     pinned = [tasks[0], None, tasks[2], None, tasks[4], None]  # half pinned, half drawing new tasks

@@ -17,7 +17,9 @@ torch = pytest.importorskip("torch")
 
 from metagym.agents.common.gae import gae  # noqa: E402
 from metagym.agents.rl2 import RL2Agent, RL2Config, Trainer  # noqa: E402
-from metagym.evaluation import evaluate, write  # noqa: E402
+from metagym.envs.bandit import BanditTask  # noqa: E402
+from metagym.evaluation import evaluate, held_out_tasks, write  # noqa: E402
+from metagym.results import table  # noqa: E402
 
 TINY = {"num_envs": 8, "rollout_steps": 10, "hidden_size": 16, "num_minibatches": 2, "update_epochs": 2}
 
@@ -133,8 +135,15 @@ def test_evaluate_writes_the_schema(tmp_path: Path) -> None:
         assert set(block) == {"mean", "ci_low", "ci_high"} and all(len(v) == k for v in block.values())
         assert all(lo <= m <= hi for lo, m, hi in zip(block["ci_low"], block["mean"], block["ci_high"], strict=True))
     assert len(data["normalized_score"]) == k and "episodes_to_80pct_oracle" in data
-    assert paths[1].read_text().startswith("episode,mean,ci_low") and paths[2].stat().st_size > 1000
+    # What was measured: the tasks in order, the distribution, the action mode, the selection split.
+    assert [BanditTask.from_dict(t) for t in data["tasks"]] == held_out_tasks("MetaBandit-v0", "test", 12, 3)
+    assert data["distribution"] == "test" and data["actions"] == "sampled" and data["selection_split"] is None
+    assert set(data["references"]) == {"random", "oracle", "bayes_optimal"}  # exact DP for n = 10, k = 5
+    assert paths[1].read_text().startswith("index,experience_episodes,mean,ci_low") and paths[2].stat().st_size > 1000
     assert evaluate(trainer.agent, "test", 12, seed=3, name="tiny") == result  # seeded
+    greedy = evaluate(trainer.agent, "test", 12, seed=3, name="tiny", deterministic=True)
+    assert greedy["actions"] == "greedy" and greedy["episode_returns"] != result["episode_returns"]
+    assert "| bayes_optimal |" in table(result) and "| oracle |" in table(result)
 
 
 def test_cli_train_evaluate_render(tmp_path: Path) -> None:
@@ -208,3 +217,25 @@ def test_sb3_contrib_recurrent_ppo_trains_on_a_trial_env_unchanged() -> None:
     obs, _ = env.reset(seed=0)
     action, state = model.predict(obs, state=None, episode_start=np.ones(1, dtype=bool))
     assert env.action_space.contains(int(action)) and state is not None
+
+
+def test_compare_across_agent_kinds_on_one_plot(tmp_path: Path) -> None:
+    """RL² (per episode) and MAML (per gradient step) on one plot, x = episodes of experience."""
+    base = [sys.executable, "-m", "metagym.cli"]
+    rl2, maml = tmp_path / "rl2", tmp_path / "maml"
+    common = ["--env", "PointNav2D-v0", "--steps", "2000", "--quiet"]
+    subprocess.run(
+        [*base, "train", "--run-dir", str(rl2), *common, "--num-envs", "4", "--rollout-steps", "50"], check=True
+    )
+    sizes = ["--meta-batch-size", "2", "--fast-batch-size", "2", "--eval-batch-size", "2"]
+    subprocess.run([*base, "train", "--agent", "fomaml", "--run-dir", str(maml), *common, *sizes], check=True)
+    out = tmp_path / "both.json"
+    done = subprocess.run(
+        [*base, "evaluate", "--run-dir", str(rl2), "--compare", str(maml), "--tasks", "3", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "RL² on 3 tasks" in done.stdout and "FO-MAML on 3 tasks" in done.stdout  # legends name the agent
+    assert out.with_suffix(".png").stat().st_size > 1000
+    assert json.loads(out.read_text())["agent"] == "RL²"

@@ -11,6 +11,8 @@ from metagym.envs.metagrid import GridFamily, GridTask
 from metagym.envs.metagrid_levels import LEVELS, PROCEDURAL_OOD_SIZES
 
 LEVEL_NAMES = sorted(LEVELS)
+#: Every family of the MetaGrid levels: each named level on its prior and with held-out goals.
+VARIANTS = [(name, False) for name in LEVEL_NAMES] + [(name, True) for name in LEVEL_NAMES if name != "procedural"]
 
 
 @pytest.mark.parametrize("level", LEVEL_NAMES)
@@ -37,9 +39,9 @@ def test_task_id_is_stable_across_processes() -> None:
     assert out == GridTask("gridnavi", (4, 4)).task_id
 
 
-@pytest.mark.parametrize("level", LEVEL_NAMES)
-def test_splits_disjoint_and_complete(level: str) -> None:
-    family = GridFamily(level)
+@pytest.mark.parametrize(("level", "held_out"), VARIANTS)
+def test_splits_disjoint_and_complete(level: str, held_out: bool) -> None:
+    family = GridFamily(level, held_out_goals=held_out)
     rng = np.random.default_rng(1)
     seen: dict[str, set[str]] = {}
     for split in family.splits:
@@ -51,13 +53,14 @@ def test_splits_disjoint_and_complete(level: str) -> None:
     for i, a in enumerate(splits):
         for b in splits[i + 1 :]:
             assert not seen[a] & seen[b], f"{a} and {b} share tasks"
-    if level != "procedural":  # a finite family: train and test together cover every goal cell
+    if level != "procedural":  # a finite family: its splits together cover every goal cell
         from metagym.envs.metagrid_levels import named_layout
 
         all_goals = set(named_layout(level).goal_cells)
-        drawn = {t.goal for t in family.sample(rng, 5000, "train")}
-        drawn |= {t.goal for t in family.sample(rng, 2000, "test")}
+        drawn = {t.goal for split in family.splits for t in family.sample(rng, 5000, split)}
         assert drawn == all_goals
+        listed = [t.goal for split in family.splits for t in family.task_set(split)]
+        assert sorted(listed) == sorted(all_goals)  # task_set enumerates each split exactly
 
 
 def test_procedural_ood_is_larger_sizes() -> None:

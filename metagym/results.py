@@ -1,0 +1,150 @@
+"""What people read of an evaluation: the JSON, a CSV, a terminal table and a plot.
+
+The plot has two panels: mean return (with 95% bands) and the normalised score (0 = random,
+1 = task oracle), so that a family whose oracle scores 500 does not flatten the curves. Runs of
+one kind share their natural x axis (episode of the trial for memory agents, gradient steps for
+gradient agents); runs of both kinds are put on one axis, the episodes of experience on the task
+before the scored episode.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+#: How each reference is drawn and named, in plot and table order.
+REFERENCE_STYLES = {
+    "oracle": ("tab:green", "task oracle"),
+    "bayes_optimal": ("tab:purple", "Bayes-optimal"),
+    "random_init": ("tab:brown", "random initialisation, fine-tuned"),
+    "random": ("tab:gray", "random policy"),
+}
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (temp file in the same folder, then rename)."""
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", newline="") as stream:
+            stream.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def write(results: dict[str, Any], out: str | Path, compare: Sequence[dict[str, Any]] = ()) -> list[Path]:
+    """Write ``out`` (JSON), and beside it a CSV and a PNG plot; return the three paths."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _write_text(out, json.dumps(results, indent=2) + "\n")
+    table_path = out.with_suffix(".csv")
+    refs = list(results["references"])
+    rows = [["index", "experience_episodes", "mean", "ci_low", "ci_high", *refs, "normalized_score"]]
+    ep = results["episode_returns"]
+    for k, x in enumerate(results["experience_episodes"]):
+        agent = [ep["mean"][k], ep["ci_low"][k], ep["ci_high"][k]]
+        references = [results["references"][r]["mean"][k] for r in refs]
+        rows.append([k, x, *agent, *references, results["normalized_score"][k]])
+    with tempfile.TemporaryFile("w+", newline="") as buffer:
+        csv.writer(buffer).writerows(rows)
+        buffer.seek(0)
+        _write_text(table_path, buffer.read())
+    figure = out.with_suffix(".png")
+    plot([results, *compare], figure)
+    return [out, table_path, figure]
+
+
+def is_gradient(result: dict[str, Any]) -> bool:
+    return result.get("x_axis") == "gradient steps"
+
+
+def _x(result: dict[str, Any], mixed: bool) -> np.ndarray:
+    if mixed:
+        return np.asarray(result["experience_episodes"], dtype=float)
+    if is_gradient(result):
+        return np.asarray(result["adaptation_steps"], dtype=float)
+    return np.arange(1, result["episodes_per_trial"] + 1, dtype=float)
+
+
+def plot(results: Sequence[dict[str, Any]], path: str | Path) -> None:
+    """Return and normalised score per episode / step: every run, and the first run's references."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = results[0]
+    mixed = len({is_gradient(r) for r in results}) > 1
+    fig, (raw, norm) = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
+    x0 = _x(first, mixed)
+    for key, (colour, label) in REFERENCE_STYLES.items():
+        if key not in first["references"]:
+            continue
+        ref = first["references"][key]
+        raw.plot(x0, ref["mean"], "--", color=colour, label=label)
+        raw.fill_between(x0, ref["ci_low"], ref["ci_high"], color=colour, alpha=0.15)
+        scores = first["reference_normalized_score"][key]
+        norm.plot(x0, [np.nan if v is None else v for v in scores], "--", color=colour, label=label)
+    for run in results:
+        x, ep = _x(run, mixed), run["episode_returns"]
+        line = raw.plot(x, ep["mean"], "o-", label=run["agent"])[0]
+        raw.fill_between(x, ep["ci_low"], ep["ci_high"], alpha=0.25, color=line.get_color())
+        scores = [np.nan if v is None else v for v in run["normalized_score"]]
+        norm.plot(x, scores, "o-", color=line.get_color(), label=run["agent"])
+    if mixed:
+        label = "episodes of experience on the task before the scored episode"
+        for ax in (raw, norm):
+            ax.set_xscale("symlog", linthresh=1)
+    elif is_gradient(first):
+        label = "gradient steps of adaptation (each on fresh episodes)"
+    else:
+        label = "episode within the trial"
+    for ax in (raw, norm):
+        ax.set_xlabel(label)
+        if not mixed:
+            ax.set_xticks(x0 if len(x0) <= 20 else x0[:: max(1, len(x0) // 10)])
+    raw.set_ylabel("mean return")
+    norm.set_ylabel("normalised score (0 random, 1 oracle)")
+    norm.axhline(0.0, color="black", linewidth=0.5)
+    where = "prior" if first["distribution"] == "prior" else f"{first['split']} split"
+    raw.set_title(f"{first['env']}: {first['num_tasks']} tasks ({where}), {first['actions']} actions", fontsize=9)
+    norm.set_title("normalised score", fontsize=9)
+    raw.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def table(result: dict[str, Any]) -> str:
+    """A Markdown table of mean return per episode (or gradient step): the agent and every reference."""
+    k = len(result["episode_returns"]["mean"])
+    shown = list(range(k)) if k <= 12 else sorted({0, 1, 2, k // 2, k - 1})
+    gradient = is_gradient(result)
+    if gradient:  # columns are "after k adaptation steps"
+        head = "| gradient steps | " + " | ".join(str(result["adaptation_steps"][i]) for i in shown) + " | sum |"
+    else:
+        head = "| episode | " + " | ".join(str(i + 1) for i in shown) + " | trial |"
+    rule = "|---|" + "---:|" * (len(shown) + 1)
+    where = "its prior" if result["distribution"] == "prior" else f"the {result['split']} split"
+    title = (
+        f"{result['agent']} on {result['num_tasks']} tasks of {result['env']} ({where}, {result['actions']} actions)"
+    )
+    rows = [title, head, rule]
+    entries = [(result["agent"], result["episode_returns"], result["trial_return"]["mean"][0])]
+    for key in REFERENCE_STYLES:
+        if key in result["references"]:
+            entries.append((key, result["references"][key], result["reference_trial_return"][key]))
+    for name, data, total in entries:
+        rows.append(f"| {name} | " + " | ".join(f"{data['mean'][i]:.2f}" for i in shown) + f" | {total:.2f} |")
+    reached = result["episodes_to_80pct_oracle"]
+    shown_reached = "not reached" if reached is None else str(reached)
+    rows.append(f"episodes of experience on the task before reaching 80% of the oracle: {shown_reached}")
+    return "\n".join(rows)

@@ -37,7 +37,8 @@ PRESETS = {
     "tabular": {
         # Trial returns are ~100 here: scaled rewards keep the value loss from swamping the
         # policy gradient (unscaled, RL² stayed at random level for 4M steps). Step size 2e-3
-        # reached 123.8 where 1e-3 reached 113.3 (12M steps), on the same test tasks.
+        # was chosen on validation: 118.62 against 114.75 for 1e-3 (1,000 validation tasks,
+        # 13M steps each); test was scored once, with the chosen one.
         "config": RL2Config(
             env_id="MetaTabularMDP-v0",
             total_steps=13_000_000,
@@ -45,6 +46,7 @@ PRESETS = {
             learning_rate=2e-3,
             gae_lambda=0.3,
             reward_scale=0.05,
+            selected_on="validation",
         ),
         "paper": {"random": 100.1, "psrl": 138.1, "RL²": 156.2},
         "baselines": {"psrl": lambda: PSRL(10, 5, 10)},

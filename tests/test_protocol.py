@@ -188,3 +188,24 @@ def test_episodes_to_80pct_oracle_counts_experience_for_both_kinds() -> None:
     assert gradient["episodes_to_80pct_oracle"] == 40  # one step of 40 episodes before
     assert memory["selection_split"] == "validation" and memory["actions"] == "sampled"
     assert memory["tasks"][0]["type"] == "BanditTask" and len(memory["tasks"]) == 4
+
+
+# -- 7. No number from another simulator in a "paper" column -----------------------------------
+
+
+def test_reference_table_puts_no_foreign_simulator_numbers_in_the_paper_column() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parents[1] / "scripts" / "reference_numbers.py"
+    spec = importlib.util.spec_from_file_location("reference_numbers", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    rows = module.rows()
+    for env_id, _, _, paper, _ in rows:
+        if env_id in module.MUJOCO_IDS:  # Gymnasium v5 models: the MAML paper used rllab's
+            assert paper is None, env_id
+    still = [row for row in rows if row[0] == "PointNav2D-v0" and row[4] is not None]
+    assert [(row[3], row[4]) for row in still] == [(None, -38.3)]  # analytic, not a paper number
+    assert set(module.MUJOCO_IDS) <= set(metagym.env_ids(trials=False))

@@ -148,6 +148,12 @@ def agent_names(runs: list[str]) -> list[str]:
     return [kind if kinds.count(kind) == 1 else f"{kind} ({Path(run).name})" for kind, run in pairs]
 
 
+def _with_inner_lr(agent: Any, inner_lr: float) -> Any:
+    """The gradient agent with fine-tuning step ``inner_lr`` (evaluation only; the run is unchanged)."""
+    agent.config = dataclasses.replace(agent.config, inner_lr=inner_lr)
+    return agent
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from metagym.evaluation import evaluate, family_for
     from metagym.results import table, write
@@ -156,6 +162,13 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
     runs = [args.run_dir, *args.compare]
     agents = [load_agent(run) for run in runs]  # every run loads before any is evaluated
+    if args.inner_lr is not None:
+        if not args.inner_lr > 0:  # also refuses nan
+            raise CommandError(f"--inner-lr: expected a number > 0, got {args.inner_lr}")
+        for run, agent in zip(runs, agents, strict=True):
+            if not hasattr(agent, "adapt"):
+                raise CommandError(f"--inner-lr: {run} holds a memory agent, which takes no gradient steps")
+        agents = [_with_inner_lr(agent, args.inner_lr) for agent in agents]
     if args.split is not None:
         for agent in agents:
             family_for(agent.config.env_id).check_split(args.split)
@@ -351,6 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--tasks", type=int, default=200, help="tasks, one trial each (default: %(default)s)")
     ev.add_argument("--deterministic", action="store_true", help="greedy actions (default: sampled)")
+    ev.add_argument(
+        "--inner-lr",
+        type=float,
+        default=None,
+        help="gradient agents: fine-tuning step size for this evaluation, e.g. a control's, chosen on "
+        "validation (default: the run's inner_lr)",
+    )
     ev.add_argument("--seed", type=int, default=0, help="seed of tasks and trials (default: %(default)s)")
     ev.add_argument("--out", default="results.json", help="JSON path; a .csv and a .png go beside it")
     ev.add_argument("--compare", nargs="*", default=[], help="more run folders to put on the same plot")

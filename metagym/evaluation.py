@@ -180,6 +180,7 @@ def evaluate_gradient(
     results = _results(name, agent, split, tasks, how, seed, deterministic, returns, references, experience)
     reached = results["scored_index_to_80pct_oracle"]
     return results | {
+        "inner_lr": float(agent.config.inner_lr),
         "adaptation_steps": list(range(steps + 1)),
         "episodes_per_adaptation_step": per_step,
         "env_steps_per_adaptation_step": per_step * family_for(env_id).horizon,

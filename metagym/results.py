@@ -34,6 +34,9 @@ def _write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", newline="") as stream:
             stream.write(text)
+        umask = os.umask(0)  # mkstemp makes 0600 files; results get the mode any new file gets
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
         os.replace(temp, path)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

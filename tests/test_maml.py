@@ -134,6 +134,11 @@ def test_cli_trains_evaluates_and_renders_maml(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     subprocess.run([*base, "evaluate", "--run-dir", str(run), "--tasks", "3", "--out", str(out)], check=True)
     assert json.loads(out.read_text())["adaptation_steps"] == [0, 1, 2, 3]
+    tuned = [*base, "evaluate", "--run-dir", str(run), "--tasks", "3", "--out", str(out), "--inner-lr"]
+    subprocess.run([*tuned, "0.05"], check=True)  # a control's fine-tuning step, chosen on validation
+    assert json.loads(out.read_text())["inner_lr"] == 0.05
+    bad = subprocess.run([*tuned, "-1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--inner-lr: expected a number > 0" in bad.stderr
     gif = tmp_path / "adapt.gif"
     subprocess.run([*base, "render", "--run-dir", str(run), "--out", str(gif)], check=True)
     assert len(imageio.mimread(gif)) >= 4  # an episode before and after each of 3 steps
@@ -227,3 +232,17 @@ def test_deterministic_gradient_evaluation_scores_greedy_episodes(tmp_path: Path
     greedy = evaluate(trainer.agent, "test", 3, seed=0, deterministic=True)
     assert sampled["actions"] == "sampled" and greedy["actions"] == "greedy"
     assert sampled["episode_returns"]["mean"] != greedy["episode_returns"]["mean"]
+
+
+def test_linear_baseline_survives_identical_straight_line_episodes() -> None:
+    """A policy that saturates runs every episode along one line: the ridge system is singular in
+    float32 at every scale tried, and the fit falls back to least squares instead of crashing."""
+    steps, episodes = 100, 40
+    t = torch.arange(1, steps + 1, dtype=torch.float32)[:, None, None].expand(steps, episodes, 1)
+    obs = torch.cat([0.099 * t, -0.099 * t], dim=-1)  # full speed, away from a goal, in every episode
+    rewards = -(obs**2).sum(-1).sqrt()
+    batch = Batch(obs, torch.ones(steps, episodes, 2), rewards, torch.ones(steps, episodes))
+    returns = discounted_returns(rewards, batch.mask, 0.99)
+    fitted = linear_baseline(batch, returns)
+    assert torch.isfinite(fitted).all()
+    assert float((fitted - returns).abs().max()) < 0.05 * float(returns.abs().max())

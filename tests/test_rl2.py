@@ -140,6 +140,7 @@ def test_evaluate_writes_the_schema(tmp_path: Path) -> None:
     assert data["distribution"] == "test" and data["actions"] == "sampled" and data["selection_split"] is None
     assert set(data["references"]) == {"random", "oracle", "bayes_optimal"}  # exact DP for n = 10, k = 5
     assert paths[1].read_text().startswith("index,experience_episodes,mean,ci_low") and paths[2].stat().st_size > 1000
+    assert paths[0].stat().st_mode & 0o777 == paths[2].stat().st_mode & 0o777  # the JSON is not left 0600
     assert evaluate(trainer.agent, "test", 12, seed=3, name="tiny") == result  # seeded
     greedy = evaluate(trainer.agent, "test", 12, seed=3, name="tiny", deterministic=True)
     assert greedy["actions"] == "greedy" and greedy["episode_returns"] != result["episode_returns"]

@@ -52,6 +52,9 @@ def linear_baseline(batch: Batch, returns: torch.Tensor, reg: float = 1e-5) -> t
             break
         except RuntimeError:
             continue
+    else:  # still singular in float32 (e.g. identical straight-line episodes): least squares in float64
+        f64 = flat_f.double()
+        coef = torch.linalg.lstsq(f64.T @ f64, f64.T @ flat_r.double(), driver="gelsd").solution.float()
     return (features @ coef) * batch.mask
 
 

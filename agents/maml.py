@@ -47,7 +47,7 @@ from metagym.agents.common.policy_gradient import (
     flat,
     weighted_mean,
 )
-from metagym.agents.common.runlog import append_log, saved_on_exit, tensorboard, truncate_log
+from metagym.agents.common.runlog import append_log, run_lock, saved_on_exit, tensorboard, truncate_log
 from metagym.agents.common.validation import check_config
 from metagym.registration import family_of
 
@@ -110,7 +110,8 @@ class MAMLConfig:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {self.variant!r}")
         counts = ("total_steps", "meta_batch_size", "fast_batch_size", "inner_steps", "hidden_size", "cg_iters")
-        check_config(self, (*counts, "eval_batch_size", "torch_threads"), ("inner_lr", "max_kl", "reptile_lr"))
+        positive = ("inner_lr", "max_kl", "reptile_lr", "ls_backtrack")
+        check_config(self, (*counts, "eval_batch_size", "torch_threads"), positive, ("gamma",), ("cg_damping",))
         if self.variant == "reptile" and self.steps < 2:
             raise ValueError(
                 f"inner_steps: Reptile with {self.steps} inner step is a joint-training (multi-task SGD) step; "
@@ -463,6 +464,10 @@ class Trainer:
 
     def run(self, checkpoint_seconds: float = 120.0, progress: bool = True, stop_after: int | None = None) -> None:
         """Meta-train until ``total_steps`` env steps (or ``stop_after`` more iterations)."""
+        with run_lock(self.run_dir):  # one trainer per run folder
+            self._run(checkpoint_seconds, progress, stop_after)
+
+    def _run(self, checkpoint_seconds: float, progress: bool, stop_after: int | None) -> None:
         from tqdm import tqdm
 
         c = self.config

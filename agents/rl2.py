@@ -25,7 +25,7 @@ from torch import nn
 
 from metagym.agents.common.checkpoint import load, save_atomic
 from metagym.agents.common.gae import gae
-from metagym.agents.common.runlog import append_log, saved_on_exit, tensorboard, truncate_log
+from metagym.agents.common.runlog import append_log, run_lock, saved_on_exit, tensorboard, truncate_log
 from metagym.agents.common.validation import check_config
 from metagym.wrappers import make_trial_vector
 
@@ -88,7 +88,7 @@ class RL2Config:
         """Return self, or raise ValueError naming the first bad field."""
         counts = ("total_steps", "num_envs", "rollout_steps", "hidden_size", "update_epochs", "num_minibatches")
         positive = ("learning_rate", "clip_coef", "max_grad_norm", "reward_scale")
-        check_config(self, (*counts, "torch_threads"), positive, ("gamma", "gae_lambda"))
+        check_config(self, (*counts, "torch_threads"), positive, ("gamma", "gae_lambda"), ("ent_coef", "vf_coef"))
         if self.num_envs % self.num_minibatches:
             raise ValueError(f"num_minibatches: must divide num_envs ({self.num_envs}), got {self.num_minibatches}")
         return self
@@ -382,6 +382,10 @@ class Trainer:
     # -- the loop ------------------------------------------------------------------------------
     def run(self, checkpoint_seconds: float = 120.0, progress: bool = True, stop_after: int | None = None) -> None:
         """Train to ``total_steps`` (or ``stop_after`` more updates), logging and checkpointing."""
+        with run_lock(self.run_dir):  # one trainer per run folder
+            self._run(checkpoint_seconds, progress, stop_after)
+
+    def _run(self, checkpoint_seconds: float, progress: bool, stop_after: int | None) -> None:
         from tqdm import tqdm
 
         c = self.config

@@ -20,7 +20,7 @@ from metagym.envs.metagrid_levels import (
     procedural_layout,
 )
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, hash_split, ranked_split
+from metagym.tasks import Param, Task, check_cell, check_int, hash_split, ranked_split
 from metagym.vector import FamilyVectorEnv
 
 __all__ = ["GridFamily", "GridOracle", "GridTask", "MetaGridEnv", "MetaGridVectorEnv", "layout_of"]
@@ -210,15 +210,15 @@ class GridFamily(LayoutFamily[GridTask]):
     def _check(self, task: GridTask, argument: str) -> None:
         if task.level != self.level.name:
             raise ValueError(f"{argument}.level: this env plays level {self.level.name!r}, got {task.level!r}")
+        check_int(task.seed, f"{argument}.seed", 0, PROCEDURAL_SEEDS - 1)
+        check_int(task.size, f"{argument}.size", 0, max(PROCEDURAL_OOD_SIZES))
         if self.level.name == "procedural":
-            if not 0 <= task.seed < PROCEDURAL_SEEDS:
-                raise ValueError(f"{argument}.seed: expected 0 <= seed < {PROCEDURAL_SEEDS}, got {task.seed}")
             allowed = PROCEDURAL_SIZES + PROCEDURAL_OOD_SIZES
             if task.size not in allowed:
                 raise ValueError(f"{argument}.size: expected one of {allowed}, got {task.size}")
         elif task.seed != 0 or task.size != 0:
             raise ValueError(f"{argument}: seed and size must be 0 for level {task.level!r}")
-        goal = task.goal
+        goal = check_cell(task.goal, f"{argument}.goal")
         if not (isinstance(goal, tuple) and len(goal) == 2 and goal in layout_of(task).goal_cells):
             raise ValueError(
                 f"{argument}.goal: {goal!r} is not a goal cell of this layout; "

@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode
 from metagym.batched import FamilyEnv
 from metagym.envs.grid_core import LayoutFamily, MetaGridDynamics
 from metagym.envs.metagrid_levels import Layout
-from metagym.tasks import Param, Task, hash_split
+from metagym.tasks import Param, Task, check_cell, check_int, hash_split
 from metagym.vector import FamilyVectorEnv
 
 SIZES = (9, 11)  # train and test
@@ -131,8 +131,12 @@ class MazeFamily(LayoutFamily[MazeTask]):
     def _check(self, task: MazeTask, argument: str) -> None:
         if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:
             raise ValueError(f"{argument}.seed: expected an integer 0 <= seed < {SEEDS}, got {task.seed!r}")
-        if task.size not in SIZES + OOD_SIZES:
+        size = check_int(task.size, f"{argument}.size", 0, max(OOD_SIZES))
+        if size not in SIZES + OOD_SIZES:
             raise ValueError(f"{argument}.size: expected one of {SIZES + OOD_SIZES}, got {task.size!r}")
+        if isinstance(task.loops, bool):
+            raise ValueError(f"{argument}.loops: expected one of {LOOPS}, got {task.loops!r}")
+        check_cell(task.goal, f"{argument}.goal")
         if task.loops not in LOOPS:
             raise ValueError(f"{argument}.loops: expected one of {LOOPS}, got {task.loops!r}")
         if task.goal not in self.layout(task).goal_cells:

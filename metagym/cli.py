@@ -11,6 +11,8 @@ import ast
 import dataclasses
 import importlib
 import importlib.util
+import json
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -103,13 +105,43 @@ def cmd_list(args: argparse.Namespace) -> None:
         print("  " + family.describe().replace("\n", "\n  "))
 
 
+#: What a run folder holds; ``--overwrite`` deletes exactly these.
+RUN_FILES = ("checkpoint.pt", "config.json", "progress.csv", "agent.txt", "tensorboard")
+#: What ``metagym demo`` adds to its run folder.
+DEMO_FILES = ("results.json", "results.csv", "results.png", "trial.gif")
+
+
+def prepare_run_dir(folder: Path, overwrite: bool, flag: str, extra: tuple[str, ...] = ()) -> None:
+    """Refuse a folder that already holds a run unless ``overwrite``; then delete only that run's files."""
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"{flag}: {folder} is a file, not a folder")
+    if not any((folder / name).exists() for name in RUN_FILES[:4]):
+        return
+    if not overwrite:
+        raise CommandError(
+            f"{flag}: {folder} already holds a run; continue it with --resume (train), "
+            "or start it over with --overwrite, which deletes its checkpoint and logs"
+        )
+    from metagym.agents.common.runlog import run_lock
+
+    with run_lock(folder):  # never clear a folder that another trainer is using
+        for name in RUN_FILES + extra:
+            path = folder / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
 def cmd_train(args: argparse.Namespace) -> None:
-    module = agent_module(args.agent)
     run_dir = Path(args.run_dir)
+    if not 0 <= args.checkpoint_seconds < float("inf"):  # also refuses nan; 0 saves after every update
+        raise CommandError(f"--checkpoint-seconds: expected a finite number >= 0, got {args.checkpoint_seconds}")
     if args.resume:
-        run_kind(run_dir)
+        module = agent_module(run_kind(run_dir))  # the run says which agent trained it
         trainer = module.Trainer.resume(run_dir)
     else:
+        module = agent_module(args.agent)
         if args.env not in metagym.env_ids(trials=False):
             raise CommandError(f"--env: unknown family id {args.env!r}; allowed: {', '.join(metagym.env_ids(False))}")
         if args.steps < 1:
@@ -123,10 +155,12 @@ def cmd_train(args: argparse.Namespace) -> None:
         overrides.update(env_id=args.env, total_steps=args.steps, seed=args.seed)
         if "variant" in fields:
             overrides["variant"] = args.agent
-        config = module.Config(**overrides)
+        # Everything is checked before anything is written: a failing command leaves the folder as it was.
+        config = module.Config(**overrides).validate()
+        prepare_run_dir(run_dir, args.overwrite, "--run-dir")
+        trainer = module.Trainer(config, run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "agent.txt").write_text(args.agent + "\n")
-        trainer = module.Trainer(config, run_dir)
     try:
         trainer.run(checkpoint_seconds=args.checkpoint_seconds, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -154,12 +188,37 @@ def _with_inner_lr(agent: Any, inner_lr: float) -> Any:
     return agent
 
 
+def _ours(path: Path) -> bool:
+    """Whether ``path`` is an evaluation output metagym wrote (so replacing it loses nothing else)."""
+    json_path = path.with_suffix(".json")
+    try:
+        data = json.loads(json_path.read_text())
+    except (OSError, ValueError):
+        return False
+    if not (isinstance(data, dict) and {"episode_returns", "references", "experience_episodes"} <= set(data)):
+        return False
+    if path.suffix == ".csv":
+        with path.open() as handle:
+            return handle.readline().startswith("index,experience_episodes,")
+    return True
+
+
+def check_out(out: Path) -> None:
+    """Refuse an ``--out`` whose JSON, CSV or PNG would replace a file evaluate did not write."""
+    if out.suffix.lower() != ".json":
+        raise CommandError(f"--out: expected a .json path (a .csv and a .png go beside it), got {str(out)!r}")
+    for path in (out, out.with_suffix(".csv"), out.with_suffix(".png")):
+        if path.exists() and not (path.is_file() and _ours(path)):
+            raise CommandError(f"--out: {path} exists and is not a metagym evaluation output; nothing was written")
+
+
 def cmd_evaluate(args: argparse.Namespace) -> None:
     from metagym.evaluation import evaluate, family_for
     from metagym.results import table, write
 
     if args.tasks < 1:
         raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
+    check_out(Path(args.out))
     runs = [args.run_dir, *args.compare]
     agents = [load_agent(run) for run in runs]  # every run loads before any is evaluated
     if args.inner_lr is not None:
@@ -308,12 +367,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if args.steps < 1:
         raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
-    config = module.Config(env_id="MetaGrid-GridNavi-v0", total_steps=args.steps, seed=args.seed)
+    config = module.Config(env_id="MetaGrid-GridNavi-v0", total_steps=args.steps, seed=args.seed).validate()
+    imageio = video_writer()
+    prepare_run_dir(out, args.overwrite, "--out", DEMO_FILES)
+    trainer = module.Trainer(config, out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "agent.txt").write_text("rl2\n")
-    imageio = video_writer()
     print(f"1/3 meta-training RL² on MetaGrid-GridNavi-v0 for {args.steps:,} steps (run folder {out})")
-    trainer = module.Trainer(config, out)
     try:
         trainer.run(checkpoint_seconds=120.0, progress=not args.quiet)
     except KeyboardInterrupt:
@@ -344,6 +404,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
     train.add_argument("--run-dir", required=True, help="folder for config, logs and checkpoints")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir where it stopped")
+    train.add_argument(
+        "--overwrite", action="store_true", help="start over in a --run-dir that holds a run (deletes its checkpoint)"
+    )
     train.add_argument("--checkpoint-seconds", type=float, default=120.0, help="seconds between checkpoints")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     options: dict[str, tuple[Any, str]] = {}
@@ -390,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--overwrite", action="store_true", help="start over in an --out folder that holds a run")
     demo.set_defaults(run=cmd_demo)
     return parser
 

@@ -59,6 +59,8 @@ class Task:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
         """Build a task of this class from :meth:`to_dict` output (``"type"`` may be present)."""
+        if not isinstance(data, dict):
+            raise TypeError(f"task: expected a JSON object of fields, got {type(data).__name__}")
         data = dict(data)
         kind = data.pop("type", cls.__name__)
         if kind != cls.__name__:
@@ -67,17 +69,47 @@ class Task:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ValueError(f"task: unknown fields {unknown} for {cls.__name__}; allowed: {sorted(names)}")
+        missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in data and _required(f))
+        if missing:
+            raise ValueError(f"task: missing fields {missing} for {cls.__name__}")
         return cls(**{k: _from_jsonable(v) for k, v in data.items()})
 
     @classmethod
     def from_json(cls, text: str) -> Task:
-        """Inverse of :meth:`to_json`."""
-        return cls.from_dict(json.loads(text))
+        """Inverse of :meth:`to_json`; malformed JSON raises ValueError naming ``task``."""
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"task: not valid JSON ({error})") from None
+        return cls.from_dict(data)
 
     @property
     def task_id(self) -> str:
         """Stable 16-hex-digit id: a hash of the canonical JSON, equal across runs and machines."""
         return hashlib.blake2b(self.to_json().encode(), digest_size=8).hexdigest()
+
+
+def _required(field: dataclasses.Field[Any]) -> bool:
+    return field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING
+
+
+def check_int(value: Any, argument: str, low: int, high: int) -> int:
+    """``value`` if it is an int (not a bool or a float) in [low, high], else ValueError naming ``argument``."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
+        raise ValueError(f"{argument}: expected an integer in [{low}, {high}], got {value!r}")
+    return int(value)
+
+
+def check_cell(value: Any, argument: str) -> tuple[int, int]:
+    """``value`` if it is a (row, col) pair of ints, else ValueError naming ``argument``."""
+    ints = isinstance(value, tuple) and len(value) == 2
+    if not ints or any(isinstance(v, bool) or not isinstance(v, int | np.integer) for v in value):
+        raise ValueError(f"{argument}: expected a (row, col) pair of integers, got {value!r}")
+    return (int(value[0]), int(value[1]))
+
+
+#: The most tasks one ``sample`` call draws (refused before anything is allocated).
+MAX_SAMPLE = 10_000_000
 
 
 def _jsonable(value: Any) -> Any:
@@ -221,8 +253,8 @@ class TaskFamily(ABC, Generic[T]):
         """
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
-        if isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0:
-            raise ValueError(f"n: expected an integer >= 0, got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 0 <= n <= MAX_SAMPLE:
+            raise ValueError(f"n: expected an integer from 0 to {MAX_SAMPLE:,}, got {n!r}")
         self.check_split(split)
         return self._sample(rng, int(n), split)
 

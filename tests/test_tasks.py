@@ -95,7 +95,14 @@ def test_describe_lists_params() -> None:
     ("call", "error", "words"),
     [
         (lambda f: f.sample(np.random.default_rng(0), 3, split="validation"), ValueError, ["split", "train"]),
-        (lambda f: f.sample(np.random.default_rng(0), -1), ValueError, ["n:", ">= 0"]),
+        (lambda f: f.sample(np.random.default_rng(0), -1), ValueError, ["n:", "from 0 to"]),
+        (lambda f: f.sample(np.random.default_rng(0), 10**12), ValueError, ["n:", "10,000,000"]),  # before allocating
+        (lambda f: f.validate(GridTask("gridnavi", (3.0, 3.0))), ValueError, ["task.goal", "integers"]),
+        (lambda f: f.validate(GridTask("gridnavi", (True, 3))), ValueError, ["task.goal", "integers"]),
+        (lambda f: f.validate(GridTask("gridnavi", (3, 3), seed=0.0)), ValueError, ["task.seed", "integer"]),
+        (lambda f: GridTask.from_json("[]"), TypeError, ["task:", "JSON object"]),
+        (lambda f: GridTask.from_json("{"), ValueError, ["task:", "not valid JSON"]),
+        (lambda f: GridTask.from_json('{"level":"gridnavi"}'), ValueError, ["task:", "missing fields ['goal']"]),
         (lambda f: f.sample(0, 3), TypeError, ["rng", "Generator"]),
         (lambda f: f.sample(np.random.default_rng(0), 3, split="ood"), ValueError, ["split", "'ood'"]),
         (lambda f: f.validate("gridnavi:(2,2)"), TypeError, ["task", "GridTask"]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -58,3 +59,39 @@ def saved_on_exit(save: Callable[[], None], *closers: Any) -> Iterator[None]:
         for closer in closers:
             if closer is not None:
                 closer.close()
+
+
+class RunInUse(ValueError):
+    """Another process is training in the same run folder (a bad ``--run-dir``)."""
+
+
+@contextmanager
+def run_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run folder's lock (``.lock``) for a training session: a second trainer is refused.
+
+    The lock is an advisory ``flock``: the operating system releases it when the process ends,
+    however it ends, so a crashed run leaves no stale lock (the file itself stays, harmless).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no flock (Windows): one trainer per folder is on the user
+        yield
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handle = (run_dir / ".lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise RunInUse(f"--run-dir: {run_dir} is being trained by another process (pid {holder})") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        handle.close()

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import metagym
+from metagym.tasks import SPLITS
 
 
-def check_config(config: Any, counts: Iterable[str], positive: Iterable[str] = (), unit: Iterable[str] = ()) -> None:
+def check_config(
+    config: Any,
+    counts: Iterable[str],
+    positive: Iterable[str] = (),
+    unit: Iterable[str] = (),
+    non_negative: Iterable[str] = (),
+) -> None:
     """Raise ValueError naming the first bad field of ``config``.
+
+    Every float field must be finite, whatever group it is in.
 
     Args:
         config: A config dataclass with an ``env_id`` field.
         counts: Fields that must be integers >= 1.
         positive: Fields that must be numbers > 0.
         unit: Fields that must be numbers in [0, 1].
+        non_negative: Fields that must be numbers >= 0.
     """
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{field.name}: expected a finite number, got {value!r}")
+    selected = getattr(config, "selected_on", "")
+    if selected not in ("", *SPLITS):
+        raise ValueError(f"selected_on: expected '' (unknown) or a split {list(SPLITS)}, got {selected!r}")
+    for name in non_negative:
+        if not getattr(config, name) >= 0:
+            raise ValueError(f"{name}: expected a number >= 0, got {getattr(config, name)!r}")
     if config.env_id not in metagym.env_ids(trials=False):
         raise ValueError(f"env_id: unknown family id {config.env_id!r}; allowed: {metagym.env_ids(trials=False)}")
     for name in counts:

@@ -1,0 +1,100 @@
+"""Run folders are never lost: no silent overwrite, one trainer at a time, --out guarded."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from metagym.agents.common.runlog import run_lock  # noqa: E402
+from metagym.agents.rl2 import RL2Config, Trainer  # noqa: E402
+
+CLI = [sys.executable, "-m", "metagym.cli"]
+TINY = ["--num-envs", "8", "--rollout-steps", "10", "--hidden-size", "8", "--num-minibatches", "2", "--quiet"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True)
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    folder = tmp_path / "run"
+    config = RL2Config(env_id="MetaBandit-v0", num_envs=8, rollout_steps=10, hidden_size=8, num_minibatches=2)
+    Trainer(config.__class__(**{**config.__dict__, "total_steps": 160}), folder).run(progress=False)
+    (folder / "agent.txt").write_text("rl2\n")
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and p.name != ".lock"}
+
+
+def refused(result: subprocess.CompletedProcess[str], words: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1 and words in result.stderr, result.stderr
+
+
+def test_train_into_a_run_without_resume_is_refused_and_changes_nothing(run: Path) -> None:
+    before = snapshot(run)
+    again = cli("train", "--env", "MetaBandit-v0", "--steps", "160", "--run-dir", str(run), *TINY)
+    refused(again, "already holds a run")
+    refused(cli("train", "--agent", "maml", "--env", "PointNav2D-v0", "--run-dir", str(run)), "already holds a run")
+    assert snapshot(run) == before  # agent.txt too: the first release overwrote it here
+
+
+def test_overwrite_starts_over(run: Path) -> None:
+    args = ["train", "--env", "MetaBandit-v0", "--steps", "80", "--run-dir", str(run), "--overwrite", *TINY]
+    subprocess.run([*CLI, *args], check=True, capture_output=True)
+    assert (run / "progress.csv").read_text().count("\n") == 2  # header + one update: a fresh log
+
+
+def test_a_bad_config_writes_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "new"
+    refused(cli("train", "--run-dir", str(folder), "--learning-rate", "-1"), "learning_rate")
+    assert not folder.exists()
+
+
+def test_one_trainer_per_run_folder(run: Path) -> None:
+    with run_lock(run):  # this test process plays the first trainer
+        refused(cli("train", "--run-dir", str(run), "--resume", "--quiet"), "being trained by another process")
+    assert cli("train", "--run-dir", str(run), "--resume", "--quiet").returncode == 0  # released on exit
+
+
+def test_resume_reads_the_agent_from_the_run(tmp_path: Path) -> None:
+    folder = tmp_path / "maml"
+    sizes = ["--meta-batch-size", "2", "--fast-batch-size", "2", "--hidden-size", "8", "--quiet"]
+    first = ["train", "--agent", "fomaml", "--env", "PointNav2D-v0", "--steps", "400", "--run-dir", str(folder)]
+    subprocess.run([*CLI, *first, *sizes], check=True, capture_output=True)
+    result = cli("train", "--run-dir", str(folder), "--resume", "--quiet")  # no --agent: the run says fomaml
+    assert result.returncode == 0, result.stderr
+
+
+def test_evaluate_never_overwrites_files_it_did_not_write(run: Path, tmp_path: Path) -> None:
+    log = (run / "progress.csv").read_bytes()
+    refused(cli("evaluate", "--run-dir", str(run), "--tasks", "3", "--out", str(run / "progress.json")), "--out")
+    assert (run / "progress.csv").read_bytes() == log  # the training log survives
+    refused(cli("evaluate", "--run-dir", str(run), "--tasks", "3", "--out", str(tmp_path / "r.csv")), ".json")
+    out = tmp_path / "r.json"
+    for _ in range(2):  # its own earlier results are replaced
+        assert cli("evaluate", "--run-dir", str(run), "--tasks", "3", "--out", str(out)).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--learning-rate", "inf"], "learning_rate: expected a finite number"),
+        (["--vf-coef", "-1"], "vf_coef: expected a number >= 0"),
+        (["--checkpoint-seconds", "nan"], "--checkpoint-seconds: expected a finite number >= 0"),
+        (["--agent", "maml", "--env", "PointNav2D-v0", "--cg-damping", "-1"], "cg_damping: expected a number >= 0"),
+        (["--selected-on", "tuesday"], "selected_on: expected"),
+    ],
+)
+def test_bad_numbers_are_refused_before_anything_is_written(tmp_path: Path, args: list[str], words: str) -> None:
+    folder = tmp_path / "never"
+    refused(cli("train", "--run-dir", str(folder), *args), words)
+    assert not folder.exists()

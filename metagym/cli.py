@@ -12,6 +12,7 @@ import dataclasses
 import importlib
 import importlib.util
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -466,6 +467,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, ValueError, TypeError) as error:
         print(f"metagym {args.command}: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`metagym list | head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return 0
 
 

@@ -98,3 +98,40 @@ def test_bad_numbers_are_refused_before_anything_is_written(tmp_path: Path, args
     folder = tmp_path / "never"
     refused(cli("train", "--run-dir", str(folder), *args), words)
     assert not folder.exists()
+
+
+def test_resume_cleans_temp_files_of_killed_writes(run: Path) -> None:
+    stale = [run / ".checkpoint.pt.abc123", run / ".progress.csv.xyz.tmp"]
+    for path in stale:
+        path.write_bytes(b"half a write")
+    assert cli("train", "--run-dir", str(run), "--resume", "--quiet").returncode == 0
+    assert not any(path.exists() for path in stale)
+
+
+def test_log_rewrite_on_resume_is_atomic(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import csv
+
+    from metagym.agents.common.runlog import truncate_log
+
+    log = run / "progress.csv"
+    before = log.read_bytes()
+    fields = before.decode().splitlines()[0].split(",")
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(csv.DictWriter, "writerows", fail)
+    with pytest.raises(OSError, match="disk full"):
+        truncate_log(log, 1, fields)
+    assert log.read_bytes() == before  # the first release lost rows for good here
+    assert not list(run.glob(".progress.csv.*"))
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    proc = subprocess.Popen([*CLI, "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()  # like `metagym list | head -1`
+    err = proc.stderr.read().decode()
+    proc.wait()
+    assert "Traceback" not in err

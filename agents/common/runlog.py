@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,14 +17,28 @@ def raise_interrupt(signum: int, frame: Any) -> None:
 
 
 def truncate_log(path: Path, update: int, fields: list[str], key: str = "update") -> None:
-    """Keep only rows up to the checkpoint being resumed (a killed run may have written more)."""
-    rows = []
-    if path.exists():
-        with path.open() as handle:
-            rows = [r for r in csv.DictReader(handle) if int(r[key]) <= update]
-    path.unlink(missing_ok=True)
-    for row in rows:
-        append_log(path, row, fields)
+    """Keep only rows up to the checkpoint being resumed (a killed run may have written more).
+
+    The log is rewritten atomically (temp file, then rename): an error or a kill while it is
+    rewritten leaves the old log whole, never a partial one.
+    """
+    if not path.exists():
+        return
+    with path.open() as handle:
+        rows = [r for r in csv.DictReader(handle) if int(r[key]) <= update]
+    handle_fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle_fd, "w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, path.stat().st_mode & 0o777)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
 
 
 def append_log(path: Path, row: dict[str, Any], fields: list[str]) -> None:
@@ -71,6 +86,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
 
     The lock is an advisory ``flock``: the operating system releases it when the process ends,
     however it ends, so a crashed run leaves no stale lock (the file itself stays, harmless).
+    Once it is held, temp files that a killed checkpoint or log write left behind are removed.
     """
     try:
         import fcntl
@@ -91,6 +107,10 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         handle.truncate()
         handle.write(f"{os.getpid()}\n")
         handle.flush()
+        for stale in run_dir.glob(".*.tmp"):  # left by a write that a kill interrupted; no writer now
+            stale.unlink(missing_ok=True)
+        for stale in run_dir.glob(".checkpoint.pt.*"):
+            stale.unlink(missing_ok=True)
         yield
     finally:
         fcntl.flock(handle, fcntl.LOCK_UN)

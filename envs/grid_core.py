@@ -125,6 +125,8 @@ class MetaGridDynamics(BatchedDynamics[Any]):
         if isinstance(view, bool) or not isinstance(view, int) or view < 0 or (view and view % 2 == 0) or view > 9:
             raise ValueError(f"view_size: expected 0 or an odd integer from 1 to 9, got {view_size!r}")
         self.view_size = view
+        if not isinstance(show_position, bool | np.bool_):  # "no" is truthy: refuse, do not guess
+            raise ValueError(f"observe_position: expected True or False, got {show_position!r}")
         if not show_position and view == 0:
             raise ValueError("view_size: an agent that does not see its position needs a view (odd, 1 to 9)")
         self.goal_terminates = family.goal_terminates

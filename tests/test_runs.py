@@ -135,3 +135,13 @@ def test_a_closed_pipe_ends_quietly() -> None:
     err = proc.stderr.read().decode()
     proc.wait()
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("value", ["no", 1, None])
+def test_bool_options_take_bools(value: object) -> None:
+    import gymnasium as gym
+
+    with pytest.raises(ValueError, match="observe_position: expected True or False"):
+        gym.make("MetaMaze-v0", observe_position=value)
+    with pytest.raises(ValueError, match="held_out_goals: expected True or False"):
+        gym.make("MetaGrid-GridNavi-v0", held_out_goals=value)

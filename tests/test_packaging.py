@@ -56,3 +56,22 @@ def test_readme_quick_start_runs_as_written() -> None:
     snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
     assert "gym.make_vec" in snippet
     run_python(snippet + "\nprint('ok')")
+
+
+def test_every_source_package_is_in_the_wheel() -> None:
+    """pyproject lists packages by hand (the folders map into metagym.*): none may be left out."""
+    from pathlib import Path
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    root = Path(__file__).parents[1]
+    setup = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    folders = {folder: name for name, folder in setup["package-dir"].items()}
+    found = set()
+    for folder, name in folders.items():
+        for init in (root / folder).rglob("__init__.py"):
+            parts = init.parent.relative_to(root / folder).parts
+            found.add(".".join((name, *parts)))
+    assert found == set(setup["packages"])

@@ -168,16 +168,28 @@ def test_maml_runs_on_discrete_families(tmp_path: Path, env_id: str) -> None:
     assert len(result["episode_returns"]["mean"]) == 4
 
 
-def test_reptile_defaults_to_five_inner_steps_and_refuses_one() -> None:
+def test_reptile_defaults_to_five_inner_steps_and_refuses_one(tmp_path: Path) -> None:
     assert MAMLConfig(variant="reptile").inner_steps == 5 and MAMLConfig(variant="maml").inner_steps == 1
     with pytest.raises(ValueError, match=r"inner_steps: Reptile with 1 inner step is a joint-training"):
         MAMLConfig(variant="reptile", inner_steps=1).validate()
     result = subprocess.run(
-        [sys.executable, "-m", "metagym.cli", "train", "--agent", "reptile", "--inner-steps", "1", "--run-dir", "x"],
+        [
+            sys.executable,
+            "-m",
+            "metagym.cli",
+            "train",
+            "--agent",
+            "reptile",
+            "--inner-steps",
+            "1",
+            "--run-dir",
+            str(tmp_path / "x"),
+        ],
         capture_output=True,
         text=True,
     )
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "inner_steps" in result.stderr
+    assert not (tmp_path / "x").exists()  # refused before anything is written
 
 
 def test_reptile_update_is_not_the_joint_training_step() -> None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from metagym.atomic import replaced_atomically
 
 #: How each reference is drawn and named, in plot and table order.
 REFERENCE_STYLES = {
@@ -28,26 +28,12 @@ REFERENCE_STYLES = {
 }
 
 
-def _write_text(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (temp file in the same folder, then rename)."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
-        umask = os.umask(0)  # mkstemp makes 0600 files; results get the mode any new file gets
-        os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def write(results: dict[str, Any], out: str | Path, compare: Sequence[dict[str, Any]] = ()) -> list[Path]:
     """Write ``out`` (JSON), and beside it a CSV and a PNG plot; return the three paths."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _write_text(out, json.dumps(results, indent=2) + "\n")
+    with replaced_atomically(out) as handle:
+        handle.write(json.dumps(results, indent=2) + "\n")
     table_path = out.with_suffix(".csv")
     refs = list(results["references"])
     rows = [["index", "experience_episodes", "mean", "ci_low", "ci_high", *refs, "normalized_score"]]
@@ -56,10 +42,8 @@ def write(results: dict[str, Any], out: str | Path, compare: Sequence[dict[str, 
         agent = [ep["mean"][k], ep["ci_low"][k], ep["ci_high"][k]]
         references = [results["references"][r]["mean"][k] for r in refs]
         rows.append([k, x, *agent, *references, results["normalized_score"][k]])
-    with tempfile.TemporaryFile("w+", newline="") as buffer:
-        csv.writer(buffer).writerows(rows)
-        buffer.seek(0)
-        _write_text(table_path, buffer.read())
+    with replaced_atomically(table_path) as handle:
+        csv.writer(handle).writerows(rows)
     figure = out.with_suffix(".png")
     plot([results, *compare], figure)
     return [out, table_path, figure]

@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from metagym.atomic import replaced_atomically
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save(obj)`` to ``path`` so that a reader sees the old file or the new one, whole."""
     import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path, binary=True) as handle:
+        torch.save(obj, handle)
 
 
 def load(path: str | Path) -> Any:

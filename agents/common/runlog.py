@@ -5,11 +5,12 @@ from __future__ import annotations
 import csv
 import os
 import signal
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from metagym.atomic import replaced_atomically
 
 
 def raise_interrupt(signum: int, frame: Any) -> None:
@@ -26,19 +27,10 @@ def truncate_log(path: Path, update: int, fields: list[str], key: str = "update"
         return
     with path.open() as handle:
         rows = [r for r in csv.DictReader(handle) if int(r[key]) <= update]
-    handle_fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle_fd, "w", newline="") as out:
-            writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp, path.stat().st_mode & 0o777)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path) as out:
+        writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def append_log(path: Path, row: dict[str, Any], fields: list[str]) -> None:

@@ -1,0 +1,38 @@
+"""Replace a file atomically: write a temp file in the same folder, then rename it over.
+
+A reader (or a crash) sees the old file or the new one, whole, never a partial write. Results,
+logs and checkpoints all go through :func:`replaced_atomically`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextmanager
+def replaced_atomically(path: str | Path, binary: bool = False) -> Iterator[IO[Any]]:
+    """Yield a handle whose contents replace ``path`` when the block ends without an error.
+
+    The temp file (``.<name>.<random>.tmp``) is removed if the block raises; the new file gets
+    the mode any new file gets (``mkstemp`` alone would leave it 0600).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", newline="") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

@@ -62,9 +62,14 @@ def evaluation_tasks(
     ``num_tasks % m`` distinct tasks drawn without replacement (the results say so); any other
     split is sampled with a generator seeded by ``seed``.
     """
+    return _tasks(family_for(env_id), split, num_tasks, seed)
+
+
+def _tasks(
+    family: TaskFamily[Any], split: str | None, num_tasks: int, seed: int
+) -> tuple[list[Task], str, dict[str, Any]]:
     if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
         raise ValueError(f"tasks: expected an integer >= 1, got {num_tasks!r}")
-    family = family_for(env_id)
     split = default_split(family) if split is None else split
     family.check_split(split)
     rng = np.random.default_rng(seed)
@@ -169,7 +174,8 @@ def evaluate_gradient(
     "random initialisation, fine-tuned alike" control); this module imports no agent.
     """
     env_id = agent.config.env_id
-    tasks, split, how = evaluation_tasks(env_id, split, num_tasks, seed)
+    family = family_for(env_id)
+    tasks, split, how = _tasks(family, split, num_tasks, seed)
     returns = agent.adaptation_returns(tasks, steps, seed, deterministic)
     singles = reference_trials(env_id, tasks, 1, seed, split)
     singles.pop("bayes_optimal", None)  # optimal for one episode, not for this experience budget
@@ -177,13 +183,13 @@ def evaluate_gradient(
     references["random_init"] = agent.reinitialised(seed + 1).adaptation_returns(tasks, steps, seed, deterministic)
     per_step = int(getattr(agent.config, "eval_batch_size", agent.config.fast_batch_size))
     experience = [k * per_step for k in range(steps + 1)]
-    results = _results(name, agent, split, tasks, how, seed, deterministic, returns, references, experience)
+    results = _results(name, agent, family, split, tasks, how, seed, deterministic, returns, references, experience)
     reached = results["scored_index_to_80pct_oracle"]
     return results | {
         "inner_lr": float(agent.config.inner_lr),
         "adaptation_steps": list(range(steps + 1)),
         "episodes_per_adaptation_step": per_step,
-        "env_steps_per_adaptation_step": per_step * family_for(env_id).horizon,
+        "env_steps_per_adaptation_step": per_step * family.horizon,
         "x_axis": "gradient steps",
         "gradient_steps_to_80pct_oracle": reached,
     }
@@ -209,18 +215,19 @@ def evaluate(
     """
     if hasattr(agent, "adapt"):
         return evaluate_gradient(agent, split, num_tasks, seed, name, deterministic=deterministic)
-    env_id, episodes = agent.config.env_id, agent.config.episodes_per_trial
-    if episodes is None:
-        episodes = family_for(env_id).episodes_per_trial
-    tasks, split, how = evaluation_tasks(env_id, split, num_tasks, seed)
+    env_id, family = agent.config.env_id, family_for(agent.config.env_id)
+    episodes = agent.config.episodes_per_trial or family.episodes_per_trial
+    tasks, split, how = _tasks(family, split, num_tasks, seed)
     returns = agent_trials(agent, tasks, episodes, seed, deterministic)
     references = reference_trials(env_id, tasks, episodes, seed, split)
-    return _results(name, agent, split, tasks, how, seed, deterministic, returns, references, list(range(episodes)))
+    experience = list(range(episodes))
+    return _results(name, agent, family, split, tasks, how, seed, deterministic, returns, references, experience)
 
 
 def _results(
     name: str,
     agent: Any,
+    family: TaskFamily[Any],
     split: str,
     tasks: Sequence[Task],
     how: dict[str, Any],
@@ -238,7 +245,7 @@ def _results(
         "agent": name,
         "env": env_id,
         "split": split,
-        "distribution": distribution_of(family_for(env_id), split),
+        "distribution": distribution_of(family, split),
         "selection_split": getattr(agent.config, "selected_on", "") or None,
         "actions": "greedy" if deterministic else "sampled",
         "num_tasks": len(tasks),

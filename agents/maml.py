@@ -39,7 +39,16 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 from torch.func import functional_call, vmap
 
-from metagym.agents.common.checkpoint import load, save_atomic
+from metagym.agents.common.checkpoint import (
+    CHECKPOINT_SECONDS,
+    check_interval,
+    config_from,
+    extended,
+    field,
+    generator_from,
+    load,
+    save_atomic,
+)
 from metagym.agents.common.policy_gradient import (
     Batch,
     advantages,
@@ -47,7 +56,15 @@ from metagym.agents.common.policy_gradient import (
     flat,
     weighted_mean,
 )
-from metagym.agents.common.runlog import append_log, run_lock, saved_on_exit, tensorboard, truncate_log
+from metagym.agents.common.runlog import (
+    Interrupted,
+    append_log,
+    check_finite,
+    run_lock,
+    stop_between_updates,
+    tensorboard,
+    truncate_log,
+)
 from metagym.agents.common.validation import check_config
 from metagym.registration import family_of
 
@@ -252,12 +269,30 @@ class MAMLAgent:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> MAMLAgent:
-        state = load(Path(run_dir) / "checkpoint.pt")
-        config = MAMLConfig(**state["config"])
+        """The agent saved in ``run_dir/checkpoint.pt`` (read without running any code of the file)."""
+        path = Path(run_dir) / "checkpoint.pt"
+        state = load(path)
+        config = config_from(MAMLConfig, state, path)
         env = gym.make(config.env_id)
         agent = cls(config, env.observation_space, env.action_space)
-        agent.params = state["params"]
+        agent.params = checked_params(agent.params, field(state, "params", dict, path), path)
         return agent
+
+
+def checked_params(current: Params, saved: dict[str, Any], path: str | Path) -> Params:
+    """Saved policy parameters, checked name by name and shape by shape against ``current``."""
+    if set(saved) != set(current):
+        raise ValueError(
+            f"checkpoint: {path}: parameters {sorted(map(str, saved))} do not fit the policy's {sorted(current)}"
+        )
+    for name, value in saved.items():
+        if (
+            not isinstance(value, torch.Tensor)
+            or value.shape != current[name].shape
+            or value.dtype != current[name].dtype
+        ):
+            raise ValueError(f"checkpoint: {path}: parameter {name!r} does not fit the policy")
+    return {name: saved[name] for name in current}
 
 
 class Sampler:
@@ -340,6 +375,7 @@ class Trainer:
         self.agent = MAMLAgent(config, env.observation_space, env.action_space)
         self.sampler = Sampler(self.agent, config.meta_batch_size, int(sample_seq.generate_state(1)[0]) % 2**31)
         self.iteration, self.global_step, self.elapsed = 0, 0, 0.0
+        self.checkpoint_seconds = CHECKPOINT_SECONDS
 
     # -- one meta-update -----------------------------------------------------------------------
     def _collect(self, tasks: list[Any], params: list[Params]) -> Batch:
@@ -438,34 +474,57 @@ class Trainer:
 
     # -- checkpoints and the loop --------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """Everything the next meta-update depends on, as tensors, numbers, strings and JSON."""
         return {
             "config": dataclasses.asdict(self.config),
             "params": self.agent.params,
             "iteration": self.iteration,
             "global_step": self.global_step,
             "elapsed": self.elapsed,
-            "task_rng": self.task_rng,
-            "sampler": (self.sampler.generator.get_state(), self.sampler.calls, self.sampler.seed),
+            "checkpoint_seconds": self.checkpoint_seconds,
+            "task_rng": json.dumps(self.task_rng.bit_generator.state),
+            "sampler": {
+                "generator": self.sampler.generator.get_state(),
+                "calls": self.sampler.calls,
+                "seed": self.sampler.seed,
+            },
         }
 
     def save(self) -> None:
         save_atomic(self.state_dict(), self.run_dir / "checkpoint.pt")
 
     @classmethod
-    def resume(cls, run_dir: str | Path) -> Trainer:
-        state = load(Path(run_dir) / "checkpoint.pt")
-        trainer = cls(MAMLConfig(**state["config"]), run_dir)
-        trainer.agent.params = state["params"]
-        trainer.iteration, trainer.global_step = state["iteration"], state["global_step"]
-        trainer.elapsed, trainer.task_rng = state["elapsed"], state["task_rng"]
-        generator_state, trainer.sampler.calls, trainer.sampler.seed = state["sampler"]
-        trainer.sampler.generator.set_state(generator_state)
+    def resume(cls, run_dir: str | Path, total_steps: int | None = None) -> Trainer:
+        """The trainer saved in ``run_dir``, to continue bit for bit (to ``total_steps`` if given)."""
+        path = Path(run_dir) / "checkpoint.pt"
+        state = load(path)
+        config = config_from(MAMLConfig, state, path)
+        if total_steps is not None:
+            config = extended(config, total_steps, state.get("global_step"), path)
+        trainer = cls(config, run_dir)
+        trainer.agent.params = checked_params(trainer.agent.params, field(state, "params", dict, path), path)
+        trainer.iteration = field(state, "iteration", int, path)
+        trainer.global_step = field(state, "global_step", int, path)
+        trainer.elapsed = float(field(state, "elapsed", (int, float), path))
+        trainer.checkpoint_seconds = check_interval(state.get("checkpoint_seconds", CHECKPOINT_SECONDS), path)
+        trainer.task_rng = generator_from(field(state, "task_rng", str, path), f"{path}: task_rng")
+        sampler = field(state, "sampler", dict, path)
+        trainer.sampler.calls = field(sampler, "calls", int, path)
+        trainer.sampler.seed = field(sampler, "seed", int, path)
+        try:
+            trainer.sampler.generator.set_state(field(sampler, "generator", torch.Tensor, path))
+        except RuntimeError as error:
+            raise ValueError(f"checkpoint: {path}: 'sampler' is not a torch generator state ({error})") from None
         return trainer
 
-    def run(self, checkpoint_seconds: float = 120.0, progress: bool = True, stop_after: int | None = None) -> None:
+    def run(
+        self, checkpoint_seconds: float | None = None, progress: bool = True, stop_after: int | None = None
+    ) -> None:
         """Meta-train until ``total_steps`` env steps (or ``stop_after`` more iterations)."""
         with run_lock(self.run_dir):  # one trainer per run folder
-            self._run(checkpoint_seconds, progress, stop_after)
+            if checkpoint_seconds is not None:  # kept in the checkpoint: a resumed run saves as often
+                self.checkpoint_seconds = check_interval(checkpoint_seconds)
+            self._run(self.checkpoint_seconds, progress, stop_after)
 
     def _run(self, checkpoint_seconds: float, progress: bool, stop_after: int | None) -> None:
         from tqdm import tqdm
@@ -480,10 +539,12 @@ class Trainer:
         writer = tensorboard(self.run_dir, self.global_step)
         bar = tqdm(total=c.total_steps, initial=min(self.global_step, c.total_steps), disable=not progress, unit="step")
         last_save, done = time.monotonic(), 0
-        with saved_on_exit(self.save, bar, writer):
+        with stop_between_updates(bar, writer) as stop:
+            stop.update = self.iteration
             while self.global_step < c.total_steps and (stop_after is None or done < stop_after):
                 tic, before = time.perf_counter(), self.global_step
                 stats = self.meta_step()
+                check_finite(self.run_dir, self.iteration + 1, stats, self.agent.params.values())
                 self.iteration, done = self.iteration + 1, done + 1
                 seconds = time.perf_counter() - tic
                 self.elapsed += seconds
@@ -499,9 +560,13 @@ class Trainer:
                     f"{row['steps_per_sec']:,.0f} steps/s  return before {stats['pre_adaptation_return']:.1f}"
                     f" after {post:.1f}"
                 )
-                if time.monotonic() - last_save >= checkpoint_seconds:
+                stop.update = self.iteration
+                if stop.requested or time.monotonic() - last_save >= checkpoint_seconds:
                     self.save()
                     last_save = time.monotonic()
+                if stop.requested:
+                    raise Interrupted(saved=True, update=self.iteration)
+            self.save()
 
 
 # The names the ``metagym`` command looks for in an agent module.

@@ -23,10 +23,30 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from metagym.agents.common.checkpoint import load, save_atomic
+from metagym.agents.common.checkpoint import (
+    CHECKPOINT_SECONDS,
+    check_interval,
+    config_from,
+    extended,
+    field,
+    generator_from,
+    load,
+    load_weights,
+    save_atomic,
+    to_array,
+)
 from metagym.agents.common.gae import gae
-from metagym.agents.common.runlog import append_log, run_lock, saved_on_exit, tensorboard, truncate_log
+from metagym.agents.common.runlog import (
+    Interrupted,
+    append_log,
+    check_finite,
+    run_lock,
+    stop_between_updates,
+    tensorboard,
+    truncate_log,
+)
 from metagym.agents.common.validation import check_config
+from metagym.snapshot import env_state, restore_env_state
 from metagym.wrappers import make_trial_vector
 
 
@@ -207,12 +227,13 @@ class RL2Agent:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> RL2Agent:
-        """The agent saved in ``run_dir/checkpoint.pt``."""
-        state = load(Path(run_dir) / "checkpoint.pt")
-        config = RL2Config(**state["config"])
+        """The agent saved in ``run_dir/checkpoint.pt`` (read without running any code of the file)."""
+        path = Path(run_dir) / "checkpoint.pt"
+        state = load(path)
+        config = config_from(RL2Config, state, path)
         envs = make_envs(config, num_envs=1)
         agent = cls(config, envs.single_observation_space, envs.single_action_space)
-        agent.network.load_state_dict(state["network"])
+        load_weights(agent.network, field(state, "network", dict, path), path)
         return agent
 
 
@@ -239,24 +260,27 @@ class Trainer:
         self.starts = np.ones(config.num_envs, dtype=np.float32)
         self.hidden = self.agent.initial_state(config.num_envs)
         self.update, self.global_step, self.elapsed = 0, 0, 0.0
+        self.checkpoint_seconds = CHECKPOINT_SECONDS
         self.recent: list[list[float]] = []  # inner-episode returns of recently finished trials
         self._partial: list[list[float]] = [[] for _ in range(config.num_envs)]
 
     # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
+        """Everything the next update depends on, as tensors, numbers, strings and JSON."""
         return {
             "config": dataclasses.asdict(self.config),
             "network": self.agent.network.state_dict(),
             "optimizer": self.optimizer.state_dict(),
-            "envs": self.envs,
+            "envs": env_state(self.envs),
             "obs": self.obs,
             "starts": self.starts,
             "hidden": self.hidden,
             "update": self.update,
             "global_step": self.global_step,
             "elapsed": self.elapsed,
+            "checkpoint_seconds": self.checkpoint_seconds,
             "sampler": self.sampler.get_state(),
-            "shuffle_rng": self.shuffle_rng,
+            "shuffle_rng": json.dumps(self.shuffle_rng.bit_generator.state),
             "recent": self.recent,
             "partial": self._partial,
         }
@@ -265,26 +289,34 @@ class Trainer:
         save_atomic(self.state_dict(), self.run_dir / "checkpoint.pt")
 
     @classmethod
-    def resume(cls, run_dir: str | Path) -> Trainer:
-        state = load(Path(run_dir) / "checkpoint.pt")
-        trainer = cls.__new__(cls)
-        trainer.config = RL2Config(**state["config"]).validate()
-        torch.set_num_threads(trainer.config.torch_threads)
-        trainer.run_dir = Path(run_dir)
-        trainer.envs = state["envs"]
-        trainer.agent = RL2Agent(
-            trainer.config, trainer.envs.single_observation_space, trainer.envs.single_action_space
-        )
-        trainer.agent.network.load_state_dict(state["network"])
-        trainer.optimizer = torch.optim.Adam(
-            trainer.agent.network.parameters(), lr=trainer.config.learning_rate, eps=1e-5
-        )
-        trainer.optimizer.load_state_dict(state["optimizer"])
-        for key in ("obs", "starts", "hidden", "update", "global_step", "elapsed", "shuffle_rng", "recent"):
-            setattr(trainer, key, state[key])
-        trainer._partial = state["partial"]
-        trainer.sampler = torch.Generator()
-        trainer.sampler.set_state(state["sampler"])
+    def resume(cls, run_dir: str | Path, total_steps: int | None = None) -> Trainer:
+        """The trainer saved in ``run_dir``, to continue bit for bit (to ``total_steps`` if given)."""
+        path = Path(run_dir) / "checkpoint.pt"
+        state = load(path)
+        config = config_from(RL2Config, state, path)
+        if total_steps is not None:
+            config = extended(config, total_steps, state.get("global_step"), path)
+        trainer = cls(config, run_dir)  # the same envs, network and optimizer, then the saved state
+        load_weights(trainer.agent.network, field(state, "network", dict, path), path)
+        load_weights(trainer.optimizer, field(state, "optimizer", dict, path), path)
+        restore_env_state(trainer.envs, field(state, "envs", dict, path), f"checkpoint: {path}: envs")
+        n, hidden = config.num_envs, trainer.hidden.shape
+        trainer.obs = to_array(state.get("obs"), f"{path}: obs", trainer.obs.shape, np.float32).copy()
+        trainer.starts = to_array(state.get("starts"), f"{path}: starts", (n,), np.float32).copy()
+        trainer.hidden = to_array(state.get("hidden"), f"{path}: hidden", hidden, np.float32).copy()
+        trainer.update = field(state, "update", int, path)
+        trainer.global_step = field(state, "global_step", int, path)
+        trainer.elapsed = float(field(state, "elapsed", (int, float), path))
+        trainer.checkpoint_seconds = check_interval(state.get("checkpoint_seconds", CHECKPOINT_SECONDS), path)
+        trainer.recent = [[float(x) for x in r] for r in field(state, "recent", list, path)]
+        trainer._partial = [[float(x) for x in r] for r in field(state, "partial", list, path)]
+        if len(trainer._partial) != n:
+            raise ValueError(f"checkpoint: {path}: 'partial' has {len(trainer._partial)} entries, expected {n}")
+        trainer.shuffle_rng = generator_from(field(state, "shuffle_rng", str, path), f"{path}: shuffle_rng")
+        try:
+            trainer.sampler.set_state(field(state, "sampler", torch.Tensor, path))
+        except RuntimeError as error:
+            raise ValueError(f"checkpoint: {path}: 'sampler' is not a torch generator state ({error})") from None
         return trainer
 
     # -- one update ----------------------------------------------------------------------------
@@ -380,10 +412,14 @@ class Trainer:
         return [float(np.mean([r[i] for r in self.recent])) for i in range(k)]
 
     # -- the loop ------------------------------------------------------------------------------
-    def run(self, checkpoint_seconds: float = 120.0, progress: bool = True, stop_after: int | None = None) -> None:
+    def run(
+        self, checkpoint_seconds: float | None = None, progress: bool = True, stop_after: int | None = None
+    ) -> None:
         """Train to ``total_steps`` (or ``stop_after`` more updates), logging and checkpointing."""
         with run_lock(self.run_dir):  # one trainer per run folder
-            self._run(checkpoint_seconds, progress, stop_after)
+            if checkpoint_seconds is not None:  # kept in the checkpoint: a resumed run saves as often
+                self.checkpoint_seconds = check_interval(checkpoint_seconds)
+            self._run(self.checkpoint_seconds, progress, stop_after)
 
     def _run(self, checkpoint_seconds: float, progress: bool, stop_after: int | None) -> None:
         from tqdm import tqdm
@@ -400,12 +436,14 @@ class Trainer:
         last_save = time.monotonic()
         target = c.num_updates if stop_after is None else min(c.num_updates, self.update + stop_after)
         bar = tqdm(total=c.num_updates * c.batch_size, initial=self.global_step, disable=not progress, unit="step")
-        with saved_on_exit(self.save, bar, writer):
+        with stop_between_updates(bar, writer) as stop:
+            stop.update = self.update
             while self.update < target:
                 tic = time.perf_counter()
                 if c.anneal_lr:
                     self.optimizer.param_groups[0]["lr"] = c.learning_rate * (1 - self.update / c.num_updates)
                 stats = self.learn(self.collect())
+                check_finite(self.run_dir, self.update + 1, stats, self.agent.network.parameters())
                 self.update += 1
                 seconds = time.perf_counter() - tic
                 self.elapsed += seconds
@@ -420,9 +458,13 @@ class Trainer:
                 bar.set_postfix_str(
                     f"{row['steps_per_sec']:,.0f} steps/s  return per episode " + " ".join(f"{m:.2f}" for m in means)
                 )
-                if time.monotonic() - last_save >= checkpoint_seconds:
+                stop.update = self.update
+                if stop.requested or time.monotonic() - last_save >= checkpoint_seconds:
                     self.save()
                     last_save = time.monotonic()
+                if stop.requested:
+                    raise Interrupted(saved=True, update=self.update)
+            self.save()
 
 
 def train(config: RL2Config, run_dir: str | Path, resume: bool = False, **run_kwargs: Any) -> RL2Agent:

@@ -134,14 +134,20 @@ def prepare_run_dir(folder: Path, overwrite: bool, flag: str, extra: tuple[str, 
                 path.unlink(missing_ok=True)
 
 
+#: ``metagym train`` defaults for a new run (options left unset on ``--resume`` keep the run's own).
+TRAIN_DEFAULTS = {"agent": "rl2", "env": "MetaGrid-GridNavi-v0", "steps": 1_000_000, "seed": 0}
+
+
 def cmd_train(args: argparse.Namespace) -> None:
     run_dir = Path(args.run_dir)
-    if not 0 <= args.checkpoint_seconds < float("inf"):  # also refuses nan; 0 saves after every update
+    if args.checkpoint_seconds is not None and not 0 <= args.checkpoint_seconds < float("inf"):  # also nan
         raise CommandError(f"--checkpoint-seconds: expected a finite number >= 0, got {args.checkpoint_seconds}")
     if args.resume:
-        module = agent_module(run_kind(run_dir))  # the run says which agent trained it
-        trainer = module.Trainer.resume(run_dir)
+        trainer = resumed_trainer(args, run_dir)
     else:
+        for name, default in TRAIN_DEFAULTS.items():
+            if getattr(args, name) is None:
+                setattr(args, name, default)
         module = agent_module(args.agent)
         if args.env not in metagym.env_ids(trials=False):
             raise CommandError(f"--env: unknown family id {args.env!r}; allowed: {', '.join(metagym.env_ids(False))}")
@@ -160,14 +166,57 @@ def cmd_train(args: argparse.Namespace) -> None:
         config = module.Config(**overrides).validate()
         prepare_run_dir(run_dir, args.overwrite, "--run-dir")
         trainer = module.Trainer(config, run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
+        writable(run_dir, "--run-dir")
         (run_dir / "agent.txt").write_text(args.agent + "\n")
-    try:
-        trainer.run(checkpoint_seconds=args.checkpoint_seconds, progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: checkpoint saved in {run_dir}; continue with --resume", file=sys.stderr)
-        raise SystemExit(130) from None
+    trained(trainer, run_dir, args.checkpoint_seconds, args.quiet, "continue with --resume")
     print(f"trained {trainer.global_step:,} steps; run folder {run_dir}")
+
+
+def resumed_trainer(args: argparse.Namespace, run_dir: Path) -> Any:
+    """The trainer of the run in ``run_dir``, as it was saved; ``--steps`` may extend it."""
+    if args.overwrite:
+        raise CommandError("--overwrite: not with --resume (one continues the run, the other deletes it)")
+    fixed = [name for name in ("agent", "env", "seed", *sorted(args.config_options)) if getattr(args, name) is not None]
+    if fixed:
+        flag = "--" + fixed[0].replace("_", "-")
+        raise CommandError(
+            f"{flag}: a resumed run keeps its own settings; only --steps and --checkpoint-seconds may be given"
+        )
+    if args.steps is not None and args.steps < 1:
+        raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
+    module = agent_module(run_kind(run_dir))  # the run says which agent trained it
+    try:
+        return module.Trainer.resume(run_dir, total_steps=args.steps)
+    except ValueError as error:
+        raise CommandError(str(error).replace("steps: ", "--steps: ", 1)) from None
+
+
+def writable(folder: Path, flag: str) -> None:
+    """Create ``folder`` if needed, or raise a one-line error naming ``flag`` if it cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"{flag}: cannot create {folder} ({error.strerror or error})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(f"{flag}: {folder} is not writable")
+
+
+def trained(trainer: Any, run_dir: Path, checkpoint_seconds: float | None, quiet: bool, hint: str) -> None:
+    """Run ``trainer``; an interrupt or a full disk ends the command with one line, not a traceback."""
+    from metagym.agents.common.runlog import Interrupted
+
+    try:
+        trainer.run(checkpoint_seconds=checkpoint_seconds, progress=not quiet)
+    except Interrupted as stop:
+        if stop.saved:
+            print(f"\ninterrupted: update {stop.update} saved in {run_dir}; {hint}", file=sys.stderr)
+        else:
+            print(f"\ninterrupted twice: stopped at once; the last checkpoint in {run_dir} is kept", file=sys.stderr)
+        raise SystemExit(130) from None
+    except OSError as error:  # disk full, folder removed or made read-only under the run
+        where = error.filename or run_dir
+        reason = error.strerror or error
+        raise CommandError(f"--run-dir: cannot write {where} ({reason}); the last checkpoint is kept") from None
 
 
 def load_agent(run_dir: str) -> Any:
@@ -372,14 +421,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     imageio = video_writer()
     prepare_run_dir(out, args.overwrite, "--out", DEMO_FILES)
     trainer = module.Trainer(config, out)
-    out.mkdir(parents=True, exist_ok=True)
+    writable(out, "--out")
     (out / "agent.txt").write_text("rl2\n")
     print(f"1/3 meta-training RL² on MetaGrid-GridNavi-v0 for {args.steps:,} steps (run folder {out})")
-    try:
-        trainer.run(checkpoint_seconds=120.0, progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: checkpoint saved in {out}", file=sys.stderr)
-        raise SystemExit(130) from None
+    trained(trainer, out, None, args.quiet, f"continue with metagym train --run-dir {out} --resume")
     print("2/3 evaluating on 210 fresh trials from GridNavi's prior (each of the 21 goals 10 times, as VariBAD)")
     result = evaluate(trainer.agent, "train", 210, args.seed, name="RL²")
     paths = write(result, out / "results.json")
@@ -399,16 +444,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list every task family").set_defaults(run=cmd_list)
 
     train = sub.add_parser("train", help="meta-train an agent on a task family")
-    train.add_argument("--agent", default="rl2", help=f"one of {', '.join(AGENTS)} (default: %(default)s)")
-    train.add_argument("--env", default="MetaGrid-GridNavi-v0", help="family id (default: %(default)s)")
-    train.add_argument("--steps", type=int, default=1_000_000, help="environment steps (default: %(default)s)")
-    train.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
+    d = TRAIN_DEFAULTS
+    train.add_argument("--agent", help=f"one of {', '.join(AGENTS)} (default: {d['agent']})")
+    train.add_argument("--env", help=f"family id (default: {d['env']})")
+    train.add_argument(
+        "--steps", type=int, help=f"environment steps (default: {d['steps']}); with --resume, extends the run to this"
+    )
+    train.add_argument("--seed", type=int, help=f"root seed (default: {d['seed']})")
     train.add_argument("--run-dir", required=True, help="folder for config, logs and checkpoints")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir where it stopped")
     train.add_argument(
         "--overwrite", action="store_true", help="start over in a --run-dir that holds a run (deletes its checkpoint)"
     )
-    train.add_argument("--checkpoint-seconds", type=float, default=120.0, help="seconds between checkpoints")
+    train.add_argument(
+        "--checkpoint-seconds",
+        type=float,
+        help="seconds between checkpoints (default: 120; a resumed run keeps its own)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     options: dict[str, tuple[Any, str]] = {}
     for module in dict.fromkeys(AGENTS.values()):
@@ -471,6 +523,10 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 1
+    except OSError as error:  # a file that cannot be read or written: disk full, read-only, removed
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"metagym {args.command}: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,29 +1,175 @@
-"""Atomic checkpoints: write to a temporary file in the same folder, then rename over."""
+"""Checkpoints that load without running code, written atomically.
+
+A checkpoint holds only what ``torch.load(weights_only=True)`` accepts: tensors, plain containers,
+numbers and strings. numpy arrays are stored as tensors and come back as arrays; env and random
+states are plain data (see :mod:`metagym.snapshot`), never pickled objects. A crafted or foreign
+file gets a one-line ValueError naming it, and no code of it runs.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from metagym.atomic import replaced_atomically
 
 
+def to_storable(obj: Any) -> Any:
+    """``obj`` with numpy arrays as tensors and numpy scalars as Python numbers (for weights_only)."""
+    import torch
+
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj).copy())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Mapping):
+        return {key: to_storable(value) for key, value in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_storable(value) for value in obj]
+    return obj
+
+
 def save_atomic(obj: Any, path: str | Path) -> None:
-    """``torch.save(obj)`` to ``path`` so that a reader sees the old file or the new one, whole."""
+    """Save ``obj`` to ``path`` so that a reader sees the old file or the new one, whole."""
     import torch
 
     with replaced_atomically(path, binary=True) as handle:
-        torch.save(obj, handle)
+        torch.save(to_storable(obj), handle)
 
 
-def load(path: str | Path) -> Any:
-    """Load a checkpoint, or raise ValueError naming the file if it is missing or corrupt."""
+def load(path: str | Path) -> dict[str, Any]:
+    """A checkpoint's contents, or a ValueError naming the file if it is missing, corrupt or unsafe.
+
+    The file is read with ``weights_only=True``: a pickled object (a crafted file, or a checkpoint
+    of metagym 0.1, which pickled the env) is refused before any of its code can run.
+    """
     import torch
 
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"checkpoint: no file at {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises several types for a damaged file
-        raise ValueError(f"checkpoint: {path} is not a readable checkpoint ({type(error).__name__}: {error})") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a damaged or unsafe file
+        text = str(error)
+        if "GLOBAL" in text or "Unsupported global" in text:
+            reason = "it holds pickled objects, which metagym never loads: only tensors, numbers and strings"
+        elif "Weights only load failed" in text:
+            reason = "damaged, or not a torch file"
+        else:
+            reason = f"{type(error).__name__}: {text.strip().splitlines()[0] if text.strip() else 'unreadable'}"
+        raise ValueError(f"checkpoint: {path} is not a readable checkpoint ({reason})") from None
+    if not isinstance(state, dict) or "config" not in state:
+        raise ValueError(f"checkpoint: {path} is not a metagym checkpoint (no config)")
+    return state
+
+
+def field(state: Mapping[str, Any], name: str, kind: type | tuple[type, ...], path: str | Path) -> Any:
+    """``state[name]``, checked to be a ``kind``; a ValueError naming the file otherwise."""
+    if name not in state:
+        raise ValueError(f"checkpoint: {path} has no {name!r}")
+    value = state[name]
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float, (int, float))):
+        raise ValueError(f"checkpoint: {path}: {name!r} has the wrong type ({type(value).__name__})")
+    return value
+
+
+def to_array(value: Any, where: str, shape: tuple[int, ...] | None = None, dtype: Any = None) -> np.ndarray:
+    """A saved tensor back as a numpy array, checked against ``shape`` and ``dtype`` when given."""
+    import torch
+
+    if not isinstance(value, torch.Tensor):
+        raise ValueError(f"checkpoint: {where} is not an array")
+    array = value.numpy()
+    if (shape is not None and array.shape != shape) or (dtype is not None and array.dtype != np.dtype(dtype)):
+        raise ValueError(
+            f"checkpoint: {where} is {array.dtype}{list(array.shape)}, expected {np.dtype(dtype)}{list(shape or ())}"
+        )
+    return array
+
+
+def load_weights(module: Any, weights: Any, path: str | Path) -> None:
+    """``module.load_state_dict(weights)``, with a one-line error naming the file on a mismatch."""
+    try:
+        module.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as error:
+        first = str(error).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[:3])
+        raise ValueError(f"checkpoint: {path}: weights do not fit the network ({detail})") from None
+
+
+def checked_env_id(env_id: Any, path: str | Path) -> str:
+    """The run's env id, if it names a registered Gymnasium id (never ``module:Id``, which imports)."""
+    import gymnasium as gym
+
+    if not isinstance(env_id, str) or ":" in env_id or env_id not in gym.registry:
+        raise ValueError(f"checkpoint: {path}: env id {env_id!r} is not a registered Gymnasium id")
+    return env_id
+
+
+def config_from(cls: Any, state: Mapping[str, Any], path: str | Path) -> Any:
+    """The run's config (a dataclass ``cls``), checked field by field and validated."""
+    import dataclasses
+
+    raw = field(state, "config", dict, path)
+    unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise ValueError(f"checkpoint: {path}: config has unknown fields {', '.join(map(str, unknown))}")
+    checked_env_id(raw.get("env_id"), path)
+    try:
+        return cls(**raw).validate()
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"checkpoint: {path}: {error}") from None
+
+
+def extended(config: Any, total_steps: int, done: Any, path: str | Path) -> Any:
+    """``config`` with ``total_steps`` raised to continue a run that has trained ``done`` steps."""
+    import dataclasses
+
+    if isinstance(total_steps, bool) or not isinstance(total_steps, int) or not isinstance(done, int):
+        raise ValueError(f"steps: expected an integer, got {total_steps!r}")
+    if total_steps <= done:
+        raise ValueError(
+            f"steps: the run in {Path(path).parent} has trained {done:,} steps already; "
+            f"ask for more than that to extend it, got {total_steps:,}"
+        )
+    return dataclasses.replace(config, total_steps=total_steps).validate()
+
+
+def generator_from(text: str, where: str) -> np.random.Generator:
+    """A numpy Generator from its bit generator's JSON state (as saved by the trainers)."""
+    import json
+
+    from metagym.snapshot import BIT_GENERATORS
+
+    try:
+        state = json.loads(text)
+        name = state["bit_generator"]
+        if name not in BIT_GENERATORS:
+            raise ValueError(f"unknown bit generator {name!r}")
+        generator = np.random.Generator(getattr(np.random, name)())
+        generator.bit_generator.state = state
+    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        raise ValueError(f"checkpoint: {where} is not a random generator state ({error})") from None
+    return generator
+
+
+#: Seconds between checkpoints when a run does not say (a resumed run keeps its own interval).
+CHECKPOINT_SECONDS = 120.0
+
+
+def check_interval(seconds: Any, path: str | Path | None = None) -> float:
+    """A checkpoint interval: a finite number of seconds >= 0 (0 saves after every update)."""
+    import math
+
+    where = f"checkpoint: {path}: checkpoint_seconds" if path is not None else "checkpoint_seconds"
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, (int, float))
+        or not (math.isfinite(seconds) and seconds >= 0)
+    ):
+        raise ValueError(f"{where}: expected a finite number >= 0, got {seconds!r}")
+    return float(seconds)

@@ -1,20 +1,17 @@
-"""Run logs every trainer shares: a CSV that survives resumes, TensorBoard, SIGTERM as Ctrl-C."""
+"""What every trainer shares: a CSV log that survives resumes, TensorBoard, stopping between updates, a lock."""
 
 from __future__ import annotations
 
 import csv
 import os
 import signal
-from collections.abc import Callable, Iterator
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from metagym.atomic import replaced_atomically
-
-
-def raise_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
 
 
 def truncate_log(path: Path, update: int, fields: list[str], key: str = "update") -> None:
@@ -26,11 +23,16 @@ def truncate_log(path: Path, update: int, fields: list[str], key: str = "update"
     if not path.exists():
         return
     with path.open() as handle:
-        rows = [r for r in csv.DictReader(handle) if int(r[key]) <= update]
+        rows = [r for r in csv.DictReader(handle) if _whole(r, key) and int(r[key]) <= update]
     with replaced_atomically(path) as out:
         writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def _whole(row: dict[str, Any], key: str) -> bool:
+    """A row written whole (a kill in the middle of a write can leave a partial last line)."""
+    return None not in row and None not in row.values() and str(row.get(key, "")).isdigit()
 
 
 def append_log(path: Path, row: dict[str, Any], fields: list[str]) -> None:
@@ -50,22 +52,72 @@ def tensorboard(run_dir: Path, step: int) -> Any:
     return SummaryWriter(str(run_dir / "tensorboard"), purge_step=step or None)
 
 
-@contextmanager
-def saved_on_exit(save: Callable[[], None], *closers: Any) -> Iterator[None]:
-    """Run a training loop that saves however it ends: normally, on Ctrl-C, or on SIGTERM.
+class Interrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C or SIGTERM.
 
-    SIGTERM is turned into KeyboardInterrupt for the duration; after ``save`` runs, each closer
-    (progress bar, TensorBoard writer; None skipped) is closed and an interrupt is re-raised.
+    ``saved`` says whether the checkpoint holds the last whole update (the first signal: the
+    update in flight is finished, saved, then training stops) or whether a second signal stopped
+    it at once, leaving the previous checkpoint as it was.
     """
-    previous = signal.signal(signal.SIGTERM, raise_interrupt)
+
+    def __init__(self, saved: bool, update: int) -> None:
+        super().__init__()
+        self.saved, self.update = saved, update
+
+
+class StopRequest:
+    """Set by the first SIGINT/SIGTERM; the training loop stops at the next update boundary."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.update = 0  # the last whole update, kept current by the loop
+
+    def handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # asked twice: stop now, without saving a half-done update
+            raise Interrupted(saved=False, update=self.update)
+        self.requested = True
+
+
+@contextmanager
+def stop_between_updates(*closers: Any) -> Iterator[StopRequest]:
+    """Run a training loop that Ctrl-C and SIGTERM stop between updates, never inside one.
+
+    The loop checks ``request.requested`` after each whole update; if set, it saves and raises
+    :class:`Interrupted`. Nothing is saved when the loop raises anything else: a checkpoint only
+    ever holds a consistent state, so a resumed run continues bit for bit. Each closer (progress
+    bar, TensorBoard writer; None skipped) is closed however the loop ends.
+    """
+    request = StopRequest()
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signals reach the main thread only
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, request.handle)
     try:
-        yield
+        yield request
     finally:
-        signal.signal(signal.SIGTERM, previous)
-        save()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         for closer in closers:
             if closer is not None:
                 closer.close()
+
+
+class Diverged(ValueError):
+    """A loss or a weight became NaN or infinite: the run stops, its last good checkpoint kept."""
+
+
+def check_finite(run_dir: Path, update: int, losses: dict[str, float], tensors: Iterable[Any]) -> None:
+    """Raise :class:`Diverged` if a loss or a tensor (weights) holds NaN or infinity."""
+    import math
+
+    bad = [name for name, value in losses.items() if not math.isfinite(value)]
+    if not bad and not all(bool(t.isfinite().all()) for t in tensors):
+        bad = ["weights"]
+    if bad:
+        raise Diverged(
+            f"training diverged at update {update} (non-finite {', '.join(bad)}); "
+            f"the last good checkpoint in {run_dir} is kept: resume it with a smaller learning rate"
+        )
 
 
 class RunInUse(ValueError):

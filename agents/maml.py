@@ -303,8 +303,10 @@ class Sampler:
         c = agent.config
         self.agent, self.per_task = agent, c.fast_batch_size if per_task is None else per_task
         self.num_tasks = tasks_per_batch
+        # NEXT_STEP: a sub-env whose episode ended resets on its next step (masked out below)
+        # while the others play on; DISABLED would refuse to step it at all.
         self.envs: Any = gym.make_vec(
-            c.env_id, num_envs=tasks_per_batch * self.per_task, autoreset_mode=AutoresetMode.DISABLED
+            c.env_id, num_envs=tasks_per_batch * self.per_task, autoreset_mode=AutoresetMode.NEXT_STEP
         )
         self.horizon = family_of(gym.make(c.env_id, disable_env_checker=True)).horizon
         self.generator = torch.Generator().manual_seed(seed)

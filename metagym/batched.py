@@ -100,9 +100,12 @@ class BatchedDynamics(ABC, Generic[T]):
             shape = (self.num_envs, *space.shape)
             if arr.shape != shape:
                 raise ValueError(f"action: expected shape {shape}, got {arr.shape}")
+            if arr.dtype.kind not in "iuf":  # complex, bool, strings, objects: never cast quietly
+                raise ValueError(f"action: expected real numbers, got dtype {arr.dtype}")
             if not np.all(np.isfinite(arr)):
                 raise ValueError(f"action: values must be finite, got {actions!r}")
-            return arr.astype(space.dtype, copy=False)
+            # Clipped to the bounds, as Gymnasium's Pendulum and MountainCarContinuous clip theirs.
+            return np.clip(arr.astype(space.dtype, copy=False), space.low, space.high)
         raise NotImplementedError(f"check_actions: no check for {type(space).__name__}; override it")
 
 

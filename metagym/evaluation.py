@@ -99,7 +99,7 @@ def agent_trials(
     import torch
 
     torch.manual_seed(seed)
-    envs = make_trial_vector(len(tasks), agent.config.env_id, episodes, autoreset_mode="Disabled")
+    envs = make_trial_vector(len(tasks), agent.config.env_id, episodes)  # SAME_STEP autoreset
     envs.set_attr("task", list(tasks))
     obs, _ = envs.reset(seed=seed)
     n = len(tasks)
@@ -108,11 +108,14 @@ def agent_trials(
     state, start = None, np.ones(n, dtype=bool)
     while (counts < episodes).any():
         action, state = agent.predict(obs, state, start, deterministic)
-        obs, _, _, _, infos = envs.step(action)
-        start = np.zeros(n, dtype=bool)
-        for i in np.flatnonzero(infos.get("_inner_return", [])):
-            if counts[i] < episodes:  # finished trials keep stepping until all are done
-                returns[i, counts[i]] = infos["inner_return"][i]
+        obs, _, trial_over, _, infos = envs.step(action)
+        start = trial_over  # a finished trial restarts (same task) and plays on, unscored, until all are done
+        finished = infos.get("_inner_return", np.zeros(n, dtype=bool)) | trial_over
+        ended = np.where(trial_over, infos.get("final_info", {}).get("inner_return", 0.0), 0.0)
+        ended = np.where(infos.get("_inner_return", np.zeros(n, dtype=bool)), infos.get("inner_return", 0.0), ended)
+        for i in np.flatnonzero(finished):
+            if counts[i] < episodes:
+                returns[i, counts[i]] = ended[i]
                 counts[i] += 1
     envs.close()
     return returns

@@ -177,6 +177,13 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
             resetting = self._needs_reset.copy()
             active = ~resetting
         else:
+            if self.autoreset_mode == AutoresetMode.DISABLED and self._needs_reset.any():
+                # As Gymnasium's SyncVectorEnv, which asserts it: a finished episode is not stepped.
+                finished = np.flatnonzero(self._needs_reset).tolist()
+                raise gym.error.ResetNeeded(
+                    f"step: sub-env(s) {finished} finished their episode; with autoreset_mode DISABLED, "
+                    "reset them first: reset(options={'reset_mask': mask})"
+                )
             resetting = np.zeros(self.num_envs, dtype=bool)
             active = np.ones(self.num_envs, dtype=bool)
         reward, terminated = self._dyn.step(actions, active, self._ep_rngs)
@@ -193,7 +200,8 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
             infos["final_info"] = {}
             infos["_final_info"] = done
             self._reset_envs(np.flatnonzero(done))
-        self._needs_reset = done if self.autoreset_mode == AutoresetMode.NEXT_STEP else self._needs_reset
+        if self.autoreset_mode != AutoresetMode.SAME_STEP:
+            self._needs_reset = done
         if self.render_mode == "human":
             self.render()
         return self._dyn.observe(), reward, terminated, truncated, infos

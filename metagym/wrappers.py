@@ -136,7 +136,15 @@ class Trial(gym.Wrapper[np.ndarray, Any, Any, Any]):
             if not trial_over:
                 obs, _ = self.env.reset(options={"keep_task": True})
                 self._return, self._length = 0.0, 0
-        return self._augment(obs, action, float(reward), inner_done), float(reward), trial_over, False, info
+        recorded = applied(self.env.action_space, action)
+        return self._augment(obs, recorded, float(reward), inner_done), float(reward), trial_over, False, info
+
+
+def applied(space: spaces.Space[Any], action: Any) -> Any:
+    """The action the env applied (a Box action clipped to its bounds), as the trial records it."""
+    if isinstance(space, spaces.Box):
+        return np.clip(np.asarray(action, dtype=space.dtype), space.low, space.high)
+    return action
 
 
 class TrialVector(gym.vector.VectorWrapper):
@@ -148,8 +156,11 @@ class TrialVector(gym.vector.VectorWrapper):
         episodes_per_trial: K; default: the family's ``episodes_per_trial``.
         autoreset_mode: ``SAME_STEP`` (default; a finished trial's last observation is in
             ``infos["final_obs"]``) or ``DISABLED`` (reset finished trials with
-            ``options={"reset_mask": mask}``). ``NEXT_STEP`` would need to skip stepping the
-            finished sub-envs, which a Gymnasium vector env cannot do, so it is refused.
+            ``options={"reset_mask": mask}``; stepping a finished trial raises, as Gymnasium's
+            SyncVectorEnv does). ``NEXT_STEP`` would need to skip stepping the finished
+            sub-envs, which a Gymnasium vector env cannot do, so it is refused.
+        max_episode_steps: Truncate a trial after this many steps (all its episodes together),
+            as ``gymnasium.make(trial_id, max_episode_steps=k)`` does with ``TimeLimit``.
     """
 
     def __init__(
@@ -157,8 +168,14 @@ class TrialVector(gym.vector.VectorWrapper):
         env: gym.vector.VectorEnv,
         episodes_per_trial: int | None = None,
         autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        max_episode_steps: int | None = None,
     ) -> None:
         super().__init__(env)
+        if max_episode_steps is not None and (
+            isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1
+        ):
+            raise ValueError(f"max_episode_steps: expected None or an integer >= 1, got {max_episode_steps!r}")
+        self.max_episode_steps = max_episode_steps
         if env.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
             raise ValueError(
                 f"env: TrialVector needs autoreset_mode DISABLED, got {env.metadata.get('autoreset_mode')}"
@@ -184,6 +201,8 @@ class TrialVector(gym.vector.VectorWrapper):
         self._episode = np.zeros(n, dtype=np.int64)
         self._return = np.zeros(n, dtype=np.float64)
         self._length = np.zeros(n, dtype=np.int64)
+        self._trial_steps = np.zeros(n, dtype=np.int64)
+        self._finished = np.zeros(n, dtype=bool)  # DISABLED: trials that ended and were not reset
 
     def _augment(self, obs: np.ndarray, actions: np.ndarray | None, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
         n, sl = self.num_envs, self.obs_slices
@@ -198,6 +217,7 @@ class TrialVector(gym.vector.VectorWrapper):
 
     def _restart(self, mask: np.ndarray) -> None:
         self._episode[mask], self._return[mask], self._length[mask] = 0, 0.0, 0
+        self._trial_steps[mask], self._finished[mask] = 0, False
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
@@ -214,7 +234,13 @@ class TrialVector(gym.vector.VectorWrapper):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = np.asarray(actions)
+        if self._finished.any():  # DISABLED only: SAME_STEP resets finished trials itself
+            raise gym.error.ResetNeeded(
+                f"step: trial(s) {np.flatnonzero(self._finished).tolist()} ended; with autoreset_mode DISABLED, "
+                "reset them first: reset(options={'reset_mask': mask})"
+            )
         obs, reward, terminated, truncated, _ = self.env.step(actions)
+        self._trial_steps += 1
         infos: dict[str, Any] = {"trial_episode": self._episode.copy(), "_trial_episode": np.ones(self.num_envs, bool)}
         self._return += reward
         self._length += 1
@@ -232,22 +258,31 @@ class TrialVector(gym.vector.VectorWrapper):
             if going_on.any():
                 fresh, _ = self.env.reset(options={"reset_mask": going_on, "keep_task": True})
                 obs = np.where(_rows(going_on, obs.ndim), fresh, obs)
-        out = self._augment(obs, actions, np.asarray(reward, dtype=np.float64), inner_done)
-        if self.autoreset_mode == AutoresetMode.SAME_STEP and trial_over.any():
+        out = self._augment(
+            obs, applied(self.env.single_action_space, actions), np.asarray(reward, np.float64), inner_done
+        )
+        cut = np.zeros(self.num_envs, dtype=bool)
+        if self.max_episode_steps is not None:
+            cut = ~trial_over & (self._trial_steps >= self.max_episode_steps)
+        ended = trial_over | cut
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
             # As Gymnasium's SAME_STEP: the last step's infos go to "final_info"; the top level
             # holds the new trial's (trial_episode 0, no inner episode ended).
             final_info = {key: np.copy(value) for key, value in infos.items()}
-            infos["final_obs"], infos["_final_obs"] = out, trial_over
-            infos["final_info"], infos["_final_info"] = final_info, trial_over
-            infos["trial_episode"] = np.where(trial_over, 0, infos["trial_episode"])
+            infos["final_obs"], infos["_final_obs"] = out, ended
+            infos["final_info"], infos["_final_info"] = final_info, ended
+            infos["trial_episode"] = np.where(ended, 0, infos["trial_episode"])
             for key in ("_inner_return", "_inner_length"):
-                infos[key] = infos[key] & ~trial_over
-            fresh, _ = self.env.reset(options={"reset_mask": trial_over})
-            self._restart(trial_over)
+                if key in infos:
+                    infos[key] = infos[key] & ~ended
+            fresh, _ = self.env.reset(options={"reset_mask": ended})
+            self._restart(ended)
             zeros = np.zeros(self.num_envs)
             start = self._augment(fresh, None, zeros, zeros.astype(bool))
-            out = np.where(trial_over[:, None], start, out)
-        return out, reward, trial_over, np.zeros(self.num_envs, dtype=bool), infos
+            out = np.where(ended[:, None], start, out)
+        elif self.autoreset_mode == AutoresetMode.DISABLED:
+            self._finished |= ended
+        return out, reward, trial_over, cut, infos
 
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """Forward to the family vector env (``"task"``, ``"family"``, ...)."""
@@ -279,7 +314,9 @@ def make_trial_vector(
 ) -> TrialVector:
     """Vector entry point of the ``<Name>-Trial-v0`` ids: the family's own batched env (or
     Gymnasium's SyncVectorEnv where it has none) in a :class:`TrialVector`."""
-    env_kwargs.pop("max_episode_steps", None)  # trials end themselves; make_vec may pass None
+    # make_vec passes max_episode_steps (None unless given): it caps whole trials, as the
+    # TimeLimit that gymnasium.make(trial_id, max_episode_steps=k) puts around a trial env.
+    max_episode_steps = env_kwargs.pop("max_episode_steps", None)
     if gym.spec(env_id).vector_entry_point is not None:
         env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, **env_kwargs)
     else:
@@ -290,4 +327,4 @@ def make_trial_vector(
             vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED},
             **env_kwargs,
         )
-    return TrialVector(env, episodes_per_trial, autoreset_mode)
+    return TrialVector(env, episodes_per_trial, autoreset_mode, max_episode_steps)

@@ -109,3 +109,35 @@ def test_vector_entry_point(env_id: str) -> None:
     assert obs.shape == (3, *envs.single_observation_space.shape) and reward.shape == (3,)
     assert len(envs.render()) == 3
     assert len(envs.get_attr("task")) == 3
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_actions_that_are_not_real_numbers_are_refused(env_id: str) -> None:
+    allow_expected(env_id)
+    env = gym.make(env_id, disable_env_checker=True)
+    env.reset(seed=0)
+    action = np.asarray(env.action_space.sample())
+    for bad in (action + 1j, np.asarray(action, dtype=object), np.full(action.shape, "1")):
+        with pytest.raises((ValueError, TypeError), match="action"):
+            env.step(bad)
+
+
+@pytest.mark.parametrize("env_id", FAMILY_IDS)
+def test_out_of_range_box_actions_are_applied_clipped(env_id: str) -> None:
+    """A Box action beyond its bounds acts as the bound; the trial records the applied action."""
+    allow_expected(env_id)
+    env = gym.make(env_id, disable_env_checker=True)
+    if not isinstance(env.action_space, gym.spaces.Box):
+        pytest.skip("a discrete action space: out-of-range actions are refused (tested elsewhere)")
+    high = env.action_space.high
+    clipped, huge = gym.make(env_id, disable_env_checker=True), gym.make(env_id, disable_env_checker=True)
+    clipped.reset(seed=1)
+    huge.reset(seed=1)
+    for _ in range(3):
+        a, b = clipped.step(high), huge.step(high * 1000)
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1] == b[1]  # the reward too: a control cost counts the applied action
+    trial = gym.make(metagym.trial_id(env_id))
+    trial.reset(seed=1)
+    obs = trial.step(high * 1000)[0]
+    assert trial.observation_space.contains(obs)

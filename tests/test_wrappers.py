@@ -128,3 +128,32 @@ def test_bad_trial_arguments() -> None:
         gym.make("MetaGrid-Trial-v0", episodes_per_trial=0)
     with pytest.raises(TypeError, match="env: expected a metagym family env"):
         Trial(gym.make("CartPole-v1"))
+
+
+def test_make_vec_trial_id_truncates_at_max_episode_steps_as_make_does() -> None:
+    tid = "MetaGrid-GridNavi-Trial-v0"
+    single = gym.make(tid, max_episode_steps=3)
+    single.reset(seed=0)
+    expected = [single.step(0)[3] for _ in range(3)]
+    envs = gym.make_vec(tid, num_envs=2, max_episode_steps=3)
+    envs.reset(seed=0)
+    got = [envs.step(np.zeros(2, dtype=np.int64)) for _ in range(4)]
+    assert [bool(step[3][0]) for step in got[:3]] == expected == [False, False, True]
+    assert got[2][4]["_final_obs"].all() and not got[3][3].any()  # the trial restarted
+
+
+def test_disabled_autoreset_refuses_to_step_a_finished_env() -> None:
+    envs = gym.make_vec("MetaGrid-GridNavi-v0", num_envs=2, autoreset_mode=gym.vector.AutoresetMode.DISABLED)
+    envs.reset(seed=0)
+    for _ in range(15):  # the horizon: every episode ends
+        envs.step(np.zeros(2, dtype=np.int64))
+    with pytest.raises(gym.error.ResetNeeded, match=r"sub-env\(s\) \[0, 1\].*reset_mask"):
+        envs.step(np.zeros(2, dtype=np.int64))
+    envs.reset(options={"reset_mask": np.array([True, True])})
+    envs.step(np.zeros(2, dtype=np.int64))
+    trials = gym.make_vec("MetaGrid-GridNavi-Trial-v0", num_envs=2, max_episode_steps=2, autoreset_mode="Disabled")
+    trials.reset(seed=0)
+    trials.step(np.zeros(2, dtype=np.int64))
+    assert trials.step(np.zeros(2, dtype=np.int64))[3].all()
+    with pytest.raises(gym.error.ResetNeeded, match=r"trial\(s\) \[0, 1\] ended"):
+        trials.step(np.zeros(2, dtype=np.int64))

@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -253,8 +254,18 @@ def _ours(path: Path) -> bool:
     return True
 
 
+def check_folder_of(out: Path, flag: str) -> None:
+    """Refuse an output path under a file (a missing folder is created when the output is written)."""
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CommandError(f"{flag}: {parent} is a file, not a folder; nothing was written")
+            return
+
+
 def check_out(out: Path) -> None:
     """Refuse an ``--out`` whose JSON, CSV or PNG would replace a file evaluate did not write."""
+    check_folder_of(out, "--out")
     if out.suffix.lower() != ".json":
         raise CommandError(f"--out: expected a .json path (a .csv and a .png go beside it), got {str(out)!r}")
     for path in (out, out.with_suffix(".csv"), out.with_suffix(".png")):
@@ -270,6 +281,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
     check_out(Path(args.out))
     runs = [args.run_dir, *args.compare]
+    for run in args.compare:
+        if not (Path(run) / "checkpoint.pt").is_file():
+            raise CommandError(f"--compare: no checkpoint.pt in {run}")
     agents = [load_agent(run) for run in runs]  # every run loads before any is evaluated
     if args.inner_lr is not None:
         if not args.inner_lr > 0:  # also refuses nan
@@ -307,6 +321,8 @@ def cmd_render(args: argparse.Namespace) -> None:
         raise CommandError(f"--task-index: expected an integer >= 0, got {args.task_index}")
     if not args.human and Path(args.out).suffix.lower() not in (".gif", ".mp4"):
         raise CommandError(f"--out: expected a .gif or .mp4 file, got {args.out!r}")
+    if not args.human:
+        check_folder_of(Path(args.out), "--out")
     task = held_out_tasks(agent.config.env_id, args.split, args.task_index + 1, args.seed)[args.task_index]
     frames = play_adaptation(agent, task, args.seed) if hasattr(agent, "adapt") else play_trial(agent, task, args.seed)
     if args.human:
@@ -514,8 +530,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    background: list[BaseException | None] = []  # e.g. TensorBoard's writer thread on a full disk
+    hook = threading.excepthook
+    threading.excepthook = lambda failed: background.append(failed.exc_value)
     try:
         args.run(args)
+        if background:
+            print(f"metagym {args.command}: warning: a background writer failed ({background[0]})", file=sys.stderr)
     except (CommandError, ValueError, TypeError) as error:
         print(f"metagym {args.command}: {error}", file=sys.stderr)
         return 2
@@ -527,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         print(f"metagym {args.command}: {where}{error.strerror or error}", file=sys.stderr)
         return 2
+    finally:
+        threading.excepthook = hook
     return 0
 
 

@@ -145,3 +145,49 @@ def test_bool_options_take_bools(value: object) -> None:
         gym.make("MetaMaze-v0", observe_position=value)
     with pytest.raises(ValueError, match="held_out_goals: expected True or False"):
         gym.make("MetaGrid-GridNavi-v0", held_out_goals=value)
+
+
+#: Every CLI failure of the audit: exit 2, one line naming the argument or file, nothing changed.
+CLI_FAILURES = [
+    (["train", "--run-dir", "{file}"], "--run-dir: {file} is a file, not a folder"),
+    (["train", "--run-dir", "{file}/sub", *TINY], "--run-dir: cannot create {file}/sub"),
+    (["train", "--run-dir", "{run}", "--resume", "--env", "MetaBandit-v0"], "--env: a resumed run keeps its own"),
+    (["train", "--run-dir", "{run}", "--resume", "--steps", "80"], "--steps: the run in {run} has trained 160"),
+    (["train", "--run-dir", "{run}", "--resume", "--overwrite"], "--overwrite: not with --resume"),
+    (["evaluate", "--run-dir", "{run}", "--out", "{file}/r.json"], "--out: {file} is a file, not a folder"),
+    (["evaluate", "--run-dir", "{run}", "--out", "{tmp}/r.txt"], "--out: expected a .json path"),
+    (["evaluate", "--run-dir", "{run}", "--compare", "{tmp}/nothing"], "--compare: no checkpoint.pt in"),
+    (["evaluate", "--run-dir", "{run}", "--split", "ood"], "split: 'ood' is not a split"),
+    (["evaluate", "--run-dir", "{run}", "--tasks", "0"], "--tasks: expected an integer >= 1"),
+    (["render", "--run-dir", "{run}", "--out", "{tmp}/t.avi"], "--out: expected a .gif or .mp4 file"),
+    (["render", "--run-dir", "{run}", "--out", "{file}/t.gif"], "--out: {file} is a file, not a folder"),
+    (["render", "--run-dir", "{run}", "--task-index", "-1"], "--task-index: expected an integer >= 0"),
+]
+
+
+@pytest.mark.parametrize(("args", "words"), CLI_FAILURES)
+def test_cli_failures_are_one_line_and_change_nothing(run: Path, tmp_path: Path, args: list[str], words: str) -> None:
+    names = {"run": str(run), "file": str(tmp_path / "afile"), "tmp": str(tmp_path)}
+    (tmp_path / "afile").write_text("a user's file\n")
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lock"}
+    refused(cli(*[a.format(**names) for a in args]), words.format(**names))
+    after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lock"}
+    assert after == before
+
+
+def test_a_full_disk_ends_in_one_line_and_keeps_the_checkpoint(run: Path) -> None:
+    import resource
+
+    checkpoint = (run / "checkpoint.pt").read_bytes()
+    limit = len(checkpoint) // 2  # the next checkpoint cannot be written: a full disk, as `ulimit -f` does
+
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    args = [*CLI, "train", "--run-dir", str(run), "--resume", "--steps", "800", "--quiet"]
+    result = subprocess.run(args, capture_output=True, text=True, preexec_fn=small_files)
+    refused(result, "File too large); the last checkpoint is kept")
+    assert (run / "checkpoint.pt").read_bytes() == checkpoint
+    assert not list(run.glob(".checkpoint.pt.*"))  # the partial write is removed
+    assert cli("train", "--run-dir", str(run), "--resume", "--steps", "800", "--quiet").returncode == 0
+    assert len((run / "progress.csv").read_text().splitlines()) == 1 + 10  # no row lost or repeated

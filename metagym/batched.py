@@ -20,7 +20,7 @@ Task rules, the same in both views:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic
 
 import gymnasium as gym
@@ -33,6 +33,11 @@ from metagym.tasks import T, TaskFamily, task_stream
 RENDER_MODES = ["human", "rgb_array"]
 _ONE = np.ones(1, dtype=bool)  # the single env's "active" mask (read-only)
 _ONE.flags.writeable = False
+
+
+#: The most sub-envs one batched env holds (each has its own random streams): beyond it, a
+#: typo such as ``num_envs=10**9`` would allocate for minutes before failing.
+MAX_ENVS = 1_000_000
 
 
 class BatchedDynamics(ABC, Generic[T]):
@@ -48,8 +53,8 @@ class BatchedDynamics(ABC, Generic[T]):
     action_space: spaces.Space[Any]
 
     def __init__(self, family: TaskFamily[T], num_envs: int) -> None:
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ValueError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or not 1 <= num_envs <= MAX_ENVS:
+            raise ValueError(f"num_envs: expected an integer from 1 to {MAX_ENVS:,}, got {num_envs!r}")
         self.family = family
         self.num_envs = int(num_envs)
         #: Steps after which each env's episode is truncated; set by :meth:`set_tasks`.
@@ -112,6 +117,8 @@ class BatchedDynamics(ABC, Generic[T]):
 def build_dynamics(cls: Any, dynamics: Any, num_envs: int | None) -> Any:
     """The dynamics given, else the class's ``dynamics_type(num_envs)``."""
     if dynamics is not None:
+        if not isinstance(dynamics, BatchedDynamics):
+            raise TypeError(f"dynamics: expected a BatchedDynamics instance, got {type(dynamics).__name__}")
         return dynamics
     if cls.dynamics_type is None or num_envs is None:
         raise TypeError(f"{cls.__name__}: pass dynamics=..., or set dynamics_type on the class and pass num_envs")
@@ -129,6 +136,8 @@ def seed_list(seed: int | Sequence[int | None] | None, num_envs: int) -> list[in
 
 
 def check_options(options: dict[str, Any] | None, allowed: set[str]) -> dict[str, Any]:
+    if options is not None and not isinstance(options, Mapping):
+        raise TypeError(f"options: expected a dict or None, got {type(options).__name__}")
     options = dict(options or {})
     unknown = sorted(set(options) - allowed)
     if unknown:

@@ -123,12 +123,17 @@ def test_actions_that_are_not_real_numbers_are_refused(env_id: str) -> None:
 
 
 @pytest.mark.parametrize("env_id", FAMILY_IDS)
-def test_out_of_range_box_actions_are_applied_clipped(env_id: str) -> None:
-    """A Box action beyond its bounds acts as the bound; the trial records the applied action."""
+def test_out_of_range_actions_are_refused_or_applied_clipped(env_id: str) -> None:
+    """A discrete action outside the space is refused; a Box action beyond its bounds acts as the
+    bound, and the trial records the applied action."""
     allow_expected(env_id)
     env = gym.make(env_id, disable_env_checker=True)
-    if not isinstance(env.action_space, gym.spaces.Box):
-        pytest.skip("a discrete action space: out-of-range actions are refused (tested elsewhere)")
+    if isinstance(env.action_space, gym.spaces.Discrete):
+        env.reset(seed=0)
+        for bad in (env.action_space.start - 1, env.action_space.start + env.action_space.n):
+            with pytest.raises(ValueError, match="action"):
+                env.step(bad)
+        return
     high = env.action_space.high
     clipped, huge = gym.make(env_id, disable_env_checker=True), gym.make(env_id, disable_env_checker=True)
     clipped.reset(seed=1)

@@ -169,7 +169,7 @@ def test_setting_task_recomputes_layout() -> None:
         (lambda: MetaGridEnv(level="maze"), ValueError, ["level", "allowed"]),
         (lambda: MetaGridEnv(view_size=4), ValueError, ["view_size", "odd"]),
         (lambda: MetaGridEnv(render_mode="window"), ValueError, ["render_mode", "rgb_array"]),
-        (lambda: MetaGridVectorEnv(0), ValueError, ["num_envs", ">= 1"]),
+        (lambda: MetaGridVectorEnv(0), ValueError, ["num_envs", "from 1 to"]),
         (lambda: MetaGridVectorEnv(2, autoreset_mode="sometimes"), ValueError, ["autoreset_mode", "NextStep"]),
     ],
 )

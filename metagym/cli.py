@@ -146,9 +146,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.resume:
         trainer = resumed_trainer(args, run_dir)
     else:
-        for name, default in TRAIN_DEFAULTS.items():
-            if getattr(args, name) is None:
-                setattr(args, name, default)
+        chosen = apply_preset(args)
         module = agent_module(args.agent)
         if args.env not in metagym.env_ids(trials=False):
             raise CommandError(f"--env: unknown family id {args.env!r}; allowed: {', '.join(metagym.env_ids(False))}")
@@ -159,12 +157,20 @@ def cmd_train(args: argparse.Namespace) -> None:
         if given - fields:
             name = sorted(given - fields)[0]
             raise CommandError(f"--{name.replace('_', '-')}: not an option of --agent {args.agent}")
-        overrides = {k: v for k, v in vars(args).items() if k in fields and v is not None}
+        overrides = dict(chosen.config) if chosen is not None else {}
+        overrides.update({k: v for k, v in vars(args).items() if k in fields and v is not None})
         overrides.update(env_id=args.env, total_steps=args.steps, seed=args.seed)
         if "variant" in fields:
             overrides["variant"] = args.agent
         # Everything is checked before anything is written: a failing command leaves the folder as it was.
         config = module.Config(**overrides).validate()
+        batch = getattr(config, "batch_size", None)
+        if batch is not None and config.total_steps != config.num_updates * batch:
+            print(
+                f"note: RL² trains whole updates of {batch:,} steps (num_envs x rollout_steps): "
+                f"{config.num_updates * batch:,} steps, not the {config.total_steps:,} asked for",
+                file=sys.stderr,
+            )
         prepare_run_dir(run_dir, args.overwrite, "--run-dir")
         trainer = module.Trainer(config, run_dir)
         writable(run_dir, "--run-dir")
@@ -173,11 +179,49 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"trained {trainer.global_step:,} steps; run folder {run_dir}")
 
 
+def apply_preset(args: argparse.Namespace) -> Any:
+    """Fill ``--agent``, ``--env`` and ``--steps`` from ``--preset`` (or the shipped preset for the
+    chosen agent and family, whose settings are then the defaults); return the preset used."""
+    from metagym.presets import default_for, preset
+
+    chosen = preset(args.preset) if args.preset else None
+    if chosen is not None and args.agent is not None and args.agent != chosen.agent:
+        raise CommandError(f"--agent: preset {chosen.name} trains {chosen.agent}, got {args.agent}")
+    args.agent = args.agent or (chosen.agent if chosen else TRAIN_DEFAULTS["agent"])
+    args.env = args.env or (chosen.env if chosen else TRAIN_DEFAULTS["env"])
+    if chosen is None and (chosen := default_for(args.agent, args.env)) is not None:
+        print(f"settings of preset {chosen.name}, the defaults for {args.agent} on {args.env} (metagym presets)")
+    if args.steps is None:
+        args.steps = chosen.steps if chosen is not None else TRAIN_DEFAULTS["steps"]
+    if args.seed is None:
+        args.seed = TRAIN_DEFAULTS["seed"]
+    return chosen
+
+
+def cmd_presets(args: argparse.Namespace) -> None:
+    """Print every shipped preset: name, env, agent, steps, expected score, minutes."""
+    from metagym.presets import presets
+
+    rows = [("preset", "env", "agent", "steps", "expected score", "reference", "minutes")]
+    for p in presets().values():
+        reference = ", ".join(f"{k} {v:g}" for k, v in p.expected["references"].items())
+        rows.append((p.name, p.env, p.agent, f"{p.steps:,}", p.score, reference, f"{p.expected['minutes']:g}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    if args.verbose:
+        for p in presets().values():
+            e = p.expected
+            print(f"\n{p.name}: {p.description}\n  {e['metric']}, scored on {e['scored_on']}")
+            print(f"  paper: {e['paper']}\n  selected on: {e['selected_on']}\n  measured with: {e['command']}")
+
+
 def resumed_trainer(args: argparse.Namespace, run_dir: Path) -> Any:
     """The trainer of the run in ``run_dir``, as it was saved; ``--steps`` may extend it."""
     if args.overwrite:
         raise CommandError("--overwrite: not with --resume (one continues the run, the other deletes it)")
-    fixed = [name for name in ("agent", "env", "seed", *sorted(args.config_options)) if getattr(args, name) is not None]
+    names = ("preset", "agent", "env", "seed", *sorted(args.config_options))
+    fixed = [name for name in names if getattr(args, name) is not None]
     if fixed:
         flag = "--" + fixed[0].replace("_", "-")
         raise CommandError(
@@ -427,19 +471,22 @@ def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[An
 def cmd_demo(args: argparse.Namespace) -> None:
     """Meta-train RL² on GridNavi, evaluate on held-out tasks, plot, render a GIF."""
     from metagym.evaluation import evaluate
+    from metagym.presets import preset
     from metagym.results import table, write
 
-    module = agent_module("rl2")
+    demo = preset("rl2-gridnavi")
+    module = agent_module(demo.agent)
     out = Path(args.out)
-    if args.steps < 1:
-        raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
-    config = module.Config(env_id="MetaGrid-GridNavi-v0", total_steps=args.steps, seed=args.seed).validate()
+    steps = demo.steps if args.steps is None else args.steps
+    if steps < 1:
+        raise CommandError(f"--steps: expected an integer >= 1, got {steps}")
+    config = module.Config(**demo.config, env_id=demo.env, total_steps=steps, seed=args.seed).validate()
     imageio = video_writer()
     prepare_run_dir(out, args.overwrite, "--out", DEMO_FILES)
     trainer = module.Trainer(config, out)
     writable(out, "--out")
     (out / "agent.txt").write_text("rl2\n")
-    print(f"1/3 meta-training RL² on MetaGrid-GridNavi-v0 for {args.steps:,} steps (run folder {out})")
+    print(f"1/3 meta-training RL² on {demo.env} for {steps:,} steps, preset {demo.name} (run folder {out})")
     trained(trainer, out, None, args.quiet, f"continue with metagym train --run-dir {out} --resume")
     print("2/3 evaluating on 210 fresh trials from GridNavi's prior (each of the 21 goals 10 times, as VariBAD)")
     result = evaluate(trainer.agent, "train", 210, args.seed, name="RL²")
@@ -458,9 +505,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metagym", description="meta-RL task families, agents and evaluation")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list every task family").set_defaults(run=cmd_list)
+    presets_parser = sub.add_parser("presets", help="list the tuned training presets and what they score")
+    presets_parser.add_argument("--verbose", action="store_true", help="also where each number came from")
+    presets_parser.set_defaults(run=cmd_presets)
 
     train = sub.add_parser("train", help="meta-train an agent on a task family")
     d = TRAIN_DEFAULTS
+    train.add_argument(
+        "--preset", help="a tuned setting (metagym presets): agent, env, steps and config; options override it"
+    )
     train.add_argument("--agent", help=f"one of {', '.join(AGENTS)} (default: {d['agent']})")
     train.add_argument("--env", help=f"family id (default: {d['env']})")
     train.add_argument(
@@ -518,7 +571,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.set_defaults(run=cmd_render)
 
     demo = sub.add_parser("demo", help="the main job: meta-train, evaluate, plot, GIF")
-    demo.add_argument("--steps", type=int, default=6_000_000, help="training steps (default: %(default)s)")
+    demo.add_argument("--steps", type=int, default=None, help="training steps (default: the rl2-gridnavi preset's)")
     demo.add_argument("--seed", type=int, default=0, help="root seed (default: %(default)s)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")

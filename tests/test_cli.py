@@ -41,3 +41,49 @@ def test_bad_arguments_fail_clearly(args: list[str], words: str) -> None:
     result = subprocess.run([sys.executable, "-m", "metagym.cli", *args], capture_output=True, text=True)
     assert result.returncode == 2
     assert words in result.stderr
+
+
+def test_every_shipped_preset_is_complete_and_builds_a_valid_config() -> None:
+    import dataclasses
+    import importlib
+
+    import gymnasium as gym
+
+    from metagym.cli import AGENTS
+    from metagym.presets import presets
+
+    assert {"rl2-gridnavi", "rl2-bandit", "rl2-tabular", "maml-pointnav"} <= set(presets())
+    for name, preset in presets().items():
+        assert preset.agent in AGENTS and preset.env in gym.registry, name
+        assert "test" not in preset.expected["selected_on"].split(":")[0], name  # never selected on test
+        assert preset.expected["command"].startswith("metagym "), name
+        module = importlib.import_module(AGENTS[preset.agent])
+        config = module.Config(**preset.config, env_id=preset.env, total_steps=preset.steps).validate()
+        assert dataclasses.asdict(config)["total_steps"] == preset.steps
+
+
+def test_presets_lists_each_with_its_expected_score(capsys: pytest.CaptureFixture[str]) -> None:
+    from metagym.presets import presets
+
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    for name, preset in presets().items():
+        line = next(row for row in out.splitlines() if row.startswith(name + " "))
+        assert preset.env in line and f"{preset.steps:,}" in line and preset.score in line
+
+
+def test_train_with_a_preset_and_an_override(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    pytest.importorskip("torch")
+    run = tmp_path / "run"
+    args = ["train", "--preset", "rl2-tabular", "--steps", "100", "--num-envs", "4", "--num-minibatches", "2"]
+    assert main([*args, "--learning-rate", "0.01", "--run-dir", str(run), "--quiet"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["env_id"] == "MetaTabularMDP-v0" and config["reward_scale"] == 0.05  # from the preset
+    assert config["learning_rate"] == 0.01 and config["num_envs"] == 4  # from the command line
+    assert "trains whole updates of 400 steps" in capsys.readouterr().err  # 100 asked: the difference is said
+    plain = tmp_path / "plain"
+    assert main(["train", "--env", "MetaBandit-v0", "--steps", "100", "--run-dir", str(plain), "--quiet"]) == 0
+    assert "settings of preset rl2-bandit" in capsys.readouterr().out
+    assert json.loads((plain / "config.json").read_text())["rollout_steps"] == 50

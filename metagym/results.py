@@ -110,8 +110,17 @@ def plot(results: Sequence[dict[str, Any]], path: str | Path) -> None:
     plt.close(fig)
 
 
+def _cell(mean: float, data: dict[str, Any], i: int) -> str:
+    """``mean`` with its 95% interval when ``data`` holds one and it is not a point."""
+    low, high = data.get("ci_low", [None] * (i + 1))[i], data.get("ci_high", [None] * (i + 1))[i]
+    if low is None or high is None or high - low < 5e-3:
+        return f"{mean:.2f}"
+    return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+
 def table(result: dict[str, Any]) -> str:
-    """A Markdown table of mean return per episode (or gradient step): the agent and every reference."""
+    """A Markdown table of mean return per episode (or gradient step) with 95% intervals: the
+    agent and every reference."""
     k = len(result["episode_returns"]["mean"])
     shown = list(range(k)) if k <= 12 else sorted({0, 1, 2, k // 2, k - 1})
     gradient = is_gradient(result)
@@ -125,12 +134,13 @@ def table(result: dict[str, Any]) -> str:
         f"{result['agent']} on {result['num_tasks']} tasks of {result['env']} ({where}, {result['actions']} actions)"
     )
     rows = [title, head, rule]
-    entries = [(result["agent"], result["episode_returns"], result["trial_return"]["mean"][0])]
+    trial = result["trial_return"]
+    entries = [(result["agent"], result["episode_returns"], _cell(trial["mean"][0], trial, 0))]
     for key in REFERENCE_STYLES:
         if key in result["references"]:
-            entries.append((key, result["references"][key], result["reference_trial_return"][key]))
+            entries.append((key, result["references"][key], f"{result['reference_trial_return'][key]:.2f}"))
     for name, data, total in entries:
-        rows.append(f"| {name} | " + " | ".join(f"{data['mean'][i]:.2f}" for i in shown) + f" | {total:.2f} |")
+        rows.append(f"| {name} | " + " | ".join(_cell(data["mean"][i], data, i) for i in shown) + f" | {total} |")
     reached = result["episodes_to_80pct_oracle"]
     shown_reached = "not reached" if reached is None else str(reached)
     rows.append(f"episodes of experience on the task before reaching 80% of the oracle: {shown_reached}")

@@ -180,12 +180,17 @@ class BanditDynamics(BatchedDynamics[BanditTask]):
         self.probs = np.zeros((self.num_envs, family.arms))
         self.last_action = np.full(self.num_envs, -1, dtype=np.int64)
         self.last_reward = np.zeros(self.num_envs)
+        # What a viewer needs to follow a trial (an episode is one pull): pulls and wins per arm
+        # since the task was set; nothing here is observed or changes the dynamics.
+        self.pulls = np.zeros((self.num_envs, family.arms), dtype=np.int64)
+        self.wins = np.zeros((self.num_envs, family.arms), dtype=np.int64)
 
     def set_tasks(self, idx: np.ndarray, tasks: Sequence[BanditTask]) -> None:
         self.probs[idx] = [t.probs for t in tasks]
+        self.pulls[idx], self.wins[idx], self.last_action[idx] = 0, 0, -1
 
     def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
-        self.last_action[idx] = -1
+        pass  # one pull per episode: nothing to reset (the last pull stays on screen)
 
     def step(
         self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
@@ -195,25 +200,41 @@ class BanditDynamics(BatchedDynamics[BanditTask]):
         reward = np.zeros(self.num_envs)
         reward[idx] = u < self.probs[idx, actions[idx]]
         self.last_action[idx], self.last_reward[idx] = actions[idx], reward[idx]
+        np.add.at(self.pulls, (idx, actions[idx]), 1)
+        np.add.at(self.wins, (idx, actions[idx]), reward[idx].astype(np.int64))
         return reward, active.copy()
 
     def observe(self) -> np.ndarray:
         return np.zeros(self.num_envs, dtype=np.int64)
 
     def render_frame(self, i: int, width: int = 320, height: int = 200) -> np.ndarray:
+        """Per arm: its hidden probability (outline; green for the best arm), the agent's running
+        estimate wins/pulls (filled) with the counts, and the last pull marked with its reward."""
         import pygame  # lazy
 
+        pygame.font.init()
+        font = pygame.font.Font(None, 16)
         k = self.probs.shape[1]
         surface = pygame.Surface((width, height))
         surface.fill((245, 245, 240))
-        bar_w = width // k
+        bar_w, top, bottom = width // k, 18, height - 26
+        best = int(np.argmax(self.probs[i]))
         for arm in range(k):
-            h = int(self.probs[i, arm] * (height - 30))
-            colour = (60, 180, 75) if arm == int(np.argmax(self.probs[i])) else (150, 150, 160)
-            pygame.draw.rect(surface, colour, pygame.Rect(arm * bar_w + 4, height - 20 - h, bar_w - 8, h))
+            x = arm * bar_w + 4
+            pulls, wins = int(self.pulls[i, arm]), int(self.wins[i, arm])
+            if pulls:
+                h = int(wins / pulls * (bottom - top))
+                pygame.draw.rect(surface, (110, 140, 210), pygame.Rect(x, bottom - h, bar_w - 8, h))
+            h = int(self.probs[i, arm] * (bottom - top))
+            outline = (60, 180, 75) if arm == best else (120, 120, 130)
+            pygame.draw.rect(surface, outline, pygame.Rect(x, bottom - h, bar_w - 8, max(h, 2)), width=2)
+            label = font.render(f"{wins}/{pulls}", True, (40, 40, 40))
+            surface.blit(label, (x + (bar_w - 8 - label.get_width()) // 2, 3))
+            name = font.render(f"arm {arm}", True, (40, 40, 40))
+            surface.blit(name, (x + (bar_w - 8 - name.get_width()) // 2, height - 14))
             if arm == self.last_action[i]:
                 hit = (220, 50, 50) if self.last_reward[i] else (90, 90, 200)
-                pygame.draw.circle(surface, hit, (arm * bar_w + bar_w // 2, height - 10), 7)
+                pygame.draw.circle(surface, hit, (x + (bar_w - 8) // 2, bottom + 6), 5)
         return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
 
 

@@ -149,3 +149,19 @@ def test_bad_tasks_are_named() -> None:
         env = gym.make("PointNav2D-v0")
         env.reset(seed=0)
         env.step(np.array([np.nan, 0.0], dtype=np.float32))
+
+
+def test_bandit_frames_follow_the_trial() -> None:
+    """Each frame shows the last pull and the running wins/pulls per arm: no two alike in a trial."""
+    import gymnasium as gym
+
+    env = gym.make("MetaBandit-Trial-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    frames = []
+    for _ in range(10):
+        env.step(env.action_space.sample())
+        frames.append(env.render().tobytes())
+    assert len(set(frames)) == 10
+    dynamics = env.unwrapped._dyn
+    assert dynamics.pulls.sum() == 10 and 0 <= dynamics.wins.sum() <= 10

@@ -156,6 +156,14 @@ class NavDynamics(BatchedDynamics[NavTask]):
             pygame.draw.lines(surface, (120, 150, 230), False, points, 2)
         pygame.draw.circle(surface, (60, 180, 75), px(*self.goal[i]), 7)
         pygame.draw.circle(surface, (220, 50, 50), px(*self.pos[i]), 6)
+        pygame.font.init()
+        font = pygame.font.Font(None, 15)
+        legend = [((220, 50, 50), "agent"), ((60, 180, 75), "goal (hidden)"), ((120, 150, 230), "path")]
+        legend.append(((215, 215, 225), "goal range"))
+        for row, (colour, text) in enumerate(legend):
+            y = size - 12 * (len(legend) - row) - 2
+            pygame.draw.circle(surface, colour, (8, y + 5), 4)
+            surface.blit(font.render(text, True, (60, 60, 60)), (16, y))
         return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
 
 

@@ -426,16 +426,20 @@ def play_trial(agent: Any, task: Any, seed: int) -> list[Any]:
     env = gym.make(trial_env, render_mode="rgb_array", episodes_per_trial=agent.config.episodes_per_trial)
     k = env.get_wrapper_attr("episodes_per_trial")
     obs, _ = env.reset(seed=seed, options={"task": task})
-    state, start, episode, running = None, np.ones(1, dtype=bool), 0, 0.0
+    state, start, episode, running, total = None, np.ones(1, dtype=bool), 0, 0.0, 0.0
     frames: list[Any] = []
     terminated = False
     while not terminated:
-        lines = [f"episode {episode + 1}/{k}   return {running:+.2f}", f"hidden task: {short(task)}"]
+        lines = [
+            f"{agent.config.env_id}   episode {episode + 1}/{k}",
+            f"return {running:+.2f}   trial so far {total:+.2f}",
+            f"hidden task: {short(task)}",
+        ]
         frames.append(caption(np.asarray(env.render()), lines, size=15))
         action, state = agent.predict(obs[None], state, start)
         start = np.zeros(1, dtype=bool)
         obs, reward, terminated, _, info = env.step(action[0])
-        running += float(reward)
+        running, total = running + float(reward), total + float(reward)
         if "inner_return" in info:
             episode, running = episode + 1, 0.0
     return frames
@@ -456,7 +460,11 @@ def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[An
         obs, _ = env.reset(seed=seed + k, options={"task": task})
         done, running = False, 0.0
         while not done:
-            lines = [f"after {k} gradient step(s)   return {running:+.2f}", f"hidden task: {short(task)}"]
+            lines = [
+                f"{agent.config.env_id}   after {k} gradient step(s)",
+                f"return {running:+.2f}",
+                f"hidden task: {short(task)}",
+            ]
             frames.append(caption(np.asarray(env.render()), lines, size=15))
             action, _ = agent.predict(obs[None], params, None, deterministic=True)
             obs, reward, terminated, truncated, _ = env.step(action[0])

@@ -139,8 +139,10 @@ def table(result: dict[str, Any]) -> str:
     for key in REFERENCE_STYLES:
         if key in result["references"]:
             entries.append((key, result["references"][key], f"{result['reference_trial_return'][key]:.2f}"))
+    narrow = len(shown) > 6  # many columns: means only, the trial keeps its interval
     for name, data, total in entries:
-        rows.append(f"| {name} | " + " | ".join(_cell(data["mean"][i], data, i) for i in shown) + f" | {total} |")
+        cells = (f"{data['mean'][i]:.2f}" if narrow else _cell(data["mean"][i], data, i) for i in shown)
+        rows.append(f"| {name} | " + " | ".join(cells) + f" | {total} |")
     reached = result["episodes_to_80pct_oracle"]
     shown_reached = "not reached" if reached is None else str(reached)
     rows.append(f"episodes of experience on the task before reaching 80% of the oracle: {shown_reached}")

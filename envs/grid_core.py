@@ -140,9 +140,11 @@ class MetaGridDynamics(BatchedDynamics[Any]):
         cells = (rows + 2 * self.pad) * self.width
         self.walls = np.ones((n, cells), dtype=bool)
         self.codes = np.full((n, cells), WALL, dtype=np.uint8)  # what the view shows of each cell
-        self.visited = np.zeros_like(self.walls)
+        self.visited = np.zeros_like(self.walls)  # this episode
+        self.explored = np.zeros_like(self.walls)  # since the task was set: for the viewer only
         # Flat views over all envs: env i's cell k is entry base[i] + k (1-D indexing is cheapest).
         self._walls, self._codes, self._visited = self.walls.ravel(), self.codes.ravel(), self.visited.ravel()
+        self._explored = self.explored.ravel()
         self._base = np.arange(n) * cells
         self.shapes = np.zeros((n, 2), dtype=np.int64)
         self.start = np.zeros(n, dtype=np.int64)
@@ -173,6 +175,7 @@ class MetaGridDynamics(BatchedDynamics[Any]):
             self.start[i] = self._flat(layout.start)
             self.goal[i] = self._flat(self.layout_family.goal_of(task))
             self.horizons[i] = self.layout_family.task_horizon(task)
+            self.explored[i] = False
 
     def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
         self.pos[idx] = self.start[idx]
@@ -185,7 +188,9 @@ class MetaGridDynamics(BatchedDynamics[Any]):
         target = self.pos + self._moves[actions]
         move = active & ~self._walls[self._base + target]
         self.pos = np.where(move, target, self.pos)
-        self._visited[self._base + self.pos] = True
+        flat = self._base + self.pos
+        self._visited[flat] = True
+        self._explored[flat] = True
         on_goal = self.pos == self.goal
         return np.where(on_goal, 1.0, -0.1), on_goal & self.goal_terminates
 
@@ -200,12 +205,15 @@ class MetaGridDynamics(BatchedDynamics[Any]):
         return obs
 
     def render_frame(self, i: int, cell: int = 32) -> np.ndarray:
+        """Walls, this episode's path (blue), cells explored in earlier episodes of the task and
+        so ruled out as the goal (grey, crossed), the goal (green) and the agent (red)."""
         import pygame  # lazy: only rendering needs pygame
 
         rows, cols = (int(v) for v in self.shapes[i])
         p = self.pad
         walls = self.walls[i].reshape(-1, self.width)
         visited = self.visited[i].reshape(-1, self.width)
+        explored = self.explored[i].reshape(-1, self.width)
         surface = pygame.Surface((cols * cell, rows * cell))
         surface.fill((245, 245, 240))
         for r in range(rows):
@@ -213,8 +221,12 @@ class MetaGridDynamics(BatchedDynamics[Any]):
                 rect = pygame.Rect(c * cell, r * cell, cell, cell)
                 if walls[r + p, c + p]:
                     pygame.draw.rect(surface, (60, 60, 70), rect)
-                elif visited[r + p, c + p]:
+                elif visited[r + p, c + p]:  # this episode's path
                     pygame.draw.rect(surface, (200, 220, 250), rect)
+                elif explored[r + p, c + p]:  # seen in an earlier episode of the task: ruled out
+                    pygame.draw.rect(surface, (222, 222, 222), rect)
+                    pygame.draw.line(surface, (170, 170, 170), rect.topleft, rect.bottomright, 2)
+                    pygame.draw.line(surface, (170, 170, 170), rect.topright, rect.bottomleft, 2)
                 pygame.draw.rect(surface, (190, 190, 190), rect, width=1)
         gr, gc = (int(v) - p for v in divmod(int(self.goal[i]), self.width))
         pygame.draw.rect(surface, (60, 180, 75), pygame.Rect(gc * cell + 3, gr * cell + 3, cell - 6, cell - 6))

@@ -232,3 +232,21 @@ def test_perfect_maze_is_a_tree() -> None:
         )
         assert edges == floor - 1  # connected and acyclic
         assert len(layout.goal_cells) == 6 * 6 - 1
+
+
+def test_frames_show_cells_ruled_out_in_earlier_episodes() -> None:
+    import gymnasium as gym
+
+    env = gym.make("MetaGrid-GridNavi-Trial-v0", render_mode="rgb_array")
+    env.reset(seed=0)
+    dynamics = env.unwrapped._dyn
+    for _ in range(15):  # one whole episode (no goal reached going right then down only)
+        env.step(2)
+    explored = dynamics.explored[0].copy()
+    assert explored.sum() > 1 and dynamics.visited[0].sum() == 1  # a new episode: only the start
+    env.step(1)
+    assert (dynamics.explored[0] >= explored).all()  # kept across the trial's episodes
+    current = env.unwrapped.task
+    other = GridTask("gridnavi", (4, 4)) if current.goal != (4, 4) else GridTask("gridnavi", (4, 3))
+    env.reset(seed=0, options={"task": other})
+    assert not dynamics.explored[0].any()  # a new task: nothing ruled out yet

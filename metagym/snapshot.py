@@ -203,18 +203,29 @@ def _restore_scalar(current: Any, saved: Any, where: str) -> Any:
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
-def _restore_generator(current: np.random.Generator | None, text: Any, where: str) -> np.random.Generator:
+def generator_from_json(text: Any, current: np.random.Generator | None = None) -> np.random.Generator:
+    """A Generator set to the bit generator state ``text`` (JSON): ``current`` updated in place,
+    or a new one of a bit generator named in :data:`BIT_GENERATORS`. ValueError says why not."""
     try:
         state = json.loads(text)
-        name = state.get("bit_generator")
-        if current is None and name in BIT_GENERATORS:
+        name = state["bit_generator"]
+        if current is None:
+            if name not in BIT_GENERATORS:
+                raise ValueError(f"unknown bit generator {name!r}")
             current = np.random.Generator(getattr(np.random, name)())
-        if current is None or name != current.bit_generator.state["bit_generator"]:
+        elif name != current.bit_generator.state["bit_generator"]:
             raise ValueError(f"bit generator {name!r}")
         current.bit_generator.state = state
     except (TypeError, ValueError, KeyError, AttributeError) as error:
-        raise ValueError(f"{where}: not a saved random generator state ({error})") from None
+        raise ValueError(str(error)) from None
     return current
+
+
+def _restore_generator(current: np.random.Generator | None, text: Any, where: str) -> np.random.Generator:
+    try:
+        return generator_from_json(text, current)
+    except ValueError as error:
+        raise ValueError(f"{where}: not a saved random generator state ({error})") from None
 
 
 def _restore_task(current: Any, saved: Any, where: str, family: TaskFamily[Any] | None) -> Any:

@@ -141,20 +141,12 @@ def extended(config: Any, total_steps: int, done: Any, path: str | Path) -> Any:
 
 def generator_from(text: str, where: str) -> np.random.Generator:
     """A numpy Generator from its bit generator's JSON state (as saved by the trainers)."""
-    import json
-
-    from metagym.snapshot import BIT_GENERATORS
+    from metagym.snapshot import generator_from_json
 
     try:
-        state = json.loads(text)
-        name = state["bit_generator"]
-        if name not in BIT_GENERATORS:
-            raise ValueError(f"unknown bit generator {name!r}")
-        generator = np.random.Generator(getattr(np.random, name)())
-        generator.bit_generator.state = state
-    except (TypeError, ValueError, KeyError, AttributeError) as error:
+        return generator_from_json(text)
+    except ValueError as error:
         raise ValueError(f"checkpoint: {where} is not a random generator state ({error})") from None
-    return generator
 
 
 #: Seconds between checkpoints when a run does not say (a resumed run keeps its own interval).

@@ -2,16 +2,18 @@
 
 HalfCheetahVel (run at a target velocity), HalfCheetahDir (run forward or backward) and
 AntDir (run in a 2-D direction), on Gymnasium's MuJoCo v5 models. They need the ``mujoco``
-extra (``pip install 'metagym[mujoco]'``). MuJoCo steps one model at a time, so these families
+extra (``pip install 'metagym-rl[mujoco]'``). MuJoCo steps one model at a time, so these families
 are single envs whose vector form is Gymnasium's Sync/AsyncVectorEnv; the metagym task rules,
 seeds and trials are the same as everywhere else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -216,6 +218,28 @@ def ant_dir_reward(task: Task, info: dict[str, Any], action: np.ndarray) -> floa
     return progress + float(info["reward_survive"]) + float(info["reward_ctrl"]) + float(info["reward_contact"])
 
 
+_log = logging.getLogger(__name__)
+
+
+def _log_mujoco_warning(message: str) -> None:
+    # Gymnasium's v5 models use compiler attributes MuJoCo has deprecated: not the user's concern.
+    _log.log(logging.DEBUG if "deprecated" in message else logging.WARNING, "MuJoCo: %s", message.strip())
+
+
+@contextlib.contextmanager
+def _mujoco_warnings_logged() -> Iterator[None]:
+    """MuJoCo's warnings go to this module's logger while inside, not to stdout and a
+    MUJOCO_LOG.TXT in the working folder (MuJoCo's default); the caller's handler is restored."""
+    import mujoco
+
+    previous = mujoco.get_mju_user_warning()
+    mujoco.set_mju_user_warning(_log_mujoco_warning)
+    try:
+        yield
+    finally:
+        mujoco.set_mju_user_warning(previous)
+
+
 class MujocoDynamics(BatchedDynamics[Any]):
     """One Gymnasium MuJoCo env whose reward is recomputed from the task (N is always 1).
 
@@ -232,7 +256,8 @@ class MujocoDynamics(BatchedDynamics[Any]):
         reward: Callable[[Task, dict[str, Any], np.ndarray], float],
     ) -> None:
         super().__init__(family, 1)
-        self.env = make(render_mode="rgb_array")
+        with _mujoco_warnings_logged():
+            self.env = make(render_mode="rgb_array")
         self.observation_space = self.env.observation_space
         self.action_space: spaces.Box = self.env.action_space
         self.reward, self.task = reward, family.default_task
@@ -242,12 +267,14 @@ class MujocoDynamics(BatchedDynamics[Any]):
         self.task = tasks[0]
 
     def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
-        self._obs, _ = self.env.reset(seed=int(rngs[0].integers(2**31)))
+        with _mujoco_warnings_logged():
+            self._obs, _ = self.env.reset(seed=int(rngs[0].integers(2**31)))
 
     def step(
         self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
     ) -> tuple[np.ndarray, np.ndarray]:
-        self._obs, _, terminated, _, info = self.env.step(actions[0])
+        with _mujoco_warnings_logged():
+            self._obs, _, terminated, _, info = self.env.step(actions[0])
         return np.array([self.reward(self.task, info, actions[0])]), np.array([terminated])
 
     def observe(self) -> np.ndarray:
@@ -280,7 +307,7 @@ def _mujoco(name: str) -> Callable[..., Any]:
             return HalfCheetahEnv
         from gymnasium.envs.mujoco.ant_v5 import AntEnv
     except ImportError as error:  # pragma: no cover - depends on the install
-        raise ImportError("MuJoCo families need the mujoco extra: pip install 'metagym[mujoco]'") from error
+        raise ImportError("MuJoCo families need the mujoco extra: pip install 'metagym-rl[mujoco]'") from error
     return lambda render_mode: AntEnv(render_mode=render_mode, include_cfrc_ext_in_observation=False)
 
 

@@ -34,6 +34,8 @@ AGENTS = {
     "reptile": "metagym.agents.maml",
     "pretrained": "metagym.agents.maml",
 }
+#: Import names of the agents extra's packages: only their absence means the extra is missing.
+AGENTS_EXTRA = {"torch", "stable_baselines3", "sb3_contrib", "matplotlib", "tqdm", "tensorboard"}
 
 
 #: How each agent is named in tables and plot legends.
@@ -83,8 +85,12 @@ def agent_module(name: str) -> Any:
         raise CommandError(f"--agent: unknown agent {name!r}; allowed: {', '.join(AGENTS)}")
     try:
         return importlib.import_module(AGENTS[name])
-    except ImportError as error:
-        raise CommandError(f"--agent: {name} needs the agents extra: pip install 'metagym[agents]' ({error})") from None
+    except ModuleNotFoundError as error:
+        # Only a missing third-party module is a missing extra; anything else is a real bug.
+        if (error.name or "").partition(".")[0] not in AGENTS_EXTRA:
+            raise
+        extra = "pip install 'metagym-rl[agents]'"
+        raise CommandError(f"--agent: {name} needs the agents extra: {extra} ({error})") from None
 
 
 def run_kind(run_dir: Path) -> str:
@@ -390,7 +396,7 @@ def video_writer() -> Any:
     try:
         import imageio.v2 as imageio
     except ImportError:
-        raise CommandError("writing GIF/MP4 needs the video extra: pip install 'metagym[video]'") from None
+        raise CommandError("writing GIF/MP4 needs the video extra: pip install 'metagym-rl[video]'") from None
     return imageio
 
 

@@ -12,3 +12,9 @@ try:  # the agents extra is optional; envs tests run without it
     torch.set_num_threads(1)
 except ImportError:  # pragma: no cover
     pass
+
+
+def pytest_report_header() -> str:
+    import metagym
+
+    return f"metagym {metagym.__version__} from {os.path.dirname(metagym.__file__)}"

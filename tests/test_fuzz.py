@@ -42,6 +42,7 @@ FUZZ = settings(
     max_examples=int(os.environ.get("METAGYM_FUZZ_EXAMPLES", "40")),
     deadline=None,
     derandomize=True,  # the same examples on every run: CI is reproducible
+    database=None,  # nothing written into the checkout (.hypothesis/)
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 

@@ -203,8 +203,8 @@ class GridFamily(LayoutFamily[GridTask]):
             size = sizes[int(rng.integers(0, len(sizes)))]
             if split != "ood" and self._seed_split(seed) != split:
                 continue
-            goals = procedural_layout(seed, size).goal_cells
-            tasks.append(GridTask("procedural", goals[int(rng.integers(0, len(goals)))], seed, size))
+            cells = procedural_layout(seed, size).goal_cells
+            tasks.append(GridTask("procedural", cells[int(rng.integers(0, len(cells)))], seed, size))
         return tasks
 
     def _check(self, task: GridTask, argument: str) -> None:

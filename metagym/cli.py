@@ -23,7 +23,7 @@ import gymnasium as gym
 import numpy as np
 
 import metagym
-from metagym.registration import family_of
+from metagym.registration import check_family_id, family_of
 
 #: Agent name -> module holding ``Config``, ``Trainer`` and ``Agent`` (with ``Agent.load``).
 #: The MAML family shares one module; the agent name is its config's ``variant``.
@@ -154,8 +154,7 @@ def cmd_train(args: argparse.Namespace) -> None:
     else:
         chosen = apply_preset(args)
         module = agent_module(args.agent)
-        if args.env not in metagym.env_ids(trials=False):
-            raise CommandError(f"--env: unknown family id {args.env!r}; allowed: {', '.join(metagym.env_ids(False))}")
+        check_family_id(args.env, "--env")
         if args.steps < 1:
             raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
         fields = {f.name for f in dataclasses.fields(module.Config)}
@@ -517,6 +516,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="metagym", description="meta-RL task families, agents and evaluation")
+    parser.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import MODULE first (repeatable): your own code that registers families with gymnasium.register",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list every task family").set_defaults(run=cmd_list)
     presets_parser = sub.add_parser("presets", help="list the tuned training presets and what they score")
@@ -601,6 +608,11 @@ def main(argv: list[str] | None = None) -> int:
     hook = threading.excepthook
     threading.excepthook = lambda failed: background.append(failed.exc_value)
     try:
+        for module in args.imports:
+            try:
+                importlib.import_module(module)
+            except ImportError as error:
+                raise CommandError(f"--import: cannot import {module!r} ({error})") from None
         args.run(args)
         if background:
             print(f"metagym {args.command}: warning: a background writer failed ({background[0]})", file=sys.stderr)

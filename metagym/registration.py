@@ -127,6 +127,49 @@ def register_envs() -> None:
             )
 
 
+def family_spec(env_id: str) -> gym.envs.registration.EnvSpec:
+    """The registry entry of ``env_id``; ``"module:Id"`` imports ``module`` first, as
+    ``gymnasium.make`` does (so ids registered by the user's own code work everywhere)."""
+    module, _, name = env_id.rpartition(":")
+    if module:
+        import importlib
+
+        importlib.import_module(module)
+    return gym.spec(name)
+
+
+def check_family_id(env_id: Any, argument: str = "env_id") -> str:
+    """``env_id`` if it names a metagym family env (ours, or one registered by the user's own
+    code with ``gymnasium.register``, also as ``"module:Id"``); else ValueError naming
+    ``argument``. A trial id is refused: agents and evaluation build the trial form themselves."""
+    if not isinstance(env_id, str) or not env_id:
+        raise ValueError(f"{argument}: expected a family id such as 'MetaGrid-v0', got {env_id!r}")
+    try:
+        spec = family_spec(env_id)
+    except (ImportError, gym.error.Error) as error:
+        raise ValueError(
+            f"{argument}: {env_id!r} is not a registered Gymnasium id ({error}); metagym's "
+            f"family ids: {', '.join(env_ids(trials=False))}"
+        ) from None
+    if spec.entry_point == "metagym.wrappers:make_trial":
+        family = spec.kwargs.get("env_id")
+        raise ValueError(
+            f"{argument}: {env_id!r} is a trial id; pass its family id {family!r} "
+            "(agents and evaluation make the trial form themselves)"
+        )
+    env = gym.make(env_id, disable_env_checker=True)
+    try:
+        family_of(env)
+    except TypeError:
+        raise ValueError(
+            f"{argument}: {env_id!r} is not a metagym family env (its unwrapped env has no "
+            "TaskFamily .family; see docs/design.md, 'Bring your own family')"
+        ) from None
+    finally:
+        env.close()
+    return env_id
+
+
 def family_of(env: gym.Env[Any, Any]) -> TaskFamily[Any]:
     """The task family of a metagym env (wrapped or not), or TypeError naming ``env``."""
     family = getattr(env.unwrapped, "family", None)

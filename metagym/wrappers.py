@@ -30,7 +30,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from metagym.registration import family_of
+from metagym.registration import family_of, family_spec
 
 TRIAL_PARTS = ("obs", "prev_action", "prev_reward", "done", "episode")
 
@@ -317,7 +317,7 @@ def make_trial_vector(
     # make_vec passes max_episode_steps (None unless given): it caps whole trials, as the
     # TimeLimit that gymnasium.make(trial_id, max_episode_steps=k) puts around a trial env.
     max_episode_steps = env_kwargs.pop("max_episode_steps", None)
-    if gym.spec(env_id).vector_entry_point is not None:
+    if family_spec(env_id).vector_entry_point is not None:
         env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, **env_kwargs)
     else:
         env = gym.make_vec(

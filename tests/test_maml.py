@@ -150,7 +150,7 @@ def test_cli_trains_evaluates_and_renders_maml(tmp_path: Path) -> None:
         ({"variant": "maml2"}, "variant: expected one of"),
         ({"inner_lr": -1.0}, "inner_lr: expected a number > 0"),
         ({"meta_batch_size": 0}, "meta_batch_size: expected an integer >= 1"),
-        ({"env_id": "Nope-v0"}, "env_id: unknown family id"),
+        ({"env_id": "Nope-v0"}, "env_id: 'Nope-v0' is not a registered Gymnasium id"),
     ],
 )
 def test_bad_configs_fail_clearly(kwargs: dict, words: str) -> None:

@@ -38,7 +38,7 @@ def params(agent: RL2Agent) -> list[np.ndarray]:
         ({"reward_scale": 0.0}, "reward_scale: expected a number > 0"),
         ({"gamma": 1.5}, "gamma: expected a number in [0, 1]"),
         ({"num_envs": 0}, "num_envs: expected an integer >= 1"),
-        ({"env_id": "Nope-v0"}, "env_id: unknown family id"),
+        ({"env_id": "Nope-v0"}, "env_id: 'Nope-v0' is not a registered Gymnasium id"),
     ],
 )
 def test_bad_configs_fail_clearly(kwargs: dict, words: str) -> None:
@@ -165,7 +165,7 @@ def test_cli_train_evaluate_render(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["train", "--env", "Nope-v0", "--run-dir", "{tmp}/x"], "--env: unknown family id 'Nope-v0'"),
+        (["train", "--env", "Nope-v0", "--run-dir", "{tmp}/x"], "--env: 'Nope-v0' is not a registered Gymnasium id"),
         (["train", "--agent", "dqn", "--run-dir", "{tmp}/x"], "--agent: unknown agent 'dqn'"),
         (["train", "--steps", "-5", "--run-dir", "{tmp}/x"], "--steps: expected an integer >= 1, got -5"),
         (["train", "--resume", "--run-dir", "{tmp}/missing"], "--run-dir: no checkpoint.pt in"),

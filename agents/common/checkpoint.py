@@ -102,11 +102,18 @@ def load_weights(module: Any, weights: Any, path: str | Path) -> None:
 
 
 def checked_env_id(env_id: Any, path: str | Path) -> str:
-    """The run's env id, if it names a registered Gymnasium id (never ``module:Id``, which imports)."""
+    """The run's env id, if it names a registered Gymnasium id. Loading never imports: a
+    ``module:Id`` passes only when ``module`` is imported already (``metagym --import module``)."""
+    import sys
+
     import gymnasium as gym
 
-    if not isinstance(env_id, str) or ":" in env_id or env_id not in gym.registry:
+    if not isinstance(env_id, str):
         raise ValueError(f"checkpoint: {path}: env id {env_id!r} is not a registered Gymnasium id")
+    module, _, name = env_id.rpartition(":")
+    if (module and module not in sys.modules) or name not in gym.registry:
+        hint = f" (import the code that registers it first: metagym --import {module or 'MODULE'} ...)"
+        raise ValueError(f"checkpoint: {path}: env id {env_id!r} is not a registered Gymnasium id{hint}")
     return env_id
 
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-import metagym
+from metagym.registration import check_family_id
 from metagym.tasks import SPLITS
 
 
@@ -39,8 +39,7 @@ def check_config(
     for name in non_negative:
         if not getattr(config, name) >= 0:
             raise ValueError(f"{name}: expected a number >= 0, got {getattr(config, name)!r}")
-    if config.env_id not in metagym.env_ids(trials=False):
-        raise ValueError(f"env_id: unknown family id {config.env_id!r}; allowed: {metagym.env_ids(trials=False)}")
+    check_family_id(config.env_id)
     for name in counts:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

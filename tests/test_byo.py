@@ -1,0 +1,64 @@
+"""Bring your own family: an id registered by user code (tests/user_family.py) works wherever
+a family id is accepted; trial ids and non-metagym envs are refused where a family is expected."""
+
+from __future__ import annotations
+
+import json
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+from metagym.registration import check_family_id, family_of
+
+
+def test_user_family_by_module_prefix_and_after_import() -> None:
+    env = gym.make("user_family:GuessDigit-v0")
+    assert check_family_id("user_family:GuessDigit-v0") == "user_family:GuessDigit-v0"
+    assert check_family_id("GuessDigit-v0") == "GuessDigit-v0"
+    family = family_of(env)
+    tasks = family.sample(np.random.default_rng(0), 50, split="test")
+    assert {family.split_of(t) for t in tasks} == {"test"}
+    envs = gym.make_vec("GuessDigit-v0", num_envs=4, vectorization_mode="vector_entry_point")
+    envs.set_attr("task", [tasks[0]] * 4)
+    envs.reset(seed=0)
+    _, reward, *_ = envs.step(np.full(4, tasks[0].digit))
+    assert reward.tolist() == [1.0] * 4
+
+
+@pytest.mark.parametrize(
+    ("env_id", "message"),
+    [
+        ("MetaGrid-Trial-v0", "env_id: 'MetaGrid-Trial-v0' is a trial id; pass its family id 'MetaGrid-v0'"),
+        ("CartPole-v1", "env_id: 'CartPole-v1' is not a metagym family env"),
+        ("Nope-v0", "env_id: 'Nope-v0' is not a registered Gymnasium id"),
+        ("no_such_module:Nope-v0", "env_id: 'no_such_module:Nope-v0' is not a registered Gymnasium id"),
+        (3, "env_id: expected a family id"),
+    ],
+)
+def test_check_family_id_refuses(env_id: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+        check_family_id(env_id)
+
+
+def test_user_family_trains_and_evaluates_from_the_cli(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    pytest.importorskip("torch")
+    from metagym.cli import main
+
+    run = tmp_path / "run"
+    train = ["train", "--env", "GuessDigit-v0", "--steps", "384", "--run-dir", str(run), "--quiet"]
+    train += ["--num-envs", "8", "--rollout-steps", "6", "--num-minibatches", "2"]
+    assert main(["--import", "user_family", *train]) == 0
+    out = tmp_path / "test.json"
+    evaluate = ["evaluate", "--run-dir", str(run), "--split", "test", "--tasks", "6", "--out", str(out)]
+    assert main(["--import", "user_family", *evaluate]) == 0
+    result = json.loads(out.read_text())
+    assert result["env"] == "GuessDigit-v0" and result["num_tasks"] == 6
+    assert len(result["episode_returns"]["mean"]) == 3
+
+
+def test_cli_names_the_missing_import(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from metagym.cli import main
+
+    assert main(["--import", "no_such_module", "list"]) == 2
+    assert "--import: cannot import 'no_such_module'" in capsys.readouterr().err

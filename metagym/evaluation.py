@@ -28,7 +28,7 @@ import gymnasium as gym
 import numpy as np
 
 from metagym.policies import RandomPolicy, run_trials
-from metagym.registration import family_of
+from metagym.registration import check_family_id, family_of
 from metagym.tasks import Task, TaskFamily
 from metagym.wrappers import make_trial_vector
 
@@ -225,6 +225,62 @@ def evaluate(
     references = reference_trials(env_id, tasks, episodes, seed, split)
     experience = list(range(episodes))
     return _results(name, agent, family, split, tasks, how, seed, deterministic, returns, references, experience)
+
+
+class _Scored:
+    """A user's memory agent with the ``config`` the protocol reads (env id, K)."""
+
+    def __init__(self, agent: Any, env_id: str, episodes_per_trial: int | None) -> None:
+        from types import SimpleNamespace
+
+        self.agent = agent
+        self.config = SimpleNamespace(env_id=env_id, episodes_per_trial=episodes_per_trial, selected_on="")
+
+    def predict(self, obs: np.ndarray, state: Any, episode_start: np.ndarray, deterministic: bool) -> Any:
+        return self.agent.predict(obs, state, episode_start, deterministic)
+
+
+def evaluate_agent(
+    agent: Any,
+    env_id: str,
+    split: str | None = None,
+    num_tasks: int = 200,
+    seed: int = 0,
+    episodes_per_trial: int | None = None,
+    name: str | None = None,
+    deterministic: bool = False,
+) -> dict[str, Any]:
+    """Score your own memory agent (RL²-style, or SB3-contrib's RecurrentPPO as it is) with the
+    adaptation protocol, beside the family's references on the same tasks and seeds.
+
+    The contract is SB3's recurrent ``predict``:
+    ``agent.predict(obs, state, episode_start, deterministic) -> (actions, state)``, where
+    ``obs`` is a ``(N, D)`` float32 batch of observations of the family's *trial* form
+    (``metagym.trial_id(env_id)``; the layout is in :mod:`metagym.wrappers`), one row per task;
+    ``state`` is None at the first call and afterwards whatever the agent returned;
+    ``episode_start`` is ``(N,)`` bool, True where a trial starts (reset the memory there, and
+    only there: inner episodes of a trial share it); ``actions`` is ``(N,)`` integers for a
+    ``Discrete`` action space, else ``(N, *shape)``.
+
+    Args:
+        agent: Anything with that ``predict``.
+        env_id: A *family* id (``"MetaBandit-v0"``, or one of your own); a trial id is refused.
+        split: Split to score; None: ``test`` where the family holds tasks out, else its prior.
+        num_tasks: Trials, one per task. seed: Seed of the tasks, trials and bootstrap.
+        episodes_per_trial: K; None: the family's default.
+        name: The agent's name in tables and plots (default: its class name).
+        deterministic: Passed to ``predict``.
+
+    Returns:
+        The results dictionary that :func:`write` saves and plots.
+    """
+    check_family_id(env_id, "env_id")
+    if not callable(getattr(agent, "predict", None)):
+        raise TypeError(
+            f"agent: expected an object with predict(obs, state, episode_start, deterministic), got {agent!r}"
+        )
+    scored = _Scored(agent, env_id, episodes_per_trial)
+    return evaluate(scored, split, num_tasks, seed, name or type(agent).__name__, deterministic)
 
 
 def _results(

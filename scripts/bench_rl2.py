@@ -13,29 +13,15 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
-from types import SimpleNamespace
-from typing import Any
 
-import numpy as np
 import torch
 
 import metagym
 from metagym.agents.rl2 import RL2Config, Trainer
-from metagym.evaluation import evaluate
+from metagym.evaluation import evaluate, evaluate_agent
 
 ENV = "MetaBandit-Dependent-v0"
 EPISODES = 10
-
-
-class SB3Agent:
-    """RecurrentPPO behind the evaluation protocol's interface."""
-
-    def __init__(self, model: Any) -> None:
-        self.model = model
-        self.config = SimpleNamespace(env_id=ENV, episodes_per_trial=EPISODES)
-
-    def predict(self, obs: np.ndarray, state: Any, episode_start: np.ndarray, deterministic: bool) -> tuple:
-        return self.model.predict(obs, state=state, episode_start=episode_start, deterministic=deterministic)
 
 
 def main() -> None:
@@ -77,7 +63,7 @@ def main() -> None:
     tic = time.perf_counter()
     model.learn(total_timesteps=args.steps)
     sb3_seconds = time.perf_counter() - tic
-    theirs = evaluate(SB3Agent(model), "test", 200, args.seed, name="RecurrentPPO")
+    theirs = evaluate_agent(model, ENV, "test", 200, args.seed, EPISODES, name="RecurrentPPO")
 
     print(f"{ENV}, {EPISODES} pulls per trial, {args.steps:,} env steps each, 200 held-out test tasks\n")
     print("| learner | wall clock (s) | env steps/s | trial return (95% CI) |\n|---|---:|---:|---:|")

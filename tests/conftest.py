@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering
@@ -18,3 +20,10 @@ def pytest_report_header() -> str:
     import metagym
 
     return f"metagym {metagym.__version__} from {os.path.dirname(metagym.__file__)}"
+
+
+@pytest.fixture(autouse=True)
+def _outside_the_checkout(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test runs in a fresh folder: ``python -m`` and ``python -c`` subprocesses then
+    import the installed package, not the checkout's folders, and nothing lands in the checkout."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))

@@ -62,3 +62,51 @@ def test_cli_names_the_missing_import(tmp_path, capsys) -> None:  # type: ignore
 
     assert main(["--import", "no_such_module", "list"]) == 2
     assert "--import: cannot import 'no_such_module'" in capsys.readouterr().err
+
+
+class WinStayLoseShift:
+    """A hand-written memory agent with SB3's recurrent predict: keep the arm that paid, else switch."""
+
+    def __init__(self, slices: dict[str, slice]) -> None:
+        self.slices = slices
+
+    def predict(self, obs, state, episode_start, deterministic):  # type: ignore[no-untyped-def]
+        prev = obs[:, self.slices["prev_action"]].argmax(axis=1)
+        paid = obs[:, self.slices["prev_reward"]][:, 0] > 0
+        action = np.where(paid, prev, 1 - prev)
+        return np.where(episode_start, 0, action), state
+
+
+def test_evaluate_agent_scores_a_users_memory_agent() -> None:
+    from metagym.evaluation import evaluate_agent
+
+    env_id = "MetaBandit-Dependent-v0"
+    slices = gym.make(metagym_trial(env_id)).get_wrapper_attr("obs_slices")
+    results = evaluate_agent(WinStayLoseShift(slices), env_id, num_tasks=200, seed=0, episodes_per_trial=10)
+    means = results["episode_returns"]["mean"]
+    assert results["agent"] == "WinStayLoseShift" and results["split"] == "test" and len(means) == 10
+    assert np.mean(means[1:]) > means[0] + 0.1  # it adapts after the first pull
+    assert results["reference_trial_return"]["random"] < results["trial_return"]["mean"][0]
+    with pytest.raises(ValueError, match="is a trial id"):
+        evaluate_agent(WinStayLoseShift(slices), metagym_trial(env_id))
+    with pytest.raises(TypeError, match="agent: expected an object with predict"):
+        evaluate_agent(object(), env_id)
+
+
+def test_evaluate_agent_takes_recurrent_ppo_as_it_is() -> None:
+    pytest.importorskip("sb3_contrib")
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from metagym.evaluation import evaluate_agent
+
+    env_id = "MetaBandit-Dependent-v0"
+    model = RecurrentPPO("MlpLstmPolicy", make_vec_env(metagym_trial(env_id), n_envs=1, seed=0), seed=0)
+    results = evaluate_agent(model, env_id, num_tasks=8, episodes_per_trial=10, name="RecurrentPPO (untrained)")
+    assert results["num_tasks"] == 8 and len(results["episode_returns"]["mean"]) == 10
+
+
+def metagym_trial(env_id: str) -> str:
+    import metagym
+
+    return metagym.trial_id(env_id)

@@ -207,10 +207,17 @@ def cmd_presets(args: argparse.Namespace) -> None:
     """Print every shipped preset: name, env, agent, steps, expected score, minutes."""
     from metagym.presets import presets
 
-    rows = [("preset", "env", "agent", "steps", "expected score", "reference", "minutes")]
+    rows: list[tuple[str, ...]] = [("preset", "env", "agent", "steps", "expected score", "reference", "minutes")]
     for p in presets().values():
         reference = ", ".join(f"{k} {v:g}" for k, v in p.expected["references"].items())
         rows.append((p.name, p.env, p.agent, f"{p.steps:,}", p.score, reference, f"{p.expected['minutes']:g}"))
+    if args.markdown:  # the README's results table is this output
+        papers = [p.expected["paper"] for p in presets().values()]
+        body = [(f"`{r[0]}`", f"`{r[1]}`", *r[2:], paper) for r, paper in zip(rows[1:], papers, strict=True)]
+        rows = [(*rows[0], "paper"), tuple("---" for _ in range(len(rows[0]) + 1)), *body]
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
+        return
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
@@ -528,6 +535,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("list", help="list every task family").set_defaults(run=cmd_list)
     presets_parser = sub.add_parser("presets", help="list the tuned training presets and what they score")
     presets_parser.add_argument("--verbose", action="store_true", help="also where each number came from")
+    presets_parser.add_argument("--markdown", action="store_true", help="the table as Markdown (the README's)")
     presets_parser.set_defaults(run=cmd_presets)
 
     train = sub.add_parser("train", help="meta-train an agent on a task family")

@@ -139,8 +139,9 @@ def hash_split(key: str) -> str:
     :data:`VALIDATION_FRACTION` are ``validation``, the rest ``train``: disjoint by construction,
     and the same on every machine. Every family with held-out tasks splits through this one rule.
 
-    >>> [hash_split(f"doc:{i}") for i in range(6)]
-    ['train', 'train', 'train', 'test', 'train', 'validation']
+    Examples:
+        >>> [hash_split(f"doc:{i}") for i in range(6)]
+        ['train', 'train', 'train', 'test', 'train', 'validation']
     """
     u = stable_unit_hash(key)
     if u < TEST_FRACTION:

@@ -87,3 +87,12 @@ def test_train_with_a_preset_and_an_override(tmp_path, capsys: pytest.CaptureFix
     assert main(["train", "--env", "MetaBandit-v0", "--steps", "100", "--run-dir", str(plain), "--quiet"]) == 0
     assert "settings of preset rl2-bandit" in capsys.readouterr().out
     assert json.loads((plain / "config.json").read_text())["rollout_steps"] == 50
+
+
+def test_readme_results_table_is_the_presets_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    assert main(["presets", "--markdown"]) == 0
+    table = capsys.readouterr().out.strip()
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert table in readme, "README's results table is stale: paste `metagym presets --markdown`"

@@ -286,6 +286,23 @@ class MetaBanditEnv(FamilyEnv[BanditTask]):
     ## Version History
 
     * v0: first release.
+
+    ## Example
+
+    >>> import gymnasium as gym
+    >>> import numpy as np
+    >>> import metagym
+    >>> env = gym.make("MetaBandit-v0")
+    >>> family = env.unwrapped.family
+    >>> [param.name for param in family.params]
+    ['probs']
+    >>> task = family.sample(np.random.default_rng(0), 1, split="test")[0]
+    >>> obs, info = env.reset(seed=0, options={"task": task})
+    >>> family.split_of(task), env.unwrapped.task == task
+    ('test', True)
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> env.observation_space.contains(obs)
+    True
     """
 
     def __init__(

@@ -418,11 +418,31 @@ _DOC = """## Description
     ## Version History
 
     * v0: first release.
+
+    ## Example
+
+    >>> import gymnasium as gym
+    >>> import numpy as np
+    >>> import metagym
+    >>> env = gym.make("{env_id}")
+    >>> family = env.unwrapped.family
+    >>> [param.name for param in family.params]
+    ['{param}']
+    >>> task = family.sample(np.random.default_rng(0), 1, split="{split}")[0]
+    >>> obs, info = env.reset(seed=0, options={{"task": task}})
+    >>> family.split_of(task), env.unwrapped.task == task
+    ('{split}', True)
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> env.observation_space.contains(obs)
+    True
 """
 
 
 class HalfCheetahVelEnv(FamilyEnv[VelocityTask]):
     __doc__ = _DOC.format(
+        env_id="HalfCheetahVel-v0",
+        param="velocity",
+        split="test",
         what="HalfCheetah running at a hidden target velocity",
         model="HalfCheetah",
         obs_note="",
@@ -440,6 +460,9 @@ class HalfCheetahVelEnv(FamilyEnv[VelocityTask]):
 
 class HalfCheetahDirEnv(FamilyEnv[DirectionTask]):
     __doc__ = _DOC.format(
+        env_id="HalfCheetahDir-v0",
+        param="direction",
+        split="train",
         what="HalfCheetah running forward or backward, as the hidden task says,",
         model="HalfCheetah",
         obs_note="",
@@ -456,6 +479,9 @@ class HalfCheetahDirEnv(FamilyEnv[DirectionTask]):
 
 class AntDirEnv(FamilyEnv[AngleTask]):
     __doc__ = _DOC.format(
+        env_id="AntDir-v0",
+        param="angle",
+        split="test",
         what="Ant running in a hidden 2-D direction",
         model="Ant",
         obs_note=" without contact forces (27 numbers)",

@@ -166,6 +166,23 @@ class MetaPendulumEnv(FamilyEnv[PendulumTask]):
     ## Version History
 
     * v0: first release.
+
+    ## Example
+
+    >>> import gymnasium as gym
+    >>> import numpy as np
+    >>> import metagym
+    >>> env = gym.make("MetaPendulum-v0")
+    >>> family = env.unwrapped.family
+    >>> [param.name for param in family.params]
+    ['mass', 'length', 'gravity', 'max_torque']
+    >>> task = family.sample(np.random.default_rng(0), 1, split="test")[0]
+    >>> obs, info = env.reset(seed=0, options={"task": task})
+    >>> family.split_of(task), env.unwrapped.task == task
+    ('test', True)
+    >>> obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+    >>> env.observation_space.contains(obs)
+    True
     """
 
     dynamics_type = PendulumDynamics

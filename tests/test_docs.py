@@ -44,3 +44,38 @@ def test_the_catalogue_shows_every_family() -> None:
         picture = DOCS / "images" / "families" / f"{env_id}.png"
         assert picture.is_file(), f"{env_id} has no picture: run python scripts/family_pictures.py"
         assert f"images/families/{env_id}.png" in catalogue and f"`{env_id}`" in catalogue
+
+
+def _modules() -> list[str]:
+    """Every module of the installed package (the family and agent modules included)."""
+    import importlib
+    import pkgutil
+
+    names = set()
+    for top in ("metagym", "metagym.envs", "metagym.agents"):  # folders mapped apart in a checkout
+        package = importlib.import_module(top)
+        names |= {top} | {m.name for m in pkgutil.walk_packages(package.__path__, f"{top}.")}
+    return sorted(names - {"metagym.cli"})
+
+
+@pytest.mark.parametrize("name", _modules())
+def test_docstring_examples_run(name: str) -> None:
+    """Every ``>>>`` example in the package's docstrings runs and prints what it shows."""
+    import doctest
+    import importlib
+
+    try:
+        module = importlib.import_module(name)
+    except ImportError as error:  # an optional extra (torch, mujoco) is not installed
+        pytest.skip(str(error))
+    failed, _ = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert failed == 0, f"{name}: {failed} docstring example(s) failed (python -m doctest -v)"
+
+
+def test_every_family_docstring_ends_with_an_example() -> None:
+    import gymnasium as gym
+
+    for env_id in metagym.env_ids(trials=False):
+        env = gym.make(env_id, disable_env_checker=True)
+        doc = type(env.unwrapped).__doc__ or ""
+        assert "## Example" in doc and ">>>" in doc.split("## Example")[-1], env_id

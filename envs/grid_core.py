@@ -120,6 +120,7 @@ class MetaGridDynamics(BatchedDynamics[Any]):
         self, family: LayoutFamily[Any], num_envs: int, view_size: int | None = None, show_position: bool = True
     ) -> None:
         super().__init__(family, num_envs)
+        self.success = np.zeros(num_envs, dtype=bool)
         self.layout_family = family
         view = family.view_size if view_size is None else view_size
         if isinstance(view, bool) or not isinstance(view, int) or view < 0 or (view and view % 2 == 0) or view > 9:
@@ -192,6 +193,7 @@ class MetaGridDynamics(BatchedDynamics[Any]):
         self._visited[flat] = True
         self._explored[flat] = True
         on_goal = self.pos == self.goal
+        self.success = on_goal & active
         return np.where(on_goal, 1.0, -0.1), on_goal & self.goal_terminates
 
     def observe(self) -> np.ndarray:

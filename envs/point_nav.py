@@ -108,6 +108,7 @@ class NavDynamics(BatchedDynamics[NavTask]):
 
     def __init__(self, num_envs: int) -> None:
         super().__init__(NavFamily(), num_envs)
+        self.success = np.zeros(num_envs, dtype=bool)
         reach = HORIZON * MAX_SPEED
         self.observation_space = spaces.Box(-reach, reach, shape=(2,), dtype=np.float32)
         self.action_space = spaces.Box(-MAX_SPEED, MAX_SPEED, shape=(2,), dtype=np.float32)
@@ -134,6 +135,7 @@ class NavDynamics(BatchedDynamics[NavTask]):
         offset = self.pos - self.goal
         reward = -np.sqrt((offset**2).sum(axis=1))
         reached = (np.abs(offset) < SUCCESS).all(axis=1) & active
+        self.success = reached
         self.steps = np.minimum(self.steps + active, HORIZON)
         self.trail[np.arange(self.num_envs), self.steps] = self.pos
         return reward, reached

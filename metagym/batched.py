@@ -51,6 +51,9 @@ class BatchedDynamics(ABC, Generic[T]):
 
     observation_space: spaces.Space[Any]
     action_space: spaces.Space[Any]
+    #: For families with a goal: (N,) bool, whether each env's last step reached it, set by
+    #: :meth:`step`; the envs report it as ``info["success"]`` (as Meta-World does). None: no goal.
+    success: np.ndarray | None = None
 
     def __init__(self, family: TaskFamily[T], num_envs: int) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or not 1 <= num_envs <= MAX_ENVS:
@@ -241,7 +244,8 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
         truncated = self._elapsed >= int(self._dyn.horizons[0]) and not terminated[0]
         if self.render_mode == "human":
             self.render()
-        return self._dyn.observe()[0], float(reward[0]), bool(terminated[0]), bool(truncated), {}
+        info = {} if self._dyn.success is None else {"success": bool(self._dyn.success[0])}
+        return self._dyn.observe()[0], float(reward[0]), bool(terminated[0]), bool(truncated), info
 
     def render(self) -> np.ndarray | None:
         if self.render_mode is None:

@@ -25,7 +25,7 @@ import dataclasses
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import numpy as np
@@ -277,6 +277,8 @@ class TaskFamily(ABC, Generic[T]):
             task: The candidate task.
             argument: Name of the argument being checked, used in the error message.
         """
+        if isinstance(task, Mapping):  # a task's dict (to_dict / JSON), as learn2learn users pass them
+            task = self.task_type.from_dict(dict(task))
         if not isinstance(task, self.task_type):
             raise TypeError(
                 f"{argument}: expected a {self.task_type.__name__} for {self.name}, got {type(task).__name__}"

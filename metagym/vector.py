@@ -7,7 +7,7 @@ returns it. Sub-env ``i`` reset with ``seed`` behaves exactly like the single en
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic
 
 import gymnasium as gym
@@ -95,9 +95,25 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         keep = [i for i, t in enumerate(self._pinned) if t is not None]
         self._install(np.asarray(keep, dtype=np.int64), [self._pinned[i] for i in keep])  # type: ignore[misc]
 
+    def set_task(self, task: T | dict[str, Any] | None, index: int | None = None) -> None:
+        """learn2learn / Meta-World-style: pin ``task`` (a task or its dict) in sub-env ``index``,
+        or in every sub-env when ``index`` is None; ``None`` unpins."""
+        if index is None:
+            self.set_tasks(task)  # type: ignore[arg-type]
+            return
+        if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < self.num_envs:
+            raise ValueError(f"index: expected a sub-env index from 0 to {self.num_envs - 1}, got {index!r}")
+        pinned = list(self._pinned)
+        pinned[int(index)] = None if task is None else self.family.validate(task, f"task (sub-env {index})")
+        self.set_tasks(pinned)
+
+    def get_task(self, index: int = 0) -> T:
+        """The current task of sub-env ``index`` (``tasks`` has them all)."""
+        return self._tasks[index]
+
     def _per_env(self, tasks: Any, argument: str) -> list[T | None]:
         """Validate ``None``, one task (broadcast) or a sequence of one task/None per sub-env."""
-        if tasks is None or isinstance(tasks, Task):
+        if tasks is None or isinstance(tasks, Task | Mapping):
             return [None if tasks is None else self.family.validate(tasks, argument)] * self.num_envs
         if not isinstance(tasks, Sequence) or isinstance(tasks, str) or len(tasks) != self.num_envs:
             raise ValueError(f"{argument}: expected a task or a sequence of {self.num_envs} tasks (None to unpin)")
@@ -192,6 +208,8 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         self._elapsed += active
         truncated = active & (self._elapsed >= self._limits()) & ~terminated
         done = terminated | truncated
+        if self._dyn.success is not None:  # Gymnasium's vector info layout: values and a mask
+            infos["success"], infos["_success"] = self._dyn.success & active, active.copy()
         if resetting.any():
             self._reset_envs(np.flatnonzero(resetting))
         if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():

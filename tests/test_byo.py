@@ -110,3 +110,35 @@ def metagym_trial(env_id: str) -> str:
     import metagym
 
     return metagym.trial_id(env_id)
+
+
+def test_learn2learn_and_metaworld_habits_port() -> None:
+    """Dict tasks through from_dict, set_task/get_task/sample_tasks on single and vector envs,
+    a per-sub-env set_task, and info["success"] where a family has a goal."""
+    env = gym.make("MetaGrid-GridNavi-v0")
+    task = env.unwrapped.sample_tasks(1)[0]
+    env.unwrapped.set_task(task.to_dict())  # a dict, as learn2learn users pass them
+    assert env.unwrapped.get_task() == task
+    env.reset(seed=0, options={"task": json.loads(task.to_json())})  # the JSON form too ("type" key)
+    assert env.unwrapped.task == task
+
+    envs = gym.make_vec("MetaGrid-GridNavi-v0", num_envs=3, vectorization_mode="vector_entry_point")
+    others = envs.unwrapped.sample_tasks(3)
+    envs.unwrapped.set_task(others[1].to_dict(), index=2)
+    envs.reset(seed=0)
+    assert envs.unwrapped.get_task(2) == others[1] and envs.unwrapped.tasks[2] == others[1]
+    with pytest.raises(ValueError, match="index: expected a sub-env index from 0 to 2"):
+        envs.unwrapped.set_task(task, index=3)
+    with pytest.raises(ValueError, match="unknown fields"):
+        env.unwrapped.set_task({"nope": 1})
+
+    # success: on the goal (grids), within reach (navigation); vector envs give values and a mask
+    _, _, _, _, info = env.step(0)
+    assert info["success"] in (True, False)
+    _, _, _, _, infos = envs.step(np.zeros(3, dtype=np.int64))
+    assert infos["success"].dtype == bool and infos["_success"].all()
+    nav = gym.make("PointNav2D-v0")
+    nav.reset(seed=0)
+    goal = np.asarray(nav.unwrapped.task.goal, dtype=np.float32)
+    steps = [nav.step(np.clip(goal - nav.unwrapped._dyn.pos[0], -0.1, 0.1).astype(np.float32)) for _ in range(10)]
+    assert any(info["success"] for *_, info in steps) and not steps[0][4]["success"]

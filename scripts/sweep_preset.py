@@ -8,6 +8,8 @@ it stopped when started again with the same ``--out``.
 
     python scripts/sweep_preset.py rl2-tabular --steps 4000000 --jobs 2 \
         --grid ent-coef=0.01,0.03 gae-lambda=0.3,0.9 --out runs/sweep-tabular
+    python scripts/sweep_preset.py --base "--env MetaMaze-v0" --steps 12000000 \
+        --grid learning-rate=1e-3,2e-3 --out runs/sweep-maze
 
 writes ``runs/sweep-tabular/<point>/`` (a run folder each) and ``runs/sweep-tabular/table.md``.
 """
@@ -45,7 +47,8 @@ def run_point(args: argparse.Namespace, point: dict[str, str]) -> dict:
     scored = folder / "validation.json"
     options = [x for k, v in point.items() for x in (f"--{k}", v)]
     if not scored.exists():
-        train = ["metagym", "train", "--preset", args.preset, "--run-dir", str(folder), "--quiet"]
+        train = ["metagym", "train", "--run-dir", str(folder), "--quiet", *args.base.split()]
+        train += ["--preset", args.preset] if args.preset else []
         train += ["--seed", str(args.seed)]
         train += ["--steps", str(args.steps)] if args.steps else []
         start = time.perf_counter()
@@ -72,7 +75,8 @@ def run_point(args: argparse.Namespace, point: dict[str, str]) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("preset", help="the preset to start from (metagym presets)")
+    parser.add_argument("preset", nargs="?", help="the preset to start from (metagym presets); or none and --base")
+    parser.add_argument("--base", default="", help="train options every run shares, e.g. '--env MetaMaze-v0'")
     parser.add_argument("--grid", nargs="*", default=[], help="OPTION=V1,V2,... (train's options, without --)")
     parser.add_argument("--steps", type=int, default=0, help="steps per run (default: the preset's)")
     parser.add_argument("--tasks", type=int, default=1000, help="validation tasks per run (default: 1000)")
@@ -80,6 +84,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1, help="runs in parallel (one torch thread each)")
     parser.add_argument("--out", type=Path, required=True, help="folder for the runs and table.md")
     args = parser.parse_args()
+    if not args.preset and not args.base:
+        raise SystemExit("give a preset to start from, or --base with the train options")
     if args.jobs < 1:
         raise SystemExit(f"--jobs: must be >= 1, got {args.jobs}")
     grid = parse_grid(args.grid)
@@ -90,7 +96,7 @@ def main() -> None:
         rows = list(pool.map(lambda p: run_point(args, p), points))
     rows.sort(key=lambda r: -r["validation"])
     lines = [
-        f"Sweep of `{args.preset}` on validation ({args.tasks} tasks, seed {args.seed}, "
+        f"Sweep of `{args.preset or args.base}` on validation ({args.tasks} tasks, seed {args.seed}, "
         f"{args.steps or 'preset'} steps); `python {' '.join(sys.argv)}`",
         "",
         "| " + " | ".join([*keys, "validation trial return", "95% interval", "train minutes"]) + " |",

@@ -1,12 +1,15 @@
 """Test settings: headless pygame and MuJoCo, one torch thread (if torch is present)."""
 
 import os
+import tempfile
 
 import pytest
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering
+# hypothesis caches (unicode tables, constants) outside the checkout, not in ./.hypothesis
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", tempfile.mkdtemp(prefix="metagym-hypothesis-"))
 
 try:  # the agents extra is optional; envs tests run without it
     import torch

@@ -21,36 +21,34 @@ from metagym.agents.classic import PSRL, UCB1, GittinsIndex, ThompsonSampling
 from metagym.agents.rl2 import RL2Config, Trainer
 from metagym.evaluation import evaluate, held_out_tasks, write
 from metagym.policies import run_trials
+from metagym.presets import preset as shipped_preset
+
+
+def config_of(name: str) -> RL2Config:
+    """The shipped preset's settings (metagym presets), as an RL2Config."""
+    chosen = shipped_preset(name)
+    return RL2Config(env_id=chosen.env, total_steps=chosen.steps, **chosen.config)
+
 
 PRESETS = {
     "bandits": {
-        # The first release's setting, untuned since (no test score chose it).
-        "config": RL2Config(env_id="MetaBandit-v0", total_steps=8_000_000, rollout_steps=50, learning_rate=1e-3),
+        "config": config_of("rl2-bandit"),
         "paper": {"random": 5.0, "thompson": 5.7, "ucb1": 6.7, "gittins": 6.6, "RL²": 6.7},
         "baselines": {
             "thompson": lambda: ThompsonSampling(5),
             "ucb1": lambda: UCB1(5),
             "gittins": lambda: GittinsIndex(5, 10),
         },
-        "target": 6.3,
+        "target": 6.55,  # issue 10
     },
     "tabular": {
         # Trial returns are ~100 here: scaled rewards keep the value loss from swamping the
-        # policy gradient (unscaled, RL² stayed at random level for 4M steps). Step size 2e-3
-        # was chosen on validation: 118.62 against 114.75 for 1e-3 (1,000 validation tasks,
-        # 13M steps each); test was scored once, with the chosen one.
-        "config": RL2Config(
-            env_id="MetaTabularMDP-v0",
-            total_steps=13_000_000,
-            rollout_steps=100,
-            learning_rate=2e-3,
-            gae_lambda=0.3,
-            reward_scale=0.05,
-            selected_on="validation",
-        ),
+        # policy gradient (unscaled, RL² stayed at random level for 4M steps). GAE lambda and the
+        # step size were chosen on validation (the preset's "selected_on" says how).
+        "config": config_of("rl2-tabular"),
         "paper": {"random": 100.1, "psrl": 138.1, "RL²": 156.2},
         "baselines": {"psrl": lambda: PSRL(10, 5, 10)},
-        "target": 120.0,
+        "target": 140.0,  # issue 10 (not met: see docs/howto/reproduce.md)
     },
 }
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import shlex
 import subprocess
 import sys
 import time
@@ -97,7 +98,7 @@ def main() -> None:
     rows.sort(key=lambda r: -r["validation"])
     lines = [
         f"Sweep of `{args.preset or args.base}` on validation ({args.tasks} tasks, seed {args.seed}, "
-        f"{args.steps or 'preset'} steps); `python {' '.join(sys.argv)}`",
+        f"{args.steps or 'preset'} steps); `python {shlex.join(sys.argv)}`",
         "",
         "| " + " | ".join([*keys, "validation trial return", "95% interval", "train minutes"]) + " |",
         "|" + "---|" * len(keys) + "---:|---|---:|",

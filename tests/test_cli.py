@@ -96,3 +96,12 @@ def test_readme_results_table_is_the_presets_table(capsys: pytest.CaptureFixture
     table = capsys.readouterr().out.strip()
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     assert table in readme, "README's results table is stale: paste `metagym presets --markdown`"
+
+
+def test_the_default_preset_keeps_the_familys_trial_length() -> None:
+    from metagym.presets import default_for
+
+    assert default_for("rl2", "MetaBandit-v0").name == "rl2-bandit"  # not rl2-bandit100
+    assert default_for("rl2", "PointNav2D-v0").name == "rl2-pointnav"
+    assert default_for("maml", "PointNav2D-v0").name == "maml-pointnav"
+    assert default_for("reptile", "MetaBandit-v0") is None

@@ -41,10 +41,10 @@ class Preset:
 
     @property
     def score(self) -> str:
-        """The expected score with its interval, e.g. ``"6.62 (6.49-6.76)"``."""
+        """The expected score with its 95% interval, e.g. ``"6.62 [6.49, 6.76]"``."""
         low_high = self.expected.get("interval")
         score = f"{self.expected['score']:g}"
-        return f"{score} ({low_high[0]:g}-{low_high[1]:g})" if low_high else score
+        return f"{score} [{low_high[0]:g}, {low_high[1]:g}]" if low_high else score
 
 
 def _parse(name: str, text: str) -> Preset:
@@ -79,4 +79,6 @@ def preset(name: str) -> Preset:
 def default_for(agent: str, env: str) -> Preset | None:
     """The preset for ``agent`` on ``env``, if one is shipped (its settings are the defaults)."""
     matches = [p for p in presets().values() if p.agent == agent and p.env == env]
+    # The family's own trial length first (rl2-bandit, not rl2-bandit100, for MetaBandit-v0).
+    matches.sort(key=lambda p: "episodes_per_trial" in p.config)
     return matches[0] if matches else None

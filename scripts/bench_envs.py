@@ -1,10 +1,13 @@
-"""Steps per second of MetaGrid, single and batched, beside Minigrid and SyncVectorEnv.
+"""Steps per second of MetaGrid, single and batched, beside Minigrid and SyncVectorEnv; with
+``--fresh``, every batched family and trial id with tasks pinned and with a fresh task at every
+reset (the meta-RL case), beside Gymnasium's own numpy CartPole vector env.
 
 All peers are measured in the same run, so the ratios hold even though absolute timings on a
-shared machine are noisy. Random actions; episodes reset as they end.
+shared machine are noisy. Random actions (seeded); episodes reset as they end.
 
     python scripts/bench_envs.py            # about a minute
     python scripts/bench_envs.py --seconds 1 --env MetaGrid-GridNavi-v0
+    python scripts/bench_envs.py --fresh --seconds 2     # every id, N=1024: a few minutes
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 
-import metagym  # noqa: F401  (registers the ids)
+import metagym
+from metagym.registration import family_of
 
 
 def timed(step_batch: Callable[[], int], seconds: float) -> float:
@@ -45,8 +49,8 @@ def single(env_id: str, seconds: float) -> float:
 
 def vector(envs: gym.vector.VectorEnv, seconds: float) -> float:
     envs.reset(seed=0)
-    n = envs.num_envs
-    actions = np.random.default_rng(0).integers(0, 5, (64, n))
+    envs.action_space.seed(0)
+    actions = np.stack([envs.action_space.sample() for _ in range(64)])
 
     def run() -> int:
         for a in actions:
@@ -63,14 +67,41 @@ def batched(env_id: str, num_envs: int, seconds: float) -> float:
     return vector(envs, seconds)
 
 
+def fresh_rows(num_envs: int, seconds: float) -> None:
+    """Every id with a batched vector env, tasks pinned and drawn afresh at each reset (trial
+    ids: at each trial), against Gymnasium's numpy CartPole-v1 vector env in the same run."""
+    cartpole = gym.make_vec("CartPole-v1", num_envs=num_envs, vectorization_mode="vector_entry_point")
+    peer = vector(cartpole, seconds)
+    print(f"Gymnasium CartPole-v1 vector env, N={num_envs}: {peer:,.0f} steps/s\n")
+    print(f"| id (N={num_envs}) | pinned tasks, steps/s | fresh task per reset, steps/s | fresh, x CartPole vector |")
+    print("|---|---:|---:|---:|")
+    for env_id in metagym.env_ids():
+        spec = gym.spec(env_id)
+        family_id = spec.kwargs.get("env_id", env_id)  # a trial id's family
+        if gym.spec(family_id).vector_entry_point is None:  # MuJoCo: Gymnasium's SyncVectorEnv
+            continue
+        make = lambda i=env_id: gym.make_vec(i, num_envs=num_envs, vectorization_mode="vector_entry_point")  # noqa: E731
+        fresh = vector(make(), seconds)
+        pinned_envs = make()
+        family = family_of(gym.make(family_id, disable_env_checker=True))
+        pinned_envs.set_attr("task", family.sample(np.random.default_rng(0), num_envs, split="train"))
+        pinned = vector(pinned_envs, seconds)
+        print(f"| {env_id} | {pinned:,.0f} | {fresh:,.0f} | {fresh / peer:.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--env", default="MetaGrid-v0", help="metagym id to measure")
     parser.add_argument("--seconds", type=float, default=4.0, help="time per measurement")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024, 4096], help="batch sizes")
+    parser.add_argument("--fresh", action="store_true", help="the meta-RL table: every id, fresh tasks vs pinned")
+    parser.add_argument("--num-envs", type=int, default=1024, help="batch size of the --fresh table")
     args = parser.parse_args()
     if args.seconds <= 0:
         parser.error(f"--seconds: expected a positive number, got {args.seconds}")
+    if args.fresh:
+        fresh_rows(args.num_envs, args.seconds)
+        return
 
     import minigrid  # noqa: F401  (registers MiniGrid ids; in the dev extra)
 

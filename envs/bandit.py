@@ -140,7 +140,9 @@ class BanditFamily(TaskFamily[BanditTask]):
                 probs = tuple(float(p) for p in row)
                 if self.prior in _PAIRS or self._cell_split(probs) == split:
                     tasks.append(BanditTask(probs))
-        return tasks[:n]
+                    if len(tasks) == n:  # the batch was drawn whole: stopping changes no draw
+                        return tasks
+        return tasks
 
     def _check(self, task: BanditTask, argument: str) -> None:
         probs = task.probs

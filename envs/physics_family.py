@@ -119,7 +119,9 @@ class PhysicsFamily(TaskFamily[P]):
             for row in rng.uniform(low, high, size=(max(2 * (n - len(tasks)), 8), len(low))):
                 if self._split(row) == split:
                     tasks.append(self._make(*(float(v) for v in row)))
-        return tasks[:n]
+                    if len(tasks) == n:  # the batch was drawn whole: stopping changes no draw
+                        return tasks
+        return tasks
 
     def _check(self, task: P, argument: str) -> None:
         for p in self.physicals:

@@ -77,7 +77,9 @@ class NavFamily(TaskFamily[NavTask]):
                 task = NavTask((float(x), float(y)))
                 if self.split_of(task) == split:
                     tasks.append(task)
-        return tasks[:n]
+                    if len(tasks) == n:  # the batch was drawn whole: stopping changes no draw
+                        return tasks
+        return tasks
 
     def _check(self, task: NavTask, argument: str) -> None:
         goal = task.goal

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
@@ -132,6 +133,7 @@ def stable_unit_hash(text: str) -> float:
     return int.from_bytes(digest, "little") / 2.0**64
 
 
+@functools.lru_cache(maxsize=1 << 18)
 def hash_split(key: str) -> str:
     """The split of the hash bucket named ``key``: ``test``, ``validation`` or ``train``.
 

@@ -4,10 +4,21 @@
 any family module (their entry points are strings).
 """
 
-from metagym.registration import env_ids, families, register_envs, trial_id
+from metagym.registration import env_ids, families, register_envs, register_family, trial_id
 from metagym.tasks import SPLITS, Param, Task, TaskFamily
 
 __version__ = "0.1.0"
-__all__ = ["SPLITS", "Param", "Task", "TaskFamily", "__version__", "env_ids", "families", "register_envs", "trial_id"]
+__all__ = [
+    "SPLITS",
+    "Param",
+    "Task",
+    "TaskFamily",
+    "__version__",
+    "env_ids",
+    "families",
+    "register_envs",
+    "register_family",
+    "trial_id",
+]
 
 register_envs()

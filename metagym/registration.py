@@ -7,6 +7,7 @@ horizon (which depends on the level and task) ends episodes, in the single and t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -125,6 +126,41 @@ def register_envs() -> None:
                 vector_entry_point="metagym.wrappers:make_trial_vector",
                 kwargs={"env_id": row["id"]},
             )
+
+
+def register_family(env_id: str, dynamics: Callable[[int], Any], trial: bool = True, **register_kwargs: Any) -> None:
+    """Register a family from its batched dynamics alone, as metagym's own are registered.
+
+    Builds the single env class (``FamilyEnv``) and the batched vector env class
+    (``FamilyVectorEnv``) around ``dynamics``, registers ``env_id`` with Gymnasium with both
+    entry points and, with ``trial``, its trial id (``trial_id(env_id)``). The shortest route for a
+    family author; plain ``gymnasium.register`` of your own env classes works as well.
+
+    Args:
+        env_id: The id, e.g. ``"GuessDigit-v0"``.
+        dynamics: ``dynamics(num_envs)`` builds the family's ``BatchedDynamics`` (its class).
+        trial: Also register the trial id.
+        register_kwargs: Passed on to ``gymnasium.register`` (``kwargs``, ``max_episode_steps``, ...).
+    """
+    from metagym.batched import FamilyEnv
+    from metagym.vector import FamilyVectorEnv
+
+    if not isinstance(env_id, str) or "-v" not in env_id or ":" in env_id:
+        raise ValueError(f"env_id: expected an id such as 'MyFamily-v0', got {env_id!r}")
+    if not callable(dynamics):
+        raise TypeError(f"dynamics: expected a BatchedDynamics class (called with num_envs), got {dynamics!r}")
+    name = "".join(ch for ch in env_id.rsplit("-", 1)[0] if ch.isalnum())
+    body = {"dynamics_type": staticmethod(dynamics), "__module__": getattr(dynamics, "__module__", __name__)}
+    single: Any = type(f"{name}Env", (FamilyEnv,), {**body, "__doc__": f"One env of {env_id} (register_family)."})
+    vector: Any = type(f"{name}VectorEnv", (FamilyVectorEnv,), {**body, "__doc__": f"Batched {env_id} envs."})
+    gym.register(env_id, entry_point=single, vector_entry_point=vector, **register_kwargs)
+    if trial:
+        gym.register(
+            trial_id(env_id),
+            entry_point="metagym.wrappers:make_trial",
+            vector_entry_point="metagym.wrappers:make_trial_vector",
+            kwargs={"env_id": env_id},
+        )
 
 
 def family_spec(env_id: str) -> gym.envs.registration.EnvSpec:

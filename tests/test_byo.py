@@ -142,3 +142,22 @@ def test_learn2learn_and_metaworld_habits_port() -> None:
     goal = np.asarray(nav.unwrapped.task.goal, dtype=np.float32)
     steps = [nav.step(np.clip(goal - nav.unwrapped._dyn.pos[0], -0.1, 0.1).astype(np.float32)) for _ in range(10)]
     assert any(info["success"] for *_, info in steps) and not steps[0][4]["success"]
+
+
+def test_register_family_from_dynamics_alone() -> None:
+    from user_family import GuessDigitDynamics
+
+    import metagym
+
+    metagym.register_family("GuessDigitShort-v0", GuessDigitDynamics)
+    assert check_family_id("GuessDigitShort-v0") == "GuessDigitShort-v0"
+    env = gym.make("GuessDigitShort-v0")
+    env.reset(seed=0)
+    assert env.step(0)[4] == {} and family_of(env).name == "GuessDigit"
+    envs = gym.make_vec("GuessDigitShort-v0", num_envs=4, vectorization_mode="vector_entry_point")
+    envs.reset(seed=0)
+    trial = gym.make(metagym.trial_id("GuessDigitShort-v0"))  # the trial id comes with it
+    trial.reset(seed=0)
+    assert trial.get_wrapper_attr("episodes_per_trial") == 3
+    with pytest.raises(ValueError, match="env_id: expected an id such as"):
+        metagym.register_family("no version", GuessDigitDynamics)

@@ -12,7 +12,7 @@ from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, hash_split, ranked_split
+from metagym.tasks import Param, Task, TaskFamily, first_accepted, hash_split, ranked_split
 from metagym.vector import FamilyVectorEnv
 
 #: Task priors. "uniform": every p_i ~ U[0, 1] independently. "dependent": two arms with
@@ -134,15 +134,12 @@ class BanditFamily(TaskFamily[BanditTask]):
         return "train" if self.prior in _PAIRS else self._cell_split(task.probs)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[BanditTask]:
-        tasks: list[BanditTask] = []
-        while len(tasks) < n:
-            for row in self._draw(rng, max(2 * (n - len(tasks)), 8)):
-                probs = tuple(float(p) for p in row)
-                if self.prior in _PAIRS or self._cell_split(probs) == split:
-                    tasks.append(BanditTask(probs))
-                    if len(tasks) == n:  # the batch was drawn whole: stopping changes no draw
-                        return tasks
-        return tasks
+        chosen = first_accepted(
+            n,
+            lambda m: (tuple(float(p) for p in row) for row in self._draw(rng, m)),
+            lambda probs: self.prior in _PAIRS or self._cell_split(probs) == split,
+        )
+        return [BanditTask(probs) for probs in chosen]
 
     def _check(self, task: BanditTask, argument: str) -> None:
         probs = task.probs

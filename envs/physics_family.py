@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, hash_split
+from metagym.tasks import Param, Task, TaskFamily, first_accepted, hash_split
 
 TRAIN_SCALE = (0.5, 1.5)
 OOD_SCALE = (0.25, 2.5)
@@ -114,14 +114,10 @@ class PhysicsFamily(TaskFamily[P]):
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[P]:
         low, high = (self._ood_low, self._ood_high) if split == "ood" else (self._train_low, self._train_high)
-        tasks: list[P] = []
-        while len(tasks) < n:
-            for row in rng.uniform(low, high, size=(max(2 * (n - len(tasks)), 8), len(low))):
-                if self._split(row) == split:
-                    tasks.append(self._make(*(float(v) for v in row)))
-                    if len(tasks) == n:  # the batch was drawn whole: stopping changes no draw
-                        return tasks
-        return tasks
+        rows = first_accepted(
+            n, lambda m: rng.uniform(low, high, size=(m, len(low))), lambda r: self._split(r) == split
+        )
+        return [self._make(*(float(v) for v in row)) for row in rows]
 
     def _check(self, task: P, argument: str) -> None:
         for p in self.physicals:

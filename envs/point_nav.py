@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, hash_split
+from metagym.tasks import Param, Task, TaskFamily, first_accepted, hash_split
 from metagym.vector import FamilyVectorEnv
 
 MAX_SPEED = 0.1  # per axis and step
@@ -71,15 +71,11 @@ class NavFamily(TaskFamily[NavTask]):
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[NavTask]:
         scale = OOD_RANGE if split == "ood" else GOAL_RANGE
-        tasks: list[NavTask] = []
-        while len(tasks) < n:
-            for x, y in rng.uniform(-scale, scale, size=(max(2 * (n - len(tasks)), 8), 2)):
-                task = NavTask((float(x), float(y)))
-                if self.split_of(task) == split:
-                    tasks.append(task)
-                    if len(tasks) == n:  # the batch was drawn whole: stopping changes no draw
-                        return tasks
-        return tasks
+        return first_accepted(
+            n,
+            lambda m: [NavTask((float(x), float(y))) for x, y in rng.uniform(-scale, scale, size=(m, 2))],
+            lambda task: self.split_of(task) == split,
+        )
 
     def _check(self, task: NavTask, argument: str) -> None:
         goal = task.goal

@@ -26,7 +26,7 @@ import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import numpy as np
@@ -149,6 +149,26 @@ def hash_split(key: str) -> str:
     if u < TEST_FRACTION:
         return "test"
     return "validation" if u < TEST_FRACTION + VALIDATION_FRACTION else "train"
+
+
+R = TypeVar("R")
+
+
+def first_accepted(n: int, draw: Callable[[int], Iterable[R]], accept: Callable[[R], bool]) -> list[R]:
+    """Rejection sampling for a split: the first ``n`` candidates that ``accept`` takes.
+
+    ``draw(m)`` draws a batch of ``m`` candidates at once (``m`` is twice the number still
+    missing, at least 8). A batch is drawn whole before it is checked, so stopping at the
+    ``n``-th accepted candidate changes no draw: only the checks of the rest are saved.
+    """
+    found: list[R] = []
+    while len(found) < n:
+        for candidate in draw(max(2 * (n - len(found)), 8)):
+            if accept(candidate):
+                found.append(candidate)
+                if len(found) == n:
+                    return found
+    return found
 
 
 def ranked_split(keys: Sequence[str]) -> list[str]:

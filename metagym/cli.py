@@ -34,8 +34,6 @@ AGENTS = {
     "reptile": "metagym.agents.maml",
     "pretrained": "metagym.agents.maml",
 }
-#: Import names of the agents extra's packages: only their absence means the extra is missing.
-AGENTS_EXTRA = {"torch", "stable_baselines3", "sb3_contrib", "matplotlib", "tqdm", "tensorboard"}
 
 
 #: How each agent is named in tables and plot legends.
@@ -86,8 +84,9 @@ def agent_module(name: str) -> Any:
     try:
         return importlib.import_module(AGENTS[name])
     except ModuleNotFoundError as error:
-        # Only a missing third-party module is a missing extra; anything else is a real bug.
-        if (error.name or "").partition(".")[0] not in AGENTS_EXTRA:
+        # A missing third-party module is a missing extra (the agents' dependencies all come
+        # with it); a missing metagym module is a real bug, raised as it is.
+        if not error.name or error.name.partition(".")[0] == "metagym":
             raise
         extra = "pip install 'metagym-rl[agents]'"
         raise CommandError(f"--agent: {name} needs the agents extra: {extra} ({error})") from None

@@ -103,9 +103,9 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
             return
         if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < self.num_envs:
             raise ValueError(f"index: expected a sub-env index from 0 to {self.num_envs - 1}, got {index!r}")
-        pinned = list(self._pinned)
-        pinned[int(index)] = None if task is None else self.family.validate(task, f"task (sub-env {index})")
-        self.set_tasks(pinned)
+        pinned: list[Any] = list(self._pinned)
+        pinned[int(index)] = task
+        self.set_tasks(pinned)  # validates every entry (``task[index]`` in messages)
 
     def get_task(self, index: int = 0) -> T:
         """The current task of sub-env ``index`` (``tasks`` has them all)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,8 +11,9 @@ from gymnasium import spaces
 from gymnasium.envs.classic_control.acrobot import AcrobotEnv
 
 from metagym.batched import BatchedDynamics, FamilyEnv
-from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily
+from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily, param_matrix
 from metagym.policies import Policy
+from metagym.streams import Streams
 from metagym.tasks import Task
 from metagym.vector import FamilyVectorEnv
 
@@ -102,16 +103,14 @@ class AcrobotDynamics(BatchedDynamics[AcrobotTask]):
         self.state = np.zeros((self.num_envs, 4))
         self._renderer = GymnasiumRenderer(AcrobotEnv)
 
-    def set_tasks(self, idx: np.ndarray, tasks: Sequence[AcrobotTask]) -> None:
-        self.physics[idx] = [dataclasses.astuple(t) for t in tasks]
+    def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
+        self.physics[idx] = param_matrix(arrays)
 
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
-        for i in idx.tolist():  # float32, as Gymnasium stores the initial state
-            self.state[i] = rngs[i].uniform(low=-0.1, high=0.1, size=(4,)).astype(np.float32)
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
+        # float32, as Gymnasium stores the initial state
+        self.state[idx] = rngs.uniform(idx, -0.1, 0.1, 4).astype(np.float32)
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         torque, s, p = TORQUES[actions], self.state, self.physics
         k1 = derivatives(s, torque, p)
         k2 = derivatives(s + DT / 2.0 * k1, torque, p)

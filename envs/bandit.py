@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,18 @@ from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, first_accepted, hash_split, ranked_split
+from metagym.streams import Streams
+from metagym.tasks import (
+    SPLIT_CODES,
+    Param,
+    Task,
+    TaskFamily,
+    Uniforms,
+    draw_in_split,
+    hash_splits,
+    ranked_split,
+    split_code,
+)
 from metagym.vector import FamilyVectorEnv
 
 #: Task priors. "uniform": every p_i ~ U[0, 1] independently. "dependent": two arms with
@@ -21,8 +32,10 @@ PRIORS = ("uniform", "dependent", "dependent_easy", "dependent_medium", "depende
 _PAIRS = {"dependent_easy": (0.1, 0.9), "dependent_medium": (0.25, 0.75), "dependent_hard": (0.4, 0.6)}
 #: Cells per probability axis for the train/validation/test hash split of continuous priors.
 SPLIT_BINS = 20
-#: The dependent prior's split of each mirrored pair of cells {c, 19 - c}, c < 10.
-_DEPENDENT_SPLITS = ranked_split([f"bandit-dependent:{c}" for c in range(SPLIT_BINS // 2)])
+#: The dependent prior's split code of each mirrored pair of cells {c, 19 - c}, c < 10.
+_DEPENDENT_CODES = np.array(
+    [split_code(s) for s in ranked_split([f"bandit-dependent:{c}" for c in range(SPLIT_BINS // 2)])], dtype=np.int8
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,23 +120,30 @@ class BanditFamily(TaskFamily[BanditTask]):
         pair = _PAIRS.get(self.prior)
         return BanditBayesOptimal(self.arms, pulls, pair, dependent=self.prior != "uniform")
 
-    def _draw(self, rng: np.random.Generator, m: int) -> np.ndarray:
+    def _width(self) -> int:
+        """Uniforms one candidate task takes."""
+        return self.arms if self.prior == "uniform" else 1
+
+    def _candidates(self, u: np.ndarray) -> np.ndarray:
+        """Candidate probability vectors (k, arms) from uniforms (k, width)."""
         if self.prior == "uniform":
-            return rng.random((m, self.arms))
+            return u
         if self.prior == "dependent":
-            p1 = rng.random(m)
-            return np.stack([p1, 1.0 - p1], axis=1)
-        return np.asarray(self._pair_tasks())[rng.integers(0, 2, m)]
+            return np.concatenate([u, 1.0 - u], axis=1)
+        return np.asarray(self._pair_tasks())[(u[:, 0] < 0.5).astype(np.int64)]
 
     def _pair_tasks(self) -> tuple[tuple[float, float], ...]:
         low, high = _PAIRS[self.prior]
         return ((low, high), (high, low))
 
-    def _cell_split(self, probs: Sequence[float]) -> str:
-        cells = sorted(min(int(p * SPLIT_BINS), SPLIT_BINS - 1) for p in probs)
+    def _codes(self, probs: np.ndarray) -> np.ndarray:
+        """Split codes (:data:`~metagym.tasks.SPLIT_CODES`) of probability vectors (k, arms)."""
+        cells = np.minimum((np.asarray(probs) * SPLIT_BINS).astype(np.int64), SPLIT_BINS - 1)
+        if self.prior in _PAIRS:
+            return np.zeros(len(cells), dtype=np.int8)
         if self.prior == "dependent":  # p_2 = 1 - p_1: 10 mirrored pairs of cells, ranked
-            return _DEPENDENT_SPLITS[min(cells[0], SPLIT_BINS - 1 - cells[0])]
-        return hash_split(f"bandit:{tuple(cells)}")
+            return _DEPENDENT_CODES[np.minimum(cells[:, 0], SPLIT_BINS - 1 - cells[:, 0])]
+        return hash_splits("bandit", np.sort(cells, axis=1))
 
     def task_set(self, split: str) -> tuple[BanditTask, ...] | None:
         self.check_split(split)
@@ -131,15 +151,17 @@ class BanditFamily(TaskFamily[BanditTask]):
 
     def split_of(self, task: BanditTask) -> str:
         self.validate(task)
-        return "train" if self.prior in _PAIRS else self._cell_split(task.probs)
+        return SPLIT_CODES[int(self._codes(np.array([task.probs]))[0])]
+
+    def _draw_probs(self, uniforms: Uniforms, n: int, split: str) -> np.ndarray:
+        return draw_in_split(uniforms, self._width(), self._candidates, self._codes, split_code(split), n)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[BanditTask]:
-        chosen = first_accepted(
-            n,
-            lambda m: (tuple(float(p) for p in row) for row in self._draw(rng, m)),
-            lambda probs: self.prior in _PAIRS or self._cell_split(probs) == split,
-        )
-        return [BanditTask(probs) for probs in chosen]
+        probs = self._draw_probs(lambda rows, k: rng.random((len(rows), k)), n, split)
+        return [BanditTask(tuple(row)) for row in probs.tolist()]
+
+    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
+        return {"probs": self._draw_probs(lambda rows, k: streams.random(idx[rows], k), len(idx), split)}
 
     def _check(self, task: BanditTask, argument: str) -> None:
         probs = task.probs
@@ -184,23 +206,21 @@ class BanditDynamics(BatchedDynamics[BanditTask]):
         self.pulls = np.zeros((self.num_envs, family.arms), dtype=np.int64)
         self.wins = np.zeros((self.num_envs, family.arms), dtype=np.int64)
 
-    def set_tasks(self, idx: np.ndarray, tasks: Sequence[BanditTask]) -> None:
-        self.probs[idx] = [t.probs for t in tasks]
+    def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
+        self.probs[idx] = arrays["probs"]
         self.pulls[idx], self.wins[idx], self.last_action[idx] = 0, 0, -1
 
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
         pass  # one pull per episode: nothing to reset (the last pull stays on screen)
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         idx = np.flatnonzero(active)
-        u = np.fromiter((rngs[i].random() for i in idx.tolist()), dtype=np.float64, count=len(idx))
+        u = rngs.random(idx)[:, 0]
         reward = np.zeros(self.num_envs)
         reward[idx] = u < self.probs[idx, actions[idx]]
         self.last_action[idx], self.last_reward[idx] = actions[idx], reward[idx]
-        np.add.at(self.pulls, (idx, actions[idx]), 1)
-        np.add.at(self.wins, (idx, actions[idx]), reward[idx].astype(np.int64))
+        self.pulls[idx, actions[idx]] += 1  # one entry per env: no repeated index
+        self.wins[idx, actions[idx]] += reward[idx].astype(np.int64)
         return reward, active.copy()
 
     def observe(self) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -12,8 +12,9 @@ from gymnasium import spaces
 from gymnasium.envs.classic_control.cartpole import CartPoleEnv
 
 from metagym.batched import BatchedDynamics, FamilyEnv
-from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily
+from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily, param_matrix
 from metagym.policies import Policy
+from metagym.streams import Streams
 from metagym.tasks import Task
 from metagym.vector import FamilyVectorEnv
 
@@ -93,16 +94,13 @@ class CartPoleDynamics(BatchedDynamics[CartPoleTask]):
         self.state = np.zeros((self.num_envs, 4))
         self._renderer = GymnasiumRenderer(CartPoleEnv)
 
-    def set_tasks(self, idx: np.ndarray, tasks: Sequence[CartPoleTask]) -> None:
-        self.physics[idx] = [dataclasses.astuple(t) for t in tasks]
+    def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
+        self.physics[idx] = param_matrix(arrays)
 
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
-        for i in idx.tolist():
-            self.state[i] = rngs[i].uniform(low=-0.05, high=0.05, size=(4,))
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
+        self.state[idx] = rngs.uniform(idx, -0.05, 0.05, 4)
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         gravity, masscart, masspole, length, force_mag = self.physics.T
         total_mass = masspole + masscart
         polemass_length = masspole * length

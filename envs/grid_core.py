@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ from gymnasium import spaces
 from metagym.batched import BatchedDynamics
 from metagym.envs.metagrid_levels import Layout
 from metagym.policies import Policy
+from metagym.streams import Streams
 from metagym.tasks import T, Task, TaskFamily
 
 #: Action i moves the agent by MOVES[i]: noop, up, right, down, left.
@@ -52,6 +53,12 @@ class LayoutFamily(TaskFamily[T]):
     @property
     def reward_bounds(self) -> tuple[float, float]:
         return (-0.1, 1.0)
+
+    @property
+    def fixed_layout(self) -> Layout | None:
+        """The one layout every task plays on, for families whose tasks differ only in the
+        goal (a task change then writes no walls); None (the default) where layouts vary."""
+        return None
 
     def oracle_policy(self) -> Policy:
         return GridOracle(self)
@@ -178,14 +185,21 @@ class MetaGridDynamics(BatchedDynamics[Any]):
             self.horizons[i] = self.layout_family.task_horizon(task)
             self.explored[i] = False
 
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+    def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
+        if self.layout_family.fixed_layout is None:  # each task brings its own walls
+            self.set_tasks(idx, [self.family.from_arrays(arrays, j) for j in range(len(idx))])
+            return
+        # One layout for every task, installed when the dynamics were built: only goals change.
+        goals = np.asarray(arrays["goal"], dtype=np.int64)
+        self.goal[idx] = (goals[:, 0] + self.pad) * self.width + goals[:, 1] + self.pad
+        self.explored[idx] = False
+
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
         self.pos[idx] = self.start[idx]
         self.visited[idx] = False
         self.visited[idx, self.start[idx]] = True
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         target = self.pos + self._moves[actions]
         move = active & ~self._walls[self._base + target]
         self.pos = np.where(move, target, self.pos)

@@ -21,6 +21,7 @@ from gymnasium import spaces
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
+from metagym.streams import Streams
 from metagym.tasks import Param, Task, TaskFamily, ranked_split
 
 HORIZON = 200
@@ -266,13 +267,11 @@ class MujocoDynamics(BatchedDynamics[Any]):
     def set_tasks(self, idx: np.ndarray, tasks: Sequence[Any]) -> None:
         self.task = tasks[0]
 
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
         with _mujoco_warnings_logged():
-            self._obs, _ = self.env.reset(seed=int(rngs[0].integers(2**31)))
+            self._obs, _ = self.env.reset(seed=int(rngs.integers(idx, 2**31)[0, 0]))
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         with _mujoco_warnings_logged():
             self._obs, _, terminated, _, info = self.env.step(actions[0])
         return np.array([self.reward(self.task, info, actions[0])]), np.array([terminated])
@@ -342,7 +341,7 @@ class ShootingMPC(Policy):
     def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
         sim = self._simulator()
         sim.set_tasks(np.zeros(1, dtype=np.int64), [task])
-        sim.reset_envs(np.zeros(1, dtype=np.int64), [np.random.default_rng(0)])
+        sim.reset_envs(np.zeros(1, dtype=np.int64), Streams(1))
         self.rng = rng
         self.plan = np.zeros((self.horizon, sim.action_space.shape[0]))
 
@@ -361,7 +360,7 @@ class ShootingMPC(Policy):
         for k, plan in enumerate(candidates):
             model.set_state(qpos, qvel)
             for action in plan:
-                reward, terminated = sim.step(action[None], np.ones(1, dtype=bool), [])
+                reward, terminated = sim.step(action[None], np.ones(1, dtype=bool), Streams(1))
                 totals[k] += float(reward[0])
                 if terminated[0]:
                     break

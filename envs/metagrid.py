@@ -20,7 +20,8 @@ from metagym.envs.metagrid_levels import (
     procedural_layout,
 )
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, check_cell, check_int, hash_split, ranked_split
+from metagym.streams import Streams
+from metagym.tasks import SPLIT_CODES, Param, Task, check_cell, check_int, hash_splits, ranked_split
 from metagym.vector import FamilyVectorEnv
 
 __all__ = ["GridFamily", "GridOracle", "GridTask", "MetaGridEnv", "MetaGridVectorEnv", "layout_of"]
@@ -147,6 +148,10 @@ class GridFamily(LayoutFamily[GridTask]):
     def layout(self, task: GridTask) -> Layout:
         return layout_of(task)
 
+    @property
+    def fixed_layout(self) -> Layout | None:
+        return None if self.level.name == "procedural" else named_layout(self.level.name)
+
     def goal_of(self, task: GridTask) -> tuple[int, int]:
         return task.goal
 
@@ -162,7 +167,7 @@ class GridFamily(LayoutFamily[GridTask]):
 
     @staticmethod
     def _seed_split(seed: int) -> str:
-        return hash_split(f"procedural:{seed}")
+        return SPLIT_CODES[int(hash_splits("procedural", np.array([seed]))[0])]
 
     def task_set(self, split: str) -> tuple[GridTask, ...] | None:
         self.check_split(split)
@@ -206,6 +211,18 @@ class GridFamily(LayoutFamily[GridTask]):
             cells = procedural_layout(seed, size).goal_cells
             tasks.append(GridTask("procedural", cells[int(rng.integers(0, len(cells)))], seed, size))
         return tasks
+
+    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
+        if self.level.name == "procedural":
+            return super().draw_arrays(streams, idx, split)
+        goals = np.array(self._goals_by_split[split], dtype=np.int64)
+        n = len(idx)
+        return {
+            "level": np.full(n, self.level.name, dtype=object),
+            "goal": goals[streams.integers(idx, len(goals))[:, 0]],
+            "seed": np.zeros(n, dtype=np.int64),
+            "size": np.zeros(n, dtype=np.int64),
+        }
 
     def _check(self, task: GridTask, argument: str) -> None:
         if task.level != self.level.name:

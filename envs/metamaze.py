@@ -11,7 +11,7 @@ from gymnasium.vector import AutoresetMode
 from metagym.batched import FamilyEnv
 from metagym.envs.grid_core import LayoutFamily, MetaGridDynamics
 from metagym.envs.metagrid_levels import Layout
-from metagym.tasks import Param, Task, check_cell, check_int, hash_split
+from metagym.tasks import SPLIT_CODES, Param, Task, check_cell, check_int, hash_splits
 from metagym.vector import FamilyVectorEnv
 
 SIZES = (9, 11)  # train and test
@@ -110,7 +110,7 @@ class MazeFamily(LayoutFamily[MazeTask]):
 
     @staticmethod
     def _split(seed: int) -> str:
-        return hash_split(f"maze:{seed}")
+        return SPLIT_CODES[int(hash_splits("maze", np.array([seed]))[0])]
 
     def split_of(self, task: MazeTask) -> str:
         self.validate(task)

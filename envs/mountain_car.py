@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,8 +11,9 @@ from gymnasium import spaces
 from gymnasium.envs.classic_control.mountain_car import MountainCarEnv
 
 from metagym.batched import BatchedDynamics, FamilyEnv
-from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily
+from metagym.envs.physics_family import GymnasiumRenderer, Physical, PhysicsFamily, param_matrix
 from metagym.policies import Policy
+from metagym.streams import Streams
 from metagym.tasks import Task
 from metagym.vector import FamilyVectorEnv
 
@@ -61,16 +62,14 @@ class MountainCarDynamics(BatchedDynamics[MountainCarTask]):
         self.state = np.zeros((self.num_envs, 2))
         self._renderer = GymnasiumRenderer(MountainCarEnv)
 
-    def set_tasks(self, idx: np.ndarray, tasks: Sequence[MountainCarTask]) -> None:
-        self.physics[idx] = [dataclasses.astuple(t) for t in tasks]
+    def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
+        self.physics[idx] = param_matrix(arrays)
 
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
-        for i in idx.tolist():
-            self.state[i] = (rngs[i].uniform(low=-0.6, high=-0.4), 0.0)
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
+        self.state[idx, 0] = rngs.uniform(idx, -0.6, -0.4)[:, 0]
+        self.state[idx, 1] = 0.0
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         force, gravity = self.physics.T
         position, velocity = self.state.T
         velocity = velocity + (actions - 1) * force + np.cos(3 * position) * (-gravity)

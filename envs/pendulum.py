@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,8 +11,9 @@ from gymnasium import spaces
 from gymnasium.envs.classic_control.pendulum import PendulumEnv
 
 from metagym.batched import BatchedDynamics, FamilyEnv
-from metagym.envs.physics_family import OOD_SCALE, GymnasiumRenderer, Physical, PhysicsFamily
+from metagym.envs.physics_family import OOD_SCALE, GymnasiumRenderer, Physical, PhysicsFamily, param_matrix
 from metagym.policies import Policy
+from metagym.streams import Streams
 from metagym.tasks import Task
 from metagym.vector import FamilyVectorEnv
 
@@ -90,23 +91,22 @@ class PendulumDynamics(BatchedDynamics[PendulumTask]):
         self.last_u = np.full(self.num_envs, np.nan)
         self._renderer = GymnasiumRenderer(PendulumEnv)
 
-    def set_tasks(self, idx: np.ndarray, tasks: Sequence[PendulumTask]) -> None:
-        self.physics[idx] = [dataclasses.astuple(t) for t in tasks]
+    def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
+        self.physics[idx] = param_matrix(arrays)
 
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
         high = np.array([np.pi, 1.0])
-        for i in idx.tolist():
-            self.state[i] = rngs[i].uniform(low=-high, high=high)
+        self.state[idx] = rngs.uniform(idx, -high, high, 2)
         self.last_u[idx] = np.nan
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         m, length, g, max_torque = self.physics.T
         th, thdot = self.state.T
-        u = np.clip(actions[:, 0], -max_torque, max_torque)
+        # The torque terms in float32, as Gymnasium computes them (its u is a float32 scalar).
+        u = np.clip(actions[:, 0], -max_torque, max_torque).astype(np.float32)
         costs = angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u**2)
-        newthdot = thdot + (3 * g / (2 * length) * np.sin(th) + 3.0 / (m * length**2) * u) * DT
+        push = (3.0 / (m * length**2)).astype(np.float32) * u
+        newthdot = thdot + (3 * g / (2 * length) * np.sin(th) + push) * DT
         newthdot = np.clip(newthdot, -MAX_SPEED, MAX_SPEED)
         new = np.stack([th + newthdot * DT, newthdot], axis=1)
         self.state = np.where(active[:, None], new, self.state)

@@ -9,13 +9,14 @@ ood box with at least one parameter outside the training range.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
 
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, first_accepted, hash_split
+from metagym.streams import Streams
+from metagym.tasks import SPLIT_CODES, Param, Task, TaskFamily, Uniforms, draw_in_split, hash_splits, split_code
 
 TRAIN_SCALE = (0.5, 1.5)
 OOD_SCALE = (0.25, 2.5)
@@ -101,23 +102,31 @@ class PhysicsFamily(TaskFamily[P]):
         """The task's parameters as an array, in field order."""
         return np.array([getattr(task, p.name) for p in self.physicals], dtype=np.float64)
 
-    def _split(self, values: np.ndarray) -> str:
-        if ((values < self._train_low) | (values > self._train_high)).any():
-            return "ood"
+    def _codes(self, values: np.ndarray) -> np.ndarray:
+        """Split codes of parameter rows (k, P): ``ood`` (-1) outside the training box, else
+        the hash of the row's cell on the 10-per-axis grid of the box."""
+        outside = ((values < self._train_low) | (values > self._train_high)).any(axis=1)
         frac = (values - self._train_low) / (self._train_high - self._train_low)
-        cell = tuple(np.minimum((frac * SPLIT_BINS).astype(int), SPLIT_BINS - 1).tolist())
-        return hash_split(f"{self.name}:{cell}")
+        cells = np.clip((frac * SPLIT_BINS).astype(np.int64), 0, SPLIT_BINS - 1)
+        return np.where(outside, -1, hash_splits(self.name, cells)).astype(np.int8)
 
     def split_of(self, task: P) -> str:
         self.validate(task)
-        return self._split(self.values(task))
+        code = int(self._codes(self.values(task)[None])[0])
+        return "ood" if code < 0 else SPLIT_CODES[code]
+
+    def _draw_rows(self, uniforms: Uniforms, n: int, split: str) -> np.ndarray:
+        low, high = (self._ood_low, self._ood_high) if split == "ood" else (self._train_low, self._train_high)
+        code = -1 if split == "ood" else split_code(split)
+        return draw_in_split(uniforms, len(low), lambda u: low + (high - low) * u, self._codes, code, n)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[P]:
-        low, high = (self._ood_low, self._ood_high) if split == "ood" else (self._train_low, self._train_high)
-        rows = first_accepted(
-            n, lambda m: rng.uniform(low, high, size=(m, len(low))), lambda r: self._split(r) == split
-        )
-        return [self._make(*(float(v) for v in row)) for row in rows]
+        rows = self._draw_rows(lambda rows, k: rng.random((len(rows), k)), n, split)
+        return [self._make(*row) for row in rows.tolist()]
+
+    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
+        rows = self._draw_rows(lambda rows, k: streams.random(idx[rows], k), len(idx), split)
+        return {p.name: rows[:, j] for j, p in enumerate(self.physicals)}
 
     def _check(self, task: P, argument: str) -> None:
         for p in self.physicals:
@@ -126,6 +135,12 @@ class PhysicsFamily(TaskFamily[P]):
                 raise ValueError(f"{argument}.{p.name}: expected a finite number, got {value!r}")
             if not p.ood[0] <= value <= p.ood[1]:
                 raise ValueError(f"{argument}.{p.name}: expected a value in [{p.ood[0]:g}, {p.ood[1]:g}], got {value}")
+
+
+def param_matrix(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    """A batch of tasks as arrays (:meth:`PhysicsFamily.to_arrays`) as an (n, P) float matrix,
+    one column per parameter in field order."""
+    return np.stack([np.asarray(column, dtype=np.float64) for column in arrays.values()], axis=1)
 
 
 class GymnasiumRenderer:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -11,7 +11,8 @@ from gymnasium import spaces
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, first_accepted, hash_split
+from metagym.streams import Streams
+from metagym.tasks import SPLIT_CODES, Param, Task, TaskFamily, Uniforms, draw_in_split, hash_splits, split_code
 from metagym.vector import FamilyVectorEnv
 
 MAX_SPEED = 0.1  # per axis and step
@@ -61,21 +62,30 @@ class NavFamily(TaskFamily[NavTask]):
     def oracle_policy(self) -> Policy:
         return StraightToGoal()
 
+    @staticmethod
+    def _codes(goals: np.ndarray) -> np.ndarray:
+        """Split codes of goals (k, 2): ``ood`` (-1) outside [-0.5, 0.5]^2, else the hash of the
+        goal's cell on the 0.05 grid."""
+        outside = (np.abs(goals) > GOAL_RANGE).any(axis=1)
+        cells = np.floor(goals / SPLIT_CELL).astype(np.int64)
+        return np.where(outside, -1, hash_splits("nav", cells)).astype(np.int8)
+
     def split_of(self, task: NavTask) -> str:
         self.validate(task)
-        x, y = task.goal
-        if max(abs(x), abs(y)) > GOAL_RANGE:
-            return "ood"
-        cell = (int(np.floor(x / SPLIT_CELL)), int(np.floor(y / SPLIT_CELL)))
-        return hash_split(f"nav:{cell}")
+        code = int(self._codes(np.array([task.goal], dtype=np.float64))[0])
+        return "ood" if code < 0 else SPLIT_CODES[code]
+
+    def _draw_goals(self, uniforms: Uniforms, n: int, split: str) -> np.ndarray:
+        scale = OOD_RANGE if split == "ood" else GOAL_RANGE
+        code = -1 if split == "ood" else split_code(split)
+        return draw_in_split(uniforms, 2, lambda u: scale * (2.0 * u - 1.0), self._codes, code, n)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[NavTask]:
-        scale = OOD_RANGE if split == "ood" else GOAL_RANGE
-        return first_accepted(
-            n,
-            lambda m: [NavTask((float(x), float(y))) for x, y in rng.uniform(-scale, scale, size=(m, 2))],
-            lambda task: self.split_of(task) == split,
-        )
+        goals = self._draw_goals(lambda rows, k: rng.random((len(rows), k)), n, split)
+        return [NavTask((x, y)) for x, y in goals.tolist()]
+
+    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
+        return {"goal": self._draw_goals(lambda rows, k: streams.random(idx[rows], k), len(idx), split)}
 
     def _check(self, task: NavTask, argument: str) -> None:
         goal = task.goal
@@ -115,17 +125,15 @@ class NavDynamics(BatchedDynamics[NavTask]):
         self.trail = np.zeros((self.num_envs, HORIZON + 1, 2))  # positions of the episode so far
         self.steps = np.zeros(self.num_envs, dtype=np.int64)
 
-    def set_tasks(self, idx: np.ndarray, tasks: Sequence[NavTask]) -> None:
-        self.goal[idx] = [t.goal for t in tasks]
+    def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
+        self.goal[idx] = arrays["goal"]
 
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
         self.pos[idx] = 0.0
         self.trail[idx] = 0.0
         self.steps[idx] = 0
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         # As the MAML code: the velocity is clipped to the action bounds, the reward is minus
         # the distance after the move.
         velocity = np.clip(actions, -MAX_SPEED, MAX_SPEED) * active[:, None]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -13,7 +13,8 @@ from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
-from metagym.tasks import Param, Task, TaskFamily, hash_split
+from metagym.streams import STREAM_CONTENT, Streams
+from metagym.tasks import SPLIT_CODES, Param, Task, TaskFamily, Uniforms, draw_in_split, hash_splits, split_code
 from metagym.vector import FamilyVectorEnv
 
 SEEDS = 2**31
@@ -26,15 +27,26 @@ class TabularMDPTask(Task):
     seed: int
 
 
+def mdps_of(seeds: np.ndarray, states: int, actions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean rewards (n, S, A) ~ N(1, 1) and transitions (n, S, A, S) ~ Dirichlet(1) of MDPs ``seeds``.
+
+    MDP ``seed`` is drawn from a counter-based stream keyed by (seed, S, A)
+    (:class:`metagym.streams.Streams`), so a batch of fresh MDPs is built in one numpy pass
+    and is the same on every machine. A Dirichlet(1) row is a normalised row of Exp(1) draws.
+    """
+    n = len(seeds)
+    everyone = np.arange(n)
+    streams = Streams(n)
+    streams.seed(everyone, np.asarray(seeds, dtype=np.int64), (STREAM_CONTENT << 32) | (states << 16) | actions)
+    means = 1.0 + streams.normal(everyone, states * actions).reshape(n, states, actions)
+    weights = -np.log1p(-streams.random(everyone, states * actions * states)).reshape(n, states, actions, states)
+    return means, weights / weights.sum(axis=-1, keepdims=True)
+
+
 @lru_cache(maxsize=4096)
 def mdp_of(seed: int, states: int, actions: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean rewards (S, A) ~ N(1, 1) and transitions (S, A, S) ~ Dirichlet(1) of MDP ``seed``.
-
-    The same on every machine: drawn from ``SeedSequence([seed, states, actions])``.
-    """
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, states, actions])))
-    means = rng.normal(1.0, 1.0, size=(states, actions))
-    transitions = rng.dirichlet(np.ones(states), size=(states, actions))
+    """Mean rewards (S, A) and transitions (S, A, S) of MDP ``seed`` (see :func:`mdps_of`); read-only."""
+    means, transitions = (x[0] for x in mdps_of(np.array([seed]), states, actions))
     means.flags.writeable = False
     transitions.flags.writeable = False
     return means, transitions
@@ -106,19 +118,24 @@ class TabularMDPFamily(TaskFamily[TabularMDPTask]):
 
     @staticmethod
     def _split(seed: int) -> str:
-        return hash_split(f"tabular:{seed}")
+        return SPLIT_CODES[int(hash_splits("tabular", np.array([seed]))[0])]
 
     def split_of(self, task: TabularMDPTask) -> str:
         self.validate(task)
         return self._split(task.seed)
 
+    def _draw_seeds(self, uniforms: Uniforms, n: int, split: str) -> np.ndarray:
+        def seeds(u: np.ndarray) -> np.ndarray:
+            return (u[:, 0] * SEEDS).astype(np.int64)
+
+        return draw_in_split(uniforms, 1, seeds, lambda s: hash_splits("tabular", s), split_code(split), n)
+
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[TabularMDPTask]:
-        tasks: list[TabularMDPTask] = []
-        while len(tasks) < n:
-            seed = int(rng.integers(0, SEEDS))
-            if self._split(seed) == split:
-                tasks.append(TabularMDPTask(seed))
-        return tasks
+        seeds = self._draw_seeds(lambda rows, k: rng.random((len(rows), k)), n, split)
+        return [TabularMDPTask(s) for s in seeds.tolist()]
+
+    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
+        return {"seed": self._draw_seeds(lambda rows, k: streams.random(idx[rows], k), len(idx), split)}
 
     def _check(self, task: TabularMDPTask, argument: str) -> None:
         if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:
@@ -162,25 +179,19 @@ class TabularMDPDynamics(BatchedDynamics[TabularMDPTask]):
         self.state = np.zeros(n, dtype=np.int64)
         self.last_reward = np.zeros(n)
 
-    def set_tasks(self, idx: np.ndarray, tasks: Sequence[TabularMDPTask]) -> None:
+    def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
         family = self.family
         assert isinstance(family, TabularMDPFamily)
-        for i, task in zip(idx, tasks, strict=True):
-            means, transitions = family.mdp(task)
-            self.means[i] = means
-            self.cumulative[i] = np.cumsum(transitions, axis=-1)
+        means, transitions = mdps_of(arrays["seed"], family.states, family.actions)
+        self.means[idx] = means
+        self.cumulative[idx] = np.cumsum(transitions, axis=-1)
 
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
         self.state[idx] = 0
 
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         idx = np.flatnonzero(active)
-        noise, u = np.zeros(len(idx)), np.zeros(len(idx))
-        for j, i in enumerate(idx.tolist()):
-            noise[j] = rngs[i].standard_normal()
-            u[j] = rngs[i].random()
+        noise, u = rngs.normal(idx)[:, 0], rngs.random(idx)[:, 0]
         s, a = self.state[idx], actions[idx]
         reward = np.zeros(self.num_envs)
         reward[idx] = self.means[idx, s, a] + noise

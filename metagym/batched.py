@@ -3,9 +3,9 @@
 A family implements :class:`BatchedDynamics`: numpy state for ``N`` envs, one task each.
 :class:`FamilyEnv` is the ``N = 1`` view (a :class:`gymnasium.Env`); ``metagym.vector.FamilyVectorEnv``
 steps all ``N`` in one call (a :class:`gymnasium.vector.VectorEnv`, registered as the
-``vector_entry_point``). Both keep, per env, an episode RNG (Gymnasium's ``np_random`` from
-the reset seed) and a separate task RNG (:func:`metagym.tasks.task_stream`), so sub-env ``i``
-of a vector env reset with ``seed`` behaves exactly like a single env reset with ``seed + i``.
+``vector_entry_point``). Both keep, per env, an episode stream and a separate task stream
+(:class:`metagym.streams.Streams`), both keyed by the reset seed, so sub-env ``i`` of a vector
+env reset with ``seed`` behaves exactly like a single env reset with ``seed + i``.
 
 Task rules, the same in both views:
 
@@ -28,11 +28,14 @@ import numpy as np
 from gymnasium import spaces
 
 from metagym.render import Window
-from metagym.tasks import T, TaskFamily, task_stream
+from metagym.streams import STREAM_EPISODE, STREAM_TASK, Streams
+from metagym.tasks import T, TaskFamily
 
 RENDER_MODES = ["human", "rgb_array"]
 _ONE = np.ones(1, dtype=bool)  # the single env's "active" mask (read-only)
 _ONE.flags.writeable = False
+_ZERO = np.zeros(1, dtype=np.int64)  # the single env's index (read-only)
+_ZERO.flags.writeable = False
 
 
 #: The most sub-envs one batched env holds (each has its own random streams): beyond it, a
@@ -43,10 +46,11 @@ MAX_ENVS = 1_000_000
 class BatchedDynamics(ABC, Generic[T]):
     """Numpy state and dynamics of ``num_envs`` envs of one family, each with its own task.
 
-    Subclasses define the spaces, keep per-env task arrays up to date in :meth:`set_tasks`,
-    and implement :meth:`reset_envs`, :meth:`step`, :meth:`observe` and :meth:`render_frame`.
-    Random draws use only the per-env generators passed in, one env at a time, so that the
-    batch matches ``num_envs`` independent single envs draw for draw.
+    Subclasses define the spaces, keep per-env task arrays up to date in :meth:`set_tasks` or
+    :meth:`set_task_arrays`, and implement :meth:`reset_envs`, :meth:`step`, :meth:`observe`
+    and :meth:`render_frame`. Random draws use only the per-env streams passed in
+    (:class:`metagym.streams.Streams`), so that the batch matches ``num_envs`` independent
+    single envs draw for draw.
     """
 
     observation_space: spaces.Space[Any]
@@ -63,18 +67,31 @@ class BatchedDynamics(ABC, Generic[T]):
         #: Steps after which each env's episode is truncated; set by :meth:`set_tasks`.
         self.horizons = np.full(self.num_envs, family.horizon, dtype=np.int64)
 
-    @abstractmethod
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.set_tasks is BatchedDynamics.set_tasks and cls.set_task_arrays is BatchedDynamics.set_task_arrays:
+            raise TypeError(f"{cls.__name__}: implement set_tasks or set_task_arrays (or both)")
+
     def set_tasks(self, idx: np.ndarray, tasks: Sequence[T]) -> None:
-        """Install ``tasks[j]`` in env ``idx[j]`` and recompute every derived quantity."""
+        """Install ``tasks[j]`` in env ``idx[j]`` and recompute every derived quantity.
+
+        Implement this or :meth:`set_task_arrays`; each defaults to the other."""
+        self.set_task_arrays(idx, self.family.to_arrays(tasks))
+
+    def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
+        """:meth:`set_tasks` for tasks as arrays (:meth:`TaskFamily.to_arrays`'s form), the
+        batched envs' hot path: a family that implements it installs a fresh batch of tasks
+        without building one dataclass per env."""
+        self.set_tasks(idx, [self.family.from_arrays(arrays, j) for j in range(len(idx))])
 
     @abstractmethod
-    def reset_envs(self, idx: np.ndarray, rngs: Sequence[np.random.Generator]) -> None:
-        """Start a new episode in envs ``idx``; ``rngs[i]`` is env ``i``'s episode RNG."""
+    def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
+        """Start a new episode in envs ``idx``, drawing from their episode streams ``rngs``
+        (``rngs.random(idx, k)`` for all of them at once, or ``rngs[i]``, a numpy Generator,
+        for one)."""
 
     @abstractmethod
-    def step(
-        self, actions: np.ndarray, active: np.ndarray, rngs: Sequence[np.random.Generator]
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
         """Advance the envs where ``active`` is True; return ``(reward, terminated)``, each (N,).
 
         Inactive envs keep their state and draw no random numbers.
@@ -173,10 +190,14 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
         self.render_mode = render_mode
         self._task: T = self.family.default_task
         self._pinned: T | None = None
-        self._task_rng: np.random.Generator | None = None
+        #: The episode stream (initial states, noise) and the task stream, keyed by the reset
+        #: seed; unseeded until the first reset or sample_tasks (then from Gymnasium's seed).
+        self._streams = Streams(1)
+        self._task_streams = Streams(1)
+        self._seeded = False
         self._elapsed = 0
         self._window: Window | None = None
-        self._dyn.set_tasks(np.zeros(1, dtype=np.int64), [self._task])
+        self._dyn.set_tasks(_ZERO, [self._task])
 
     # -- tasks ------------------------------------------------------------------------------
     @property
@@ -200,18 +221,22 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
         return self._task
 
     def sample_tasks(self, n: int, split: str = "train") -> list[T]:
-        """Draw ``n`` tasks of ``split`` from this env's task RNG."""
-        return self.family.sample(self._tasks_rng(), n, split)
+        """Draw ``n`` tasks of ``split`` from this env's task stream."""
+        self._seed_streams()
+        return self.family.sample(self._task_streams[0], n, split)
 
-    def _tasks_rng(self) -> np.random.Generator:
-        if self._task_rng is None:
-            self._task_rng = task_stream(self.np_random_seed)
-        return self._task_rng
+    def _seed_streams(self) -> None:
+        """Key both streams from Gymnasium's seed (a seed it drew itself if none was given)."""
+        seed = self.np_random_seed  # -1 if np_random was replaced: then a seed drawn from it
+        seed = seed if seed >= 0 else int(self.np_random.integers(2**63))
+        self._streams.seed(_ZERO, [seed], STREAM_EPISODE)
+        self._task_streams.seed(_ZERO, [seed], STREAM_TASK)
+        self._seeded = True
 
     def _install(self, task: Any, argument: str) -> T:
         task = self.family.validate(task, argument)
-        if task != self._task:
-            self._dyn.set_tasks(np.zeros(1, dtype=np.int64), [task])
+        if task is not self._task and task != self._task:
+            self._dyn.set_tasks(_ZERO, [task])
             self._task = task
         return task
 
@@ -219,9 +244,8 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         super().reset(seed=seed)
         opts = check_options(options, {"task", "keep_task"})
-        if seed is not None or self._task_rng is None:
-            seed_value = self.np_random_seed
-            self._task_rng = task_stream(seed_value) if seed_value >= 0 else self.np_random.spawn(1)[0]
+        if seed is not None or not self._seeded:
+            self._seed_streams()
         if opts.get("task") is not None:
             self._install(opts["task"], "options['task']")
         elif opts.get("keep_task"):
@@ -229,8 +253,10 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
         elif self._pinned is not None:
             self._install(self._pinned, "task")
         else:
-            self._install(self.family.sample(self._tasks_rng(), 1, "train")[0], "task")
-        self._dyn.reset_envs(np.zeros(1, dtype=np.int64), [self.np_random])
+            arrays = self.family.draw_arrays(self._task_streams, _ZERO, "train")
+            self._dyn.set_task_arrays(_ZERO, arrays)
+            self._task = self.family.from_arrays(arrays, 0)
+        self._dyn.reset_envs(_ZERO, self._streams)
         self._elapsed = 0
         if self.render_mode == "human":
             self.render()
@@ -238,7 +264,7 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
         actions = self._dyn.check_actions(np.asarray(action)[None])
-        reward, terminated = self._dyn.step(actions, _ONE, [self.np_random])
+        reward, terminated = self._dyn.step(actions, _ONE, self._streams)
         self._elapsed += 1
         # Truncated means "cut short": a step that terminates is never also truncated.
         truncated = self._elapsed >= int(self._dyn.horizons[0]) and not terminated[0]

@@ -26,13 +26,14 @@ import functools
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import numpy as np
 
 if TYPE_CHECKING:
     from metagym.policies import Policy
+    from metagym.streams import Streams
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test", "ood")
 #: Share of hash buckets (cells, seeds, goal cells) held out as ``test``, and as ``validation``.
@@ -121,6 +122,15 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _python(value: Any) -> Any:
+    """An array element as the plain Python value a task field holds (rows become tuples)."""
+    if isinstance(value, np.ndarray):
+        return tuple(_python(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def _from_jsonable(value: Any) -> Any:
     if isinstance(value, list):
         return tuple(_from_jsonable(v) for v in value)
@@ -151,24 +161,93 @@ def hash_split(key: str) -> str:
     return "validation" if u < TEST_FRACTION + VALIDATION_FRACTION else "train"
 
 
-R = TypeVar("R")
+#: The codes :func:`hash_splits` returns, in code order.
+SPLIT_CODES: tuple[str, ...] = ("train", "validation", "test")
 
 
-def first_accepted(n: int, draw: Callable[[int], Iterable[R]], accept: Callable[[R], bool]) -> list[R]:
-    """Rejection sampling for a split: the first ``n`` candidates that ``accept`` takes.
+def hash_splits(namespace: str, buckets: np.ndarray) -> np.ndarray:
+    """:func:`hash_split` for a whole batch of integer-named buckets, as codes into :data:`SPLIT_CODES`.
 
-    ``draw(m)`` draws a batch of ``m`` candidates at once (``m`` is twice the number still
-    missing, at least 8). A batch is drawn whole before it is checked, so stopping at the
-    ``n``-th accepted candidate changes no draw: only the checks of the rest are saved.
+    Bucket ``j`` is the row ``buckets[j]`` (or the integer, for a 1-D array): a grid cell, a
+    layout seed. Its entries are folded into a 64-bit word seeded by ``namespace`` and mixed
+    (SplitMix64's mixer); the word's top 53 bits, as a fraction, fall below
+    :data:`TEST_FRACTION` for ``test`` and below ``TEST_FRACTION + VALIDATION_FRACTION`` for
+    ``validation``. The same on every machine, and one numpy pass for any number of buckets.
+
+    Examples:
+        >>> [SPLIT_CODES[c] for c in hash_splits("doc", np.arange(12))]
+        ['train', 'train', 'train', 'train', 'train', 'train', 'train', 'train', 'train', 'train', 'test', 'train']
     """
-    found: list[R] = []
-    while len(found) < n:
-        for candidate in draw(max(2 * (n - len(found)), 8)):
-            if accept(candidate):
-                found.append(candidate)
-                if len(found) == n:
-                    return found
-    return found
+    from metagym.streams import fold_rows
+
+    u = (fold_rows(_namespace_word(namespace), np.asarray(buckets)) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return np.where(u < TEST_FRACTION, 2, np.where(u < TEST_FRACTION + VALIDATION_FRACTION, 1, 0)).astype(np.int8)
+
+
+@functools.lru_cache(maxsize=256)
+def _namespace_word(namespace: str) -> int:
+    return int.from_bytes(hashlib.blake2b(namespace.encode(), digest_size=8).digest(), "little")
+
+
+def split_code(split: str) -> int:
+    """The code of ``split`` in :data:`SPLIT_CODES`."""
+    return SPLIT_CODES.index(split)
+
+
+def first_accepted(
+    draw: Callable[[np.ndarray, int], np.ndarray], accept: Callable[[np.ndarray], np.ndarray], n: int, tries: int = 4
+) -> np.ndarray:
+    """Rejection sampling for a split, vectorised: one accepted candidate for each of ``n`` draws.
+
+    ``draw(rows, tries)`` returns ``tries`` candidates for each pending draw in ``rows``, as
+    an array of shape ``(len(rows), tries, ...)``; ``accept(candidates)`` says which of a flat
+    array of candidates to keep. Each row keeps its first accepted candidate; rows with none
+    draw again. When row ``j`` reads only its own random stream (a batched env's sub-env),
+    its result does not depend on the other rows.
+    """
+    rows = np.arange(n)
+    out: np.ndarray | None = None
+    while len(rows):
+        candidates = draw(rows, tries)
+        keep = accept(candidates.reshape(len(rows) * tries, *candidates.shape[2:])).reshape(len(rows), tries)
+        found = keep.any(axis=1)
+        if out is None:
+            out = np.empty((n, *candidates.shape[2:]), dtype=candidates.dtype)
+        out[rows[found]] = candidates[found, keep[found].argmax(axis=1)]
+        rows = rows[~found]
+    return out if out is not None else np.empty((0,))
+
+
+#: ``uniforms(rows, k)``: ``k`` uniforms in [0, 1) for each pending draw in ``rows``, shape (len(rows), k).
+Uniforms = Callable[[np.ndarray, int], np.ndarray]
+
+
+def draw_in_split(
+    uniforms: Uniforms,
+    width: int,
+    make: Callable[[np.ndarray], np.ndarray],
+    codes: Callable[[np.ndarray], np.ndarray],
+    code: int,
+    n: int,
+) -> np.ndarray:
+    """``n`` candidates whose split code is ``code``, by :func:`first_accepted`.
+
+    A candidate is ``make(u)`` of ``width`` uniforms (``make`` maps an (m, width) array to m
+    candidates); ``codes`` gives candidates' split codes. ``uniforms`` is either a numpy
+    generator's (``lambda rows, k: rng.random((len(rows), k))``) or a batched env's streams'
+    (``lambda rows, k: streams.random(idx[rows], k)``).
+    """
+
+    def draw(rows: np.ndarray, tries: int) -> np.ndarray:
+        candidates = make(uniforms(rows, tries * width).reshape(len(rows) * tries, width))
+        return candidates.reshape(len(rows), tries, *candidates.shape[1:])
+
+    return first_accepted(draw, lambda c: codes(c) == code, n, _TRIES.get(code, 2))
+
+
+#: Candidates drawn per round for each split code: about 90% of draws then end in one round
+#: (a split's share of hash buckets is 70% train, 10% validation, 20% test).
+_TRIES = {0: 2, 1: 22, 2: 11}
 
 
 def ranked_split(keys: Sequence[str]) -> list[str]:
@@ -280,6 +359,31 @@ class TaskFamily(ABC, Generic[T]):
             raise ValueError(f"n: expected an integer from 0 to {MAX_SAMPLE:,}, got {n!r}")
         self.check_split(split)
         return self._sample(rng, int(n), split)
+
+    # -- the batched envs' hot path: tasks as arrays ----------------------------------------
+    def to_arrays(self, tasks: Sequence[T]) -> dict[str, np.ndarray]:
+        """``tasks`` as one array per field, with the task index first (struct of arrays).
+
+        Batched envs keep their sub-envs' tasks this way, and dynamics read them this way
+        (:meth:`metagym.batched.BatchedDynamics.set_task_arrays`). Tuple fields become extra
+        axes. Families with fields of other shapes override this and :meth:`from_arrays`.
+        """
+        return {f.name: np.array([getattr(t, f.name) for t in tasks]) for f in dataclasses.fields(self.task_type)}
+
+    def from_arrays(self, arrays: Mapping[str, np.ndarray], j: int) -> T:
+        """Task ``j`` of ``arrays`` (:meth:`to_arrays`'s form) as the family's dataclass."""
+        return cast(T, self.task_type(**{name: _python(column[j]) for name, column in arrays.items()}))
+
+    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
+        """One task of ``split`` for each env in ``idx``, drawn from that env's own stream.
+
+        The task of env ``i`` depends only on ``streams``' key and counter for ``i``, never on
+        which other envs drew beside it: that is what makes sub-env ``i`` of a batched env
+        equal to a single env with the same seed. The default calls :meth:`_sample` with each
+        env's generator ``streams[i]`` (a Python loop); families override it with one
+        vectorised draw for the whole batch.
+        """
+        return self.to_arrays([self._sample(streams[int(i)], 1, split)[0] for i in idx])
 
     def check_split(self, split: str) -> None:
         """Raise ValueError unless ``split`` is one of this family's splits."""

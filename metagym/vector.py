@@ -12,13 +12,13 @@ from typing import Any, Generic
 
 import gymnasium as gym
 import numpy as np
-from gymnasium.utils import seeding
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from metagym.batched import RENDER_MODES, BatchedDynamics, build_dynamics, check_options, seed_list
 from metagym.render import Window, mosaic
-from metagym.tasks import T, Task, TaskFamily, task_stream
+from metagym.streams import STREAM_EPISODE, STREAM_TASK, Streams
+from metagym.tasks import T, Task, TaskFamily
 
 
 class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
@@ -70,30 +70,37 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         self.observation_space = batch_space(self.single_observation_space, self.num_envs)
         self.action_space = batch_space(self.single_action_space, self.num_envs)
         n = self.num_envs
-        self._tasks: list[T] = [self.family.default_task] * n
+        self._all = np.arange(n)
+        # Every sub-env's task as arrays (the hot path), and as a dataclass where one was given
+        # or has been asked for (None: build it from the arrays when asked).
+        default = self.family.default_task
+        self._task_rows = {k: _writable(v) for k, v in self.family.to_arrays([default] * n).items()}
+        self._task_objs: list[T | None] = [default] * n
         self._pinned: list[T | None] = [None] * n
+        self._is_pinned = np.zeros(n, dtype=bool)
         # Until a seeded reset, each sub-env's streams come from fresh entropy, as Gymnasium's do.
-        streams = [seeding.np_random(None) for _ in range(n)]
-        self._ep_rngs: list[np.random.Generator] = [rng for rng, _ in streams]
-        self._task_rngs: list[np.random.Generator] = [task_stream(seed) for _, seed in streams]
+        self._streams = Streams(n)
+        self._task_streams = Streams(n)
+        self._streams.seed_from_entropy(self._all)
+        self._task_streams.seed_from_entropy(self._all)
         self._started = False
         self._elapsed = np.zeros(n, dtype=np.int64)
         self._needs_reset = np.zeros(n, dtype=bool)
-        self._all = np.arange(n)
         self._window: Window | None = None
-        self._dyn.set_tasks(self._all, self._tasks)
+        self._dyn.set_tasks(self._all, [default] * n)
 
     # -- tasks ------------------------------------------------------------------------------
     @property
     def tasks(self) -> list[T]:
         """Every sub-env's current task."""
-        return list(self._tasks)
+        return [self.get_task(i) for i in range(self.num_envs)]
 
     def set_tasks(self, tasks: T | Sequence[T | None] | None) -> None:
         """Pin one task (broadcast) or one per sub-env (``None`` entries unpin)."""
         self._pinned = self._per_env(tasks, "task")
-        keep = [i for i, t in enumerate(self._pinned) if t is not None]
-        self._install(np.asarray(keep, dtype=np.int64), [self._pinned[i] for i in keep])  # type: ignore[misc]
+        self._is_pinned = np.array([t is not None for t in self._pinned], dtype=bool)
+        keep = np.flatnonzero(self._is_pinned)
+        self._install(keep, [self._pinned[i] for i in keep])  # type: ignore[misc]
 
     def set_task(self, task: T | dict[str, Any] | None, index: int | None = None) -> None:
         """learn2learn / Meta-World-style: pin ``task`` (a task or its dict) in sub-env ``index``,
@@ -109,7 +116,10 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
 
     def get_task(self, index: int = 0) -> T:
         """The current task of sub-env ``index`` (``tasks`` has them all)."""
-        return self._tasks[index]
+        task = self._task_objs[index]
+        if task is None:
+            task = self._task_objs[index] = self.family.from_arrays(self._task_rows, index)
+        return task
 
     def _per_env(self, tasks: Any, argument: str) -> list[T | None]:
         """Validate ``None``, one task (broadcast) or a sequence of one task/None per sub-env."""
@@ -120,37 +130,66 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         return [None if t is None else self.family.validate(t, f"{argument}[{i}]") for i, t in enumerate(tasks)]
 
     def sample_tasks(self, n: int, split: str = "train") -> list[T]:
-        """Draw ``n`` tasks of ``split`` from sub-env 0's task RNG."""
-        return self.family.sample(self._task_rngs[0], n, split)
+        """Draw ``n`` tasks of ``split`` from sub-env 0's task stream."""
+        return self.family.sample(self._task_streams[0], n, split)
 
     def _install(self, idx: np.ndarray, tasks: Sequence[T]) -> None:
-        changed = [j for j, i in enumerate(idx) if self._tasks[i] != tasks[j]]
+        """Install given (validated) tasks, skipping sub-envs that already play them."""
+        objs = self._task_objs
+        changed = [j for j, i in enumerate(idx.tolist()) if (t := objs[i]) is not tasks[j] and t != tasks[j]]
         if not changed:
             return
-        for j in changed:
-            self._tasks[idx[j]] = tasks[j]
-        self._dyn.set_tasks(idx[changed], [tasks[j] for j in changed])
+        where, given = idx[changed], [tasks[j] for j in changed]
+        for i, task in zip(where.tolist(), given, strict=True):
+            objs[i] = task
+        for key, column in self.family.to_arrays(given).items():
+            self._task_rows[key][where] = column
+        self._dyn.set_tasks(where, given)
+
+    def _draw(self, idx: np.ndarray) -> None:
+        """A fresh train task in each of sub-envs ``idx``, from their own task streams."""
+        arrays = self.family.draw_arrays(self._task_streams, idx, "train")
+        for key, column in arrays.items():
+            self._task_rows[key][idx] = column
+        objs = self._task_objs
+        for i in idx.tolist():
+            objs[i] = None
+        self._dyn.set_task_arrays(idx, arrays)
 
     def _seed_envs(self, idx: np.ndarray, seeds: list[int | None]) -> None:
-        """Give sub-envs ``idx`` new episode and task RNGs from their seeds (None: keep)."""
-        for i in idx:
-            if seeds[i] is not None:
-                self._ep_rngs[i], used = seeding.np_random(seeds[i])
-                self._task_rngs[i] = task_stream(used)
+        """Give sub-envs ``idx`` new episode and task streams from their seeds (None: keep)."""
+        if seeds[0] is None and seeds.count(None) == len(seeds):
+            return
+        seeded = [i for i in idx.tolist() if seeds[i] is not None]
+        if seeded:
+            where, values = np.array(seeded, dtype=np.int64), [seeds[i] for i in seeded]
+            for value in values:
+                if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
+                    raise ValueError(f"seed: expected non-negative integers, got {value!r}")
+            self._streams.seed(where, values, STREAM_EPISODE)
+            self._task_streams.seed(where, values, STREAM_TASK)
 
-    def _reset_envs(self, idx: np.ndarray, tasks: Sequence[T | None] | None = None) -> None:
-        """New episodes in ``idx``: the given task, else the pinned one, else a fresh draw."""
-        chosen: list[T] = []
-        for j, i in enumerate(idx):
-            given = tasks[j] if tasks is not None else None
-            if given is not None:
-                chosen.append(given)
-            elif (pinned := self._pinned[i]) is not None:
-                chosen.append(pinned)
-            else:
-                chosen.append(self.family.sample(self._task_rngs[i], 1, "train")[0])
-        self._install(idx, chosen)
-        self._dyn.reset_envs(idx, self._ep_rngs)
+    def _reset_envs(self, idx: np.ndarray, tasks: Sequence[T | None] | None = None, keep_task: bool = False) -> None:
+        """New episodes in ``idx``: the current task (``keep_task``), else the given task, else
+        the pinned one, else a fresh draw."""
+        if keep_task:
+            idx_rest = idx[:0]
+        elif tasks is not None:
+            given = [j for j, t in enumerate(tasks) if t is not None]
+            self._install(idx[given], [tasks[j] for j in given])  # type: ignore[misc]
+            rest = np.ones(len(idx), dtype=bool)
+            rest[given] = False
+            idx_rest = idx[rest]
+        else:
+            idx_rest = idx
+        pinned = self._is_pinned[idx_rest]
+        if pinned.any():
+            where = idx_rest[pinned]
+            self._install(where, [self._pinned[i] for i in where.tolist()])
+        fresh = idx_rest[~pinned]
+        if len(fresh):
+            self._draw(fresh)
+        self._dyn.reset_envs(idx, self._streams)
         self._elapsed[idx] = 0
         self._needs_reset[idx] = False
 
@@ -173,13 +212,13 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
             idx = np.flatnonzero(mask)
         self._seed_envs(idx, seed_list(seed, self.num_envs))
         self._started = True
-        tasks: list[T | None] | None = None
         if opts.get("keep_task"):
-            tasks = [self._tasks[i] for i in idx]
+            self._reset_envs(idx, keep_task=True)
         elif opts.get("task") is not None:
             given = self._per_env(opts["task"], "options['task']")
-            tasks = [given[i] for i in idx]
-        self._reset_envs(idx, tasks)
+            self._reset_envs(idx, [given[i] for i in idx])
+        else:
+            self._reset_envs(idx)
         if self.render_mode == "human":
             self.render()
         return self._dyn.observe(), {}
@@ -202,7 +241,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
                 )
             resetting = np.zeros(self.num_envs, dtype=bool)
             active = np.ones(self.num_envs, dtype=bool)
-        reward, terminated = self._dyn.step(actions, active, self._ep_rngs)
+        reward, terminated = self._dyn.step(actions, active, self._streams)
         reward = np.where(active, reward, 0.0)
         terminated = terminated & active
         self._elapsed += active
@@ -244,7 +283,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
     def get_attr(self, name: str) -> tuple[Any, ...]:
         """Per-sub-env values: ``"task"`` gives each sub-env's task; other names the shared value."""
         if name == "task":
-            return tuple(self._tasks)
+            return tuple(self.tasks)
         if name.startswith("_") or not hasattr(self, name):
             raise AttributeError(f"name: {type(self).__name__} has no public attribute {name!r}")
         return (getattr(self, name),) * self.num_envs
@@ -265,3 +304,9 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         state = self.__dict__.copy()
         state["_window"] = None
         return state
+
+
+def _writable(column: np.ndarray) -> np.ndarray:
+    """A task column that takes any value of its field: strings as objects (a fixed-width
+    numpy string would cut longer ones)."""
+    return column.astype(object) if column.dtype.kind == "U" else column.copy()

@@ -80,12 +80,14 @@ class WinStayLoseShift:
 def test_evaluate_agent_scores_a_users_memory_agent() -> None:
     from metagym.evaluation import evaluate_agent
 
-    env_id = "MetaBandit-Dependent-v0"
+    # Arms pay 0.1 and 0.9: win-stay-lose-shift earns 0.82 a pull once it has tried, 0.5 at first.
+    # (On MetaBandit-Dependent-v0's test split, near p = 0.5, it could gain only 0.05.)
+    env_id = "MetaBandit-DependentEasy-v0"
     slices = gym.make(metagym_trial(env_id)).get_wrapper_attr("obs_slices")
     results = evaluate_agent(WinStayLoseShift(slices), env_id, num_tasks=200, seed=0, episodes_per_trial=10)
     means = results["episode_returns"]["mean"]
-    assert results["agent"] == "WinStayLoseShift" and results["split"] == "test" and len(means) == 10
-    assert np.mean(means[1:]) > means[0] + 0.1  # it adapts after the first pull
+    assert results["agent"] == "WinStayLoseShift" and results["split"] == "train" and len(means) == 10
+    assert np.mean(means[1:]) > means[0] + 0.2  # it adapts after the first pull
     assert results["reference_trial_return"]["random"] < results["trial_return"]["mean"][0]
     with pytest.raises(ValueError, match="is a trial id"):
         evaluate_agent(WinStayLoseShift(slices), metagym_trial(env_id))

@@ -199,11 +199,13 @@ def test_rl2_learns_bandits_beyond_random(tmp_path: Path) -> None:
     )
     trainer = Trainer(config, tmp_path / "run")
     trainer.run(progress=False)
-    result = evaluate(trainer.agent, "test", 200, seed=0)
+    # The test split's arms lie near p = 0.5 (cells 0.2-0.3, 0.4-0.6, 0.7-0.8): the oracle earns
+    # about 1.2 more than random over 10 pulls, and a pull after the first at most 0.13 more.
+    result = evaluate(trainer.agent, "test", 1000, seed=0)
     random = result["reference_trial_return"]["random"]
     assert result["trial_return"]["ci_low"][0] > random + 0.4  # clearly above random on held-out tasks
     per_pull = result["episode_returns"]["mean"]
-    assert np.mean(per_pull[5:]) > np.mean(per_pull[:1]) + 0.1  # it adapts: later pulls pay more
+    assert np.mean(per_pull[1:]) > per_pull[0] + 0.04  # it adapts: later pulls pay more (s.e. 0.017)
 
 
 def test_sb3_contrib_recurrent_ppo_trains_on_a_trial_env_unchanged() -> None:

@@ -1,0 +1,140 @@
+"""Counter-based random streams, one per env, drawn for a whole batch in one numpy call.
+
+A batched env needs every sub-env to draw from its own stream (so that sub-env ``i`` reset
+with ``seed`` behaves exactly like a single env reset with ``seed + i``), yet a Python loop
+over ``numpy.random.Generator`` objects costs a microsecond per sub-env per draw, which is
+most of a batched step. :class:`Streams` keeps one 64-bit key and one counter per env
+instead: draw ``c`` of env ``i`` is SplitMix64's output for state ``key_i + (c + 1) * gamma``, a
+pure function of ``(key_i, c)``. Any set of envs draws at once with a few array operations,
+and the result for env ``i`` does not depend on which other envs drew beside it.
+
+SplitMix64 (Steele, Lea and Flood 2014; the seeder of Java's SplittableRandom and of
+xoshiro) passes BigCrush; keys are themselves mixed from the seed, so streams of nearby seeds
+(``seed``, ``seed + 1``, ...) are unrelated.
+
+Example:
+    >>> import numpy as np
+    >>> batch, single = Streams(3), Streams(1)
+    >>> batch.seed(np.arange(3), [10, 11, 12], salt=STREAM_EPISODE)
+    >>> single.seed(np.arange(1), [11], salt=STREAM_EPISODE)
+    >>> bool((batch.random(np.arange(3), 2)[1] == single.random(np.arange(1), 2)[0]).all())
+    True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_MASK64 = (1 << 64) - 1
+#: Salts that make the streams of one seed independent: episodes (initial states, noise) and tasks.
+STREAM_EPISODE = 1
+STREAM_TASK = 2
+#: Salt base for streams that build a task's content from its seed (tabular MDPs).
+STREAM_CONTENT = 3
+
+
+def mix64(z: np.ndarray) -> np.ndarray:
+    """SplitMix64's output function on a uint64 array (a bijection with full avalanche)."""
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+def fold_rows(seed: int, rows: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row of an integer array (or of each entry of a 1-D one), from ``seed``."""
+    rows = np.asarray(rows, dtype=np.int64)
+    rows = rows[:, None] if rows.ndim == 1 else rows
+    word = np.full(len(rows), seed, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in rows.T:
+            word = (word ^ column.astype(np.uint64)) * _M1
+        return mix64(word)
+
+
+def _fold(seed: int) -> int:
+    """A non-negative int of any size folded to 64 bits (seeds from fresh entropy have 128)."""
+    out = 0
+    while True:
+        out ^= seed & _MASK64
+        seed >>= 64
+        if not seed:
+            return out
+
+
+def seed_keys(seeds: Sequence[int] | np.ndarray, salt: int) -> np.ndarray:
+    """The stream keys of non-negative integer ``seeds`` for stream kind ``salt``."""
+    if isinstance(seeds, np.ndarray) and seeds.dtype.kind in "iu":
+        folded = seeds.astype(np.uint64)  # below 2^64 already: no fold needed
+    else:
+        folded = np.array([_fold(int(s)) for s in seeds], dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        return mix64(mix64(folded) + np.uint64(salt) * _GAMMA)
+
+
+class Streams:
+    """``num_envs`` counter-based random streams (one key and one counter per env).
+
+    Every method takes ``idx``, the envs that draw (a 1-D integer array, in any order and
+    without repeats), and advances only their counters. Draws are float64 in [0, 1) with 53
+    random bits, as numpy's ``Generator.random``.
+
+    ``streams[i]`` gives a :class:`numpy.random.Generator` seeded from env ``i``'s next draw,
+    for code that wants numpy's full API for one env (it is slower: a generator per call).
+    """
+
+    def __init__(self, num_envs: int) -> None:
+        self.keys = np.zeros(num_envs, dtype=np.uint64)
+        self.counters = np.zeros(num_envs, dtype=np.uint64)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def seed(self, idx: np.ndarray, seeds: Sequence[int] | np.ndarray, salt: int) -> None:
+        """Restart envs ``idx`` from non-negative integer ``seeds`` (one each), counters at 0."""
+        self.keys[idx] = seed_keys(seeds, salt)
+        self.counters[idx] = 0
+
+    def seed_from_entropy(self, idx: np.ndarray) -> None:
+        """Restart envs ``idx`` from fresh OS entropy (as an unseeded Gymnasium reset)."""
+        self.keys[idx] = np.random.default_rng().integers(0, 2**64, len(idx), dtype=np.uint64, endpoint=False)
+        self.counters[idx] = 0
+
+    def bits(self, idx: np.ndarray, size: int) -> np.ndarray:
+        """(len(idx), size) uint64 random words: the next ``size`` draws of each env."""
+        counters = self.counters[idx]
+        steps = counters[:, None] + np.arange(1, size + 1, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            words = mix64(self.keys[idx][:, None] + steps * _GAMMA)
+        self.counters[idx] = counters + np.uint64(size)
+        return words
+
+    def random(self, idx: np.ndarray, size: int = 1) -> np.ndarray:
+        """(len(idx), size) uniforms in [0, 1)."""
+        return (self.bits(idx, size) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+    def uniform(self, idx: np.ndarray, low: Any, high: Any, size: int = 1) -> np.ndarray:
+        """(len(idx), size) uniforms in [low, high) (bounds broadcast against the last axis)."""
+        return low + (np.asarray(high) - low) * self.random(idx, size)
+
+    def normal(self, idx: np.ndarray, size: int = 1) -> np.ndarray:
+        """(len(idx), size) standard normals (Box-Muller, two uniforms each)."""
+        u = self.random(idx, 2 * size)
+        radius = np.sqrt(-2.0 * np.log1p(-u[:, :size]))  # 1 - u lies in (0, 1]: log is finite
+        return radius * np.cos(2.0 * np.pi * u[:, size:])
+
+    def integers(self, idx: np.ndarray, high: Any, size: int = 1) -> np.ndarray:
+        """(len(idx), size) int64 in [0, high) (``high`` per env or shared, at most 2^32)."""
+        u = self.random(idx, size)
+        high = np.asarray(high, dtype=np.int64)
+        high = high.reshape(high.shape + (1,) * (u.ndim - high.ndim))
+        return np.minimum((u * high).astype(np.int64), high - 1)
+
+    def __getitem__(self, i: int) -> np.random.Generator:
+        word = int(self.bits(np.array([i]), 1)[0, 0])
+        return np.random.Generator(np.random.PCG64(word))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -14,11 +15,94 @@ from metagym.batched import BatchedDynamics
 from metagym.envs.metagrid_levels import Layout
 from metagym.policies import Policy
 from metagym.streams import Streams
-from metagym.tasks import T, Task, TaskFamily
+from metagym.tasks import T, Task, TaskFamily, Uniforms, hash_splits, split_code
 
 #: Action i moves the agent by MOVES[i]: noop, up, right, down, left.
 MOVES = np.array([[0, 0], [-1, 0], [0, 1], [1, 0], [0, -1]], dtype=np.int64)
 FLOOR, WALL = 1, 2  # codes of the egocentric view
+
+
+#: Procedural families' level banks hold the layouts of the seeds below this number.
+BANK_SEEDS = 4096
+
+
+class LevelBank:
+    """The layouts of a procedural family's seeds below :data:`BANK_SEEDS`, in every variant
+    (a maze side and loop ratio, say), as arrays: a batched env installs fresh layouts by
+    table look-up, with no generator or search on the hot path (XLand-MiniGrid's benchmarks
+    do the same with their rulesets). A layout is built the first time a task needs it (a
+    generator and a search, about 0.2 ms) and kept for the process.
+
+    Attributes:
+        variants: Every variant of the family, in a fixed order (the table's first axis).
+        walls: (V, BANK_SEEDS, rows, cols) bool, padded with walls to the family's largest shape.
+        shapes: (V, 2) each variant's (rows, cols).
+        goals: (V, BANK_SEEDS, rows * cols) each layout's goal cells as flat indices
+            (row * cols + col), padded by repeating its last one.
+        counts: (V, BANK_SEEDS) how many goal cells each layout has (0: not built yet).
+        horizons: (V,) steps per episode in each variant.
+        start: The start cell every layout shares.
+    """
+
+    def __init__(self, family: LayoutFamily[Any]) -> None:
+        self.family = family
+        self.variants = tuple(dict.fromkeys(v for split in family.splits for v in family.variants(split)))
+        rows, cols = family.max_shape
+        n = len(self.variants)
+        self.walls = np.ones((n, BANK_SEEDS, rows, cols), dtype=bool)
+        self.shapes = np.zeros((n, 2), dtype=np.int64)
+        self.cols = cols
+        index = np.uint8 if rows * cols <= 256 else np.uint16
+        self.goals = np.zeros((n, BANK_SEEDS, rows * cols), dtype=index)
+        self.counts = np.zeros((n, BANK_SEEDS), dtype=np.int64)
+        self.horizons = np.array([family.variant_horizon(v) for v in self.variants], dtype=np.int64)
+        self.start = (0, 0)
+        self._seeds: dict[tuple[str, int], np.ndarray] = {}
+        self._tables: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._table = np.array(self.variants, dtype=np.float64)
+
+    def seeds(self, split: str, v: int) -> np.ndarray:
+        """The bank's seeds of ``split`` in variant ``v``, ascending (layouts are built later,
+        by :meth:`ensure`, when a task first needs them)."""
+        key = (split, v)
+        if key not in self._seeds:
+            every = np.arange(BANK_SEEDS, dtype=np.int64)
+            codes = self.family.seed_codes(every, np.tile(self._table[v], (BANK_SEEDS, 1)))
+            self._seeds[key] = every[codes == (-1 if split == "ood" else split_code(split))]
+        return self._seeds[key]
+
+    def ensure(self, v: np.ndarray, seeds: np.ndarray) -> None:
+        """Build the layouts of (variant, seed) pairs not built yet (each once per process)."""
+        missing = self.counts[v, seeds] == 0
+        if not missing.any():
+            return
+        for vk, seed in set(zip(v[missing].tolist(), seeds[missing].tolist(), strict=True)):
+            layout = self.family.make_layout(seed, self.variants[vk])
+            rows, cols = layout.shape
+            self.walls[vk, seed, :rows, :cols] = layout.walls
+            flat = [r * self.cols + c for r, c in layout.goal_cells]
+            self.goals[vk, seed, : len(flat)] = flat
+            self.goals[vk, seed, len(flat) :] = flat[-1]
+            self.counts[vk, seed] = len(flat)
+            self.shapes[vk] = layout.shape
+            assert layout.start == self.start, "banked layouts start at (0, 0)"
+
+    def split_table(self, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``split``'s variants (indices), how many seeds each holds, and those seeds (padded)."""
+        if split not in self._tables:
+            variants = np.array([self.variants.index(v) for v in self.family.variants(split)])
+            lists = [self.seeds(split, int(v)) for v in variants]
+            sizes = np.array([len(seeds) for seeds in lists])
+            table = np.zeros((len(lists), sizes.max()), dtype=np.int64)
+            for k, seeds in enumerate(lists):
+                table[k, : len(seeds)] = seeds
+            self._tables[split] = (variants, sizes, table)
+        return self._tables[split]
+
+    def variant_index(self, columns: np.ndarray) -> np.ndarray:
+        """Each row's variant (values of the family's variant fields) as an index, -1 if none."""
+        match = (columns[:, None, :] == self._table[None]).all(axis=2)
+        return np.where(match.any(axis=1), match.argmax(axis=1), -1)
 
 
 class LayoutFamily(TaskFamily[T]):
@@ -62,6 +146,74 @@ class LayoutFamily(TaskFamily[T]):
 
     def oracle_policy(self) -> Policy:
         return GridOracle(self)
+
+    # -- level banks: procedural families whose tasks are (seed, variant..., goal) --------
+    #: The task fields, besides ``seed``, that pick a layout (e.g. ``("size",)``); empty: no bank.
+    variant_fields: tuple[str, ...] = ()
+
+    def variants(self, split: str) -> tuple[tuple[Any, ...], ...]:
+        """The variants (values of :attr:`variant_fields`) tasks of ``split`` are drawn from."""
+        return ()
+
+    def make_layout(self, seed: int, variant: tuple[Any, ...]) -> Layout:
+        """The layout of ``seed`` in ``variant``."""
+        raise NotImplementedError
+
+    def variant_horizon(self, variant: tuple[Any, ...]) -> int:
+        """Steps per episode of every task in ``variant``."""
+        raise NotImplementedError
+
+    #: Hash namespace of the layout seeds' splits, and the sizes (first variant field) that are ``ood``.
+    seed_namespace: str = ""
+    ood_sizes: tuple[int, ...] = ()
+
+    def seed_codes(self, seeds: np.ndarray, variants: np.ndarray) -> np.ndarray:
+        """Split codes (-1 for ``ood``) of layout seeds in the given variants (rows): ``ood`` at
+        the :attr:`ood_sizes`, else the seed's hash bucket."""
+        ood = np.isin(variants[:, 0], self.ood_sizes)
+        return np.where(ood, -1, hash_splits(self.seed_namespace, seeds)).astype(np.int8)
+
+    @property
+    def bank(self) -> LevelBank:
+        """The family's level bank (one per family and process)."""
+        return _bank(self)
+
+    def draw_from_banks(self, uniforms: Uniforms, n: int, split: str) -> dict[str, np.ndarray]:
+        """``n`` tasks of ``split`` as arrays: a variant, one of its banked seeds of ``split``
+        and a goal cell of that layout, each uniform, from three uniforms per task (no
+        rejection)."""
+        bank = self.bank
+        u = uniforms(np.arange(n), 3)
+        variants, sizes, table = bank.split_table(split)
+        which = np.minimum((u[:, 0] * len(variants)).astype(np.int64), len(variants) - 1)
+        at = np.minimum((u[:, 1] * sizes[which]).astype(np.int64), sizes[which] - 1)
+        seeds, v = table[which, at], variants[which]
+        bank.ensure(v, seeds)
+        counts = bank.counts[v, seeds]
+        flat = bank.goals[v, seeds, np.minimum((u[:, 2] * counts).astype(np.int64), counts - 1)]
+        goals = np.stack(np.divmod(flat.astype(np.int64), bank.cols), axis=1)
+        columns = {name: bank._table[v, k] for k, name in enumerate(self.variant_fields)}
+        return self.bank_task_arrays(seeds, columns, goals)
+
+    def bank_task_arrays(
+        self, seeds: np.ndarray, variants: dict[str, np.ndarray], goals: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Tasks as arrays (:meth:`to_arrays`'s form) from their seeds, variant columns and goals."""
+        raise NotImplementedError
+
+    def split_banked(self, arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Tasks given as arrays, split by whether the level bank holds their layout:
+        ``(rows, variant indices, seeds)`` of those it holds (building any layout not yet
+        built) and the rows of those it does not (seeds above :data:`BANK_SEEDS`)."""
+        bank = self.bank
+        seeds = np.asarray(arrays["seed"], dtype=np.int64)
+        columns = np.stack([np.asarray(arrays[name], dtype=np.float64) for name in self.variant_fields], axis=1)
+        v = bank.variant_index(columns)
+        held = (v >= 0) & (seeds < BANK_SEEDS)
+        rows = np.flatnonzero(held)
+        v, seeds = v[rows], seeds[rows]
+        bank.ensure(v, seeds)
+        return rows, v, seeds, np.flatnonzero(~held)
 
 
 def distances_to(layout: Layout, goal: tuple[int, int]) -> np.ndarray:
@@ -112,6 +264,11 @@ class GridOracle(Policy):
         r, c = self._pos[0] + MOVES[int(action)][0], self._pos[1] + MOVES[int(action)][1]
         if not self._walls[r, c]:
             self._pos = (int(r), int(c))
+
+
+@functools.lru_cache(maxsize=16)
+def _bank(family: LayoutFamily[Any]) -> LevelBank:
+    return LevelBank(family)
 
 
 class MetaGridDynamics(BatchedDynamics[Any]):
@@ -186,12 +343,36 @@ class MetaGridDynamics(BatchedDynamics[Any]):
             self.explored[i] = False
 
     def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
-        if self.layout_family.fixed_layout is None:  # each task brings its own walls
-            self.set_tasks(idx, [self.family.from_arrays(arrays, j) for j in range(len(idx))])
+        family = self.layout_family
+        if family.fixed_layout is None and family.variant_fields:  # layouts from the level bank
+            rows, v, seeds, missing = family.split_banked(arrays)
+            if len(rows):
+                self._install_banked(idx[rows], family.bank, v, seeds, np.asarray(arrays["goal"])[rows])
+            if len(missing):  # seeds outside the bank: built one by one
+                self.set_tasks(idx[missing], [family.from_arrays(arrays, int(j)) for j in missing])
+            return
+        if family.fixed_layout is None:  # each task brings its own walls
+            self.set_tasks(idx, [family.from_arrays(arrays, j) for j in range(len(idx))])
             return
         # One layout for every task, installed when the dynamics were built: only goals change.
         goals = np.asarray(arrays["goal"], dtype=np.int64)
         self.goal[idx] = (goals[:, 0] + self.pad) * self.width + goals[:, 1] + self.pad
+        self.explored[idx] = False
+
+    def _install_banked(
+        self, idx: np.ndarray, bank: LevelBank, v: np.ndarray, seeds: np.ndarray, goals: np.ndarray
+    ) -> None:
+        """Banked layouts (variant ``v``, ``seeds``) and goal cells in envs ``idx`` (as set_tasks)."""
+        p = self.pad
+        rows, cols = bank.walls.shape[2:]
+        grids = self.walls.reshape(self.num_envs, -1, self.width)
+        grids[idx, p : p + rows, p : p + cols] = bank.walls[v, seeds]
+        self.codes[idx] = np.where(self.walls[idx], WALL, FLOOR)
+        self.shapes[idx] = bank.shapes[v]
+        self.start[idx] = self._flat(bank.start)
+        goals = np.asarray(goals, dtype=np.int64)
+        self.goal[idx] = (goals[:, 0] + p) * self.width + goals[:, 1] + p
+        self.horizons[idx] = bank.horizons[v]
         self.explored[idx] = False
 
     def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:

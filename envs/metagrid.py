@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 from gymnasium.vector import AutoresetMode
@@ -76,6 +77,8 @@ class GridFamily(LayoutFamily[GridTask]):
 
     name = "MetaGrid"
     task_type = GridTask
+    seed_namespace = "procedural"
+    ood_sizes = PROCEDURAL_OOD_SIZES
 
     def __init__(self, level: str = "procedural", held_out_goals: bool = False) -> None:
         if level not in LEVELS:
@@ -91,6 +94,7 @@ class GridFamily(LayoutFamily[GridTask]):
         self.splits: tuple[str, ...]
         if level == "procedural":
             self.splits = ("train", "validation", "test", "ood")
+            self.variant_fields = ("size",)
         else:
             self.splits = ("train", "validation", "test") if held_out_goals else ("train",)
         self._goals_by_split: dict[str, list[tuple[int, int]]] = {}
@@ -152,6 +156,21 @@ class GridFamily(LayoutFamily[GridTask]):
     def fixed_layout(self) -> Layout | None:
         return None if self.level.name == "procedural" else named_layout(self.level.name)
 
+    def variants(self, split: str) -> tuple[tuple[int], ...]:
+        return tuple((size,) for size in (PROCEDURAL_OOD_SIZES if split == "ood" else PROCEDURAL_SIZES))
+
+    def make_layout(self, seed: int, variant: tuple[Any, ...]) -> Layout:
+        return procedural_layout(seed, int(variant[0]))
+
+    def variant_horizon(self, variant: tuple[Any, ...]) -> int:
+        return procedural_horizon(int(variant[0]))
+
+    def bank_task_arrays(
+        self, seeds: np.ndarray, variants: dict[str, np.ndarray], goals: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        level = np.full(len(seeds), "procedural", dtype=object)
+        return {"level": level, "goal": goals, "seed": seeds, "size": variants["size"].astype(np.int64)}
+
     def goal_of(self, task: GridTask) -> tuple[int, int]:
         return task.goal
 
@@ -201,20 +220,12 @@ class GridFamily(LayoutFamily[GridTask]):
         if self.level.name != "procedural":
             goals = self._goals_by_split[split]
             return [GridTask(self.level.name, goals[int(i)]) for i in rng.integers(0, len(goals), size=n)]
-        sizes = PROCEDURAL_OOD_SIZES if split == "ood" else PROCEDURAL_SIZES
-        tasks: list[GridTask] = []
-        while len(tasks) < n:
-            seed = int(rng.integers(0, PROCEDURAL_SEEDS))
-            size = sizes[int(rng.integers(0, len(sizes)))]
-            if split != "ood" and self._seed_split(seed) != split:
-                continue
-            cells = procedural_layout(seed, size).goal_cells
-            tasks.append(GridTask("procedural", cells[int(rng.integers(0, len(cells)))], seed, size))
-        return tasks
+        arrays = self.draw_from_banks(lambda rows, k: rng.random((len(rows), k)), n, split)
+        return [self.from_arrays(arrays, j) for j in range(n)]
 
     def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
         if self.level.name == "procedural":
-            return super().draw_arrays(streams, idx, split)
+            return self.draw_from_banks(lambda rows, k: streams.random(idx[rows], k), len(idx), split)
         goals = np.array(self._goals_by_split[split], dtype=np.int64)
         n = len(idx)
         return {

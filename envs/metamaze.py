@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from gymnasium.vector import AutoresetMode
@@ -11,6 +12,7 @@ from gymnasium.vector import AutoresetMode
 from metagym.batched import FamilyEnv
 from metagym.envs.grid_core import LayoutFamily, MetaGridDynamics
 from metagym.envs.metagrid_levels import Layout
+from metagym.streams import Streams
 from metagym.tasks import SPLIT_CODES, Param, Task, check_cell, check_int, hash_splits
 from metagym.vector import FamilyVectorEnv
 
@@ -69,9 +71,33 @@ class MazeFamily(LayoutFamily[MazeTask]):
     name = "MetaMaze"
     view_size = 3
     goal_terminates = True
+    variant_fields = ("size", "loops")
+    seed_namespace = "maze"
+    ood_sizes = OOD_SIZES
 
     def __repr__(self) -> str:
         return "MazeFamily()"
+
+    def __eq__(self, other: object) -> bool:  # no arguments: every instance is the same family
+        return isinstance(other, MazeFamily)
+
+    def __hash__(self) -> int:
+        return hash("MazeFamily")
+
+    def variants(self, split: str) -> tuple[tuple[Any, ...], ...]:
+        return tuple((size, loops) for size in (OOD_SIZES if split == "ood" else SIZES) for loops in LOOPS)
+
+    def make_layout(self, seed: int, variant: tuple[Any, ...]) -> Layout:
+        return maze_layout(seed, int(variant[0]), float(variant[1]))
+
+    def variant_horizon(self, variant: tuple[Any, ...]) -> int:
+        return int(variant[0]) ** 2
+
+    def bank_task_arrays(
+        self, seeds: np.ndarray, variants: dict[str, np.ndarray], goals: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        size, loops = variants["size"].astype(np.int64), variants["loops"].astype(np.float64)
+        return {"seed": seeds, "size": size, "loops": loops, "goal": goals}
 
     @property
     def params(self) -> tuple[Param, ...]:
@@ -110,23 +136,18 @@ class MazeFamily(LayoutFamily[MazeTask]):
 
     @staticmethod
     def _split(seed: int) -> str:
-        return SPLIT_CODES[int(hash_splits("maze", np.array([seed]))[0])]
+        return SPLIT_CODES[int(hash_splits(MazeFamily.seed_namespace, np.array([seed]))[0])]
 
     def split_of(self, task: MazeTask) -> str:
         self.validate(task)
         return "ood" if task.size in OOD_SIZES else self._split(task.seed)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[MazeTask]:
-        sizes = OOD_SIZES if split == "ood" else SIZES
-        tasks: list[MazeTask] = []
-        while len(tasks) < n:
-            seed = int(rng.integers(0, SEEDS))
-            size, loops = sizes[int(rng.integers(len(sizes)))], LOOPS[int(rng.integers(len(LOOPS)))]
-            if split != "ood" and self._split(seed) != split:
-                continue
-            rooms = maze_layout(seed, size, loops).goal_cells
-            tasks.append(MazeTask(seed, size, loops, rooms[int(rng.integers(len(rooms)))]))
-        return tasks
+        arrays = self.draw_from_banks(lambda rows, k: rng.random((len(rows), k)), n, split)
+        return [self.from_arrays(arrays, j) for j in range(n)]
+
+    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
+        return self.draw_from_banks(lambda rows, k: streams.random(idx[rows], k), len(idx), split)
 
     def _check(self, task: MazeTask, argument: str) -> None:
         if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:

@@ -193,6 +193,12 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         self._elapsed[idx] = 0
         self._needs_reset[idx] = False
 
+    def restart_next_step(self, mask: np.ndarray) -> None:
+        """With ``NEXT_STEP`` autoreset: sub-envs ``mask`` start a new episode at the next step
+        (their action ignored), as if their episode had just ended. Trial wrappers use it
+        when they cut a trial short in the middle of an episode."""
+        self._needs_reset = self._needs_reset | mask
+
     def _limits(self) -> np.ndarray:
         if self.max_episode_steps is None:
             return self._dyn.horizons

@@ -152,13 +152,14 @@ class TrialVector(gym.vector.VectorWrapper):
 
     Args:
         env: A family vector env whose ``autoreset_mode`` is ``DISABLED`` (this wrapper resets
-            inner episodes itself).
+            inner episodes itself), or ``NEXT_STEP`` for this wrapper's ``NEXT_STEP``.
         episodes_per_trial: K; default: the family's ``episodes_per_trial``.
         autoreset_mode: ``SAME_STEP`` (default; a finished trial's last observation is in
-            ``infos["final_obs"]``) or ``DISABLED`` (reset finished trials with
-            ``options={"reset_mask": mask}``; stepping a finished trial raises, as Gymnasium's
-            SyncVectorEnv does). ``NEXT_STEP`` would need to skip stepping the finished
-            sub-envs, which a Gymnasium vector env cannot do, so it is refused.
+            ``infos["final_obs"]``), ``NEXT_STEP`` (Gymnasium's default: the step after a trial
+            ends starts the next one, ignores its action and returns reward 0, exactly as a
+            SyncVectorEnv of :class:`Trial` envs does) or ``DISABLED`` (reset finished trials
+            with ``options={"reset_mask": mask}``; stepping a finished trial raises, as
+            Gymnasium's SyncVectorEnv does).
         max_episode_steps: Truncate a trial after this many steps (all its episodes together),
             as ``gymnasium.make(trial_id, max_episode_steps=k)`` does with ``TimeLimit``.
     """
@@ -176,12 +177,8 @@ class TrialVector(gym.vector.VectorWrapper):
         ):
             raise ValueError(f"max_episode_steps: expected None or an integer >= 1, got {max_episode_steps!r}")
         self.max_episode_steps = max_episode_steps
-        if env.metadata.get("autoreset_mode") != AutoresetMode.DISABLED:
-            raise ValueError(
-                f"env: TrialVector needs autoreset_mode DISABLED, got {env.metadata.get('autoreset_mode')}"
-            )
         family = env.get_attr("family")[0]  # type: ignore[attr-defined]
-        allowed = (AutoresetMode.SAME_STEP, AutoresetMode.DISABLED)
+        allowed = (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED)
         try:
             mode = AutoresetMode(autoreset_mode)
         except ValueError:
@@ -189,6 +186,12 @@ class TrialVector(gym.vector.VectorWrapper):
         if mode not in allowed:
             raise ValueError(
                 f"autoreset_mode: {autoreset_mode!r} is not allowed; allowed: {[m.value for m in allowed]}"
+            )
+        inner = AutoresetMode.NEXT_STEP if mode == AutoresetMode.NEXT_STEP else AutoresetMode.DISABLED
+        if env.metadata.get("autoreset_mode") != inner:
+            raise ValueError(
+                f"env: TrialVector with autoreset_mode {mode.value} needs an env with autoreset_mode "
+                f"{inner.value}, got {env.metadata.get('autoreset_mode')}"
             )
         self.autoreset_mode = mode
         self.metadata = {**env.metadata, "autoreset_mode": mode}
@@ -203,6 +206,7 @@ class TrialVector(gym.vector.VectorWrapper):
         self._length = np.zeros(n, dtype=np.int64)
         self._trial_steps = np.zeros(n, dtype=np.int64)
         self._finished = np.zeros(n, dtype=bool)  # DISABLED: trials that ended and were not reset
+        self._restarting = np.zeros(n, dtype=bool)  # NEXT_STEP: trials that ended at the last step
 
     def _augment(self, obs: np.ndarray, actions: np.ndarray | None, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
         n, sl = self.num_envs, self.obs_slices
@@ -217,7 +221,7 @@ class TrialVector(gym.vector.VectorWrapper):
 
     def _restart(self, mask: np.ndarray) -> None:
         self._episode[mask], self._return[mask], self._length[mask] = 0, 0.0, 0
-        self._trial_steps[mask], self._finished[mask] = 0, False
+        self._trial_steps[mask], self._finished[mask], self._restarting[mask] = 0, False, False
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
@@ -239,11 +243,17 @@ class TrialVector(gym.vector.VectorWrapper):
                 f"step: trial(s) {np.flatnonzero(self._finished).tolist()} ended; with autoreset_mode DISABLED, "
                 "reset them first: reset(options={'reset_mask': mask})"
             )
+        # NEXT_STEP: the inner env (NEXT_STEP too) starts the trials that ended at the last step
+        # (a fresh task, reward 0, the action ignored); they begin again here.
+        restarting = self._restarting.copy()
         obs, reward, terminated, truncated, _ = self.env.step(actions)
-        self._trial_steps += 1
+        if restarting.any():
+            self._restart(restarting)
+            reward = np.where(restarting, 0.0, reward)
+        self._trial_steps += ~restarting
         infos: dict[str, Any] = {"trial_episode": self._episode.copy(), "_trial_episode": np.ones(self.num_envs, bool)}
         self._return += reward
-        self._length += 1
+        self._length += ~restarting
         inner_done = terminated | truncated
         trial_over = np.zeros(self.num_envs, dtype=bool)
         if inner_done.any():
@@ -261,6 +271,9 @@ class TrialVector(gym.vector.VectorWrapper):
         out = self._augment(
             obs, applied(self.env.single_action_space, actions), np.asarray(reward, np.float64), inner_done
         )
+        if restarting.any():  # a trial's first observation: no previous action or reward
+            zeros = np.zeros(self.num_envs)
+            out = np.where(restarting[:, None], self._augment(obs, None, zeros, zeros.astype(bool)), out)
         cut = np.zeros(self.num_envs, dtype=bool)
         if self.max_episode_steps is not None:
             cut = ~trial_over & (self._trial_steps >= self.max_episode_steps)
@@ -272,14 +285,19 @@ class TrialVector(gym.vector.VectorWrapper):
             infos["final_obs"], infos["_final_obs"] = out, ended
             infos["final_info"], infos["_final_info"] = final_info, ended
             infos["trial_episode"] = np.where(ended, 0, infos["trial_episode"])
-            for key in ("_inner_return", "_inner_length"):
-                if key in infos:
-                    infos[key] = infos[key] & ~ended
+            for key in ("inner_return", "inner_length"):
+                if key in infos:  # the ended trials' last inner episode is reported in final_info only
+                    infos[key] = np.where(ended, 0, infos[key])
+                    infos[f"_{key}"] = infos[f"_{key}"] & ~ended
             fresh, _ = self.env.reset(options={"reset_mask": ended})
             self._restart(ended)
             zeros = np.zeros(self.num_envs)
             start = self._augment(fresh, None, zeros, zeros.astype(bool))
             out = np.where(ended[:, None], start, out)
+        elif self.autoreset_mode == AutoresetMode.NEXT_STEP:
+            self._restarting = ended
+            if cut.any():  # cut short: the inner episode goes on unless told to restart too
+                _restart_next_step(self.env, cut)
         elif self.autoreset_mode == AutoresetMode.DISABLED:
             self._finished |= ended
         return out, reward, trial_over, cut, infos
@@ -291,6 +309,16 @@ class TrialVector(gym.vector.VectorWrapper):
     def set_attr(self, name: str, values: Any) -> None:
         """Forward to the family vector env; ``set_attr("task", tasks)`` pins tasks per sub-env."""
         self.env.set_attr(name, values)  # type: ignore[attr-defined]
+
+
+def _restart_next_step(env: gym.vector.VectorEnv, mask: np.ndarray) -> None:
+    """Make a NEXT_STEP vector env start new episodes in ``mask`` at its next step, as if they
+    had ended (metagym's own vector env, or Gymnasium's SyncVectorEnv for MuJoCo families)."""
+    inner = env.unwrapped
+    if hasattr(inner, "restart_next_step"):
+        inner.restart_next_step(mask)
+    else:  # Gymnasium's SyncVectorEnv keeps the same flag under this name
+        inner._autoreset_envs = inner._autoreset_envs | mask  # type: ignore[attr-defined]
 
 
 def _rows(mask: np.ndarray, ndim: int) -> np.ndarray:
@@ -317,14 +345,15 @@ def make_trial_vector(
     # make_vec passes max_episode_steps (None unless given): it caps whole trials, as the
     # TimeLimit that gymnasium.make(trial_id, max_episode_steps=k) puts around a trial env.
     max_episode_steps = env_kwargs.pop("max_episode_steps", None)
+    try:
+        next_step = AutoresetMode(autoreset_mode) == AutoresetMode.NEXT_STEP
+    except ValueError:
+        next_step = False  # TrialVector names the bad value
+    inner = AutoresetMode.NEXT_STEP if next_step else AutoresetMode.DISABLED
     if family_spec(env_id).vector_entry_point is not None:
-        env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=AutoresetMode.DISABLED, **env_kwargs)
+        env = gym.make_vec(env_id, num_envs=num_envs, autoreset_mode=inner, **env_kwargs)
     else:
         env = gym.make_vec(
-            env_id,
-            num_envs=num_envs,
-            vectorization_mode="sync",
-            vector_kwargs={"autoreset_mode": AutoresetMode.DISABLED},
-            **env_kwargs,
+            env_id, num_envs=num_envs, vectorization_mode="sync", vector_kwargs={"autoreset_mode": inner}, **env_kwargs
         )
     return TrialVector(env, episodes_per_trial, autoreset_mode, max_episode_steps)

@@ -250,3 +250,29 @@ def test_frames_show_cells_ruled_out_in_earlier_episodes() -> None:
     other = GridTask("gridnavi", (4, 4)) if current.goal != (4, 4) else GridTask("gridnavi", (4, 3))
     env.reset(seed=0, options={"task": other})
     assert not dynamics.explored[0].any()  # a new task: nothing ruled out yet
+
+
+@pytest.mark.parametrize("env_id", ["MetaGrid-v0", "MetaMaze-v0"])
+def test_level_bank_installs_what_the_tasks_describe(env_id: str) -> None:
+    """A layout installed from the level bank (fresh draws) equals the one built from the task
+    itself, and a seed outside the bank still plays (built on the spot)."""
+    from metagym.envs.grid_core import BANK_SEEDS
+
+    banked = gym.make_vec(env_id, num_envs=16).unwrapped
+    built = gym.make_vec(env_id, num_envs=16).unwrapped
+    family = banked.family
+    for split in family.splits:
+        arrays = family.draw_arrays(banked._task_streams, np.arange(16), split)
+        tasks = [family.from_arrays(arrays, j) for j in range(16)]
+        assert {family.split_of(t) for t in tasks} == {split}
+        assert all(t.seed < BANK_SEEDS for t in tasks)
+        banked._dyn.set_task_arrays(np.arange(16), arrays)
+        built._dyn.set_tasks(np.arange(16), tasks)
+        for name in ("walls", "codes", "shapes", "start", "goal", "horizons"):
+            np.testing.assert_array_equal(getattr(banked._dyn, name), getattr(built._dyn, name), err_msg=name)
+    outside = dataclasses.replace(tasks[0], seed=BANK_SEEDS + 12345)
+    outside = dataclasses.replace(outside, goal=family.layout(outside).goal_cells[0])
+    arrays = family.to_arrays([outside])
+    banked._dyn.set_task_arrays(np.arange(1), arrays)
+    built._dyn.set_tasks(np.arange(1), [outside])
+    np.testing.assert_array_equal(banked._dyn.walls[0], built._dyn.walls[0])

@@ -117,10 +117,40 @@ def test_make_vec_trial_id_and_modes() -> None:
         obs, _, terminated, _, _ = envs.step(np.zeros(4, dtype=np.int64))
         done |= terminated
     assert done.all()
-    with pytest.raises(ValueError, match=r"autoreset_mode: .* allowed: \['SameStep', 'Disabled'\]"):
-        make_trial_vector(2, "MetaGrid-GridNavi-v0", autoreset_mode="NextStep")
-    with pytest.raises(ValueError, match="needs autoreset_mode DISABLED"):
+    with pytest.raises(ValueError, match=r"autoreset_mode: .* allowed: \['SameStep', 'NextStep', 'Disabled'\]"):
+        make_trial_vector(2, "MetaGrid-GridNavi-v0", autoreset_mode="Later")
+    with pytest.raises(ValueError, match="with autoreset_mode SameStep needs an env with autoreset_mode Disabled"):
         TrialVector(MetaGridVectorEnv(2))
+
+
+@pytest.mark.parametrize(
+    ("trial_id", "cap"),
+    [
+        ("MetaBandit-Trial-v0", None),
+        ("MetaGrid-GridNavi-Trial-v0", None),
+        ("MetaGrid-Trial-v0", None),
+        ("MetaCartPole-Trial-v0", 45),  # trials cut mid-episode
+    ],
+)
+def test_trial_vector_next_step_equals_sync_trials(trial_id: str, cap: int | None) -> None:
+    """NEXT_STEP on the fast path is Gymnasium's NEXT_STEP over single trial envs, fresh tasks included."""
+    n, mode = 4, gym.vector.AutoresetMode.NEXT_STEP
+    fast = gym.make_vec(trial_id, num_envs=n, autoreset_mode=mode, max_episode_steps=cap)
+    slow = gym.make_vec(
+        trial_id, num_envs=n, vectorization_mode="sync", vector_kwargs={"autoreset_mode": mode}, max_episode_steps=cap
+    )
+    assert fast.metadata["autoreset_mode"] == slow.metadata["autoreset_mode"] == mode
+    np.testing.assert_array_equal(fast.reset(seed=3)[0], slow.reset(seed=3)[0])
+    fast.action_space.seed(4)
+    ends = 0
+    for _ in range(300):
+        actions = fast.action_space.sample()
+        f, s = fast.step(actions), slow.step(actions)
+        for x, y in zip(f[:4], s[:4], strict=True):
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)
+        ends += int((f[2] | f[3]).sum())
+    assert ends >= n
+    assert list(fast.get_attr("task")) == [env.unwrapped.task for env in slow.envs]
 
 
 def test_bad_trial_arguments() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,6 +71,8 @@ class MountainCarDynamics(BatchedDynamics[MountainCarTask]):
         self.state[idx, 1] = 0.0
 
     def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
+        if self.num_envs == 1 and active[0]:  # one env: Python floats, as Gymnasium's MountainCar
+            return self._step_one(int(actions[0]))
         force, gravity = self.physics.T
         position, velocity = self.state.T
         velocity = velocity + (actions - 1) * force + np.cos(3 * position) * (-gravity)
@@ -79,6 +82,18 @@ class MountainCarDynamics(BatchedDynamics[MountainCarTask]):
         self.state = np.where(active[:, None], np.stack([position, velocity], axis=1), self.state)
         terminated = (self.state[:, 0] >= GOAL_POSITION) & (self.state[:, 1] >= 0)
         return np.full(self.num_envs, -1.0), terminated & active
+
+    def _step_one(self, action: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`step` for a single env, the same equations on Python floats."""
+        force, gravity = self.physics[0].tolist()
+        position, velocity = self.state[0].tolist()
+        velocity += (action - 1) * force + math.cos(3 * position) * (-gravity)
+        velocity = min(max(velocity, -MAX_SPEED), MAX_SPEED)
+        position = min(max(position + velocity, MIN_POSITION), MAX_POSITION)
+        if position == MIN_POSITION and velocity < 0:
+            velocity = 0.0
+        self.state[0] = (position, velocity)
+        return np.full(1, -1.0), np.array([position >= GOAL_POSITION and velocity >= 0])
 
     def observe(self) -> np.ndarray:
         return self.state.astype(np.float32)

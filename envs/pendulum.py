@@ -100,6 +100,8 @@ class PendulumDynamics(BatchedDynamics[PendulumTask]):
         self.last_u[idx] = np.nan
 
     def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
+        if self.num_envs == 1 and active[0]:  # one env: scalars, as Gymnasium's Pendulum
+            return self._step_one(float(actions[0, 0]))
         m, length, g, max_torque = self.physics.T
         th, thdot = self.state.T
         # The torque terms in float32, as Gymnasium computes them (its u is a float32 scalar).
@@ -112,6 +114,19 @@ class PendulumDynamics(BatchedDynamics[PendulumTask]):
         self.state = np.where(active[:, None], new, self.state)
         self.last_u = np.where(active, u, self.last_u)
         return -costs, np.zeros(self.num_envs, dtype=bool)
+
+    def _step_one(self, action: float) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`step` for a single env, the same equations on scalars (torque in float32)."""
+        m, length, g, max_torque = self.physics[0].tolist()
+        th, thdot = self.state[0].tolist()
+        u = np.float32(min(max(action, -max_torque), max_torque))
+        cost = float(angle_normalize(th) ** 2 + 0.1 * thdot**2 + 0.001 * (u * u))
+        push = np.float32(3.0 / (m * length**2)) * u
+        newthdot = float(thdot + (3 * g / (2 * length) * np.sin(th) + push) * DT)
+        newthdot = min(max(newthdot, -MAX_SPEED), MAX_SPEED)
+        self.state[0] = (th + newthdot * DT, newthdot)
+        self.last_u[0] = u
+        return np.array([-cost]), np.zeros(1, dtype=bool)
 
     def observe(self) -> np.ndarray:
         th, thdot = self.state.T

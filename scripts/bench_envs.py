@@ -8,11 +8,20 @@ shared machine are noisy. Random actions (seeded); episodes reset as they end.
     python scripts/bench_envs.py            # about a minute
     python scripts/bench_envs.py --seconds 1 --env MetaGrid-GridNavi-v0
     python scripts/bench_envs.py --fresh --seconds 2     # every id, N=1024: a few minutes
+    python scripts/bench_envs.py --fresh --xland-python /path/to/venv-with-xminigrid/bin/python
+
+XLand-MiniGrid (JAX) is an optional peer of the ``--fresh`` table: measured when ``xminigrid``
+imports here, or with the interpreter given by ``--xland-python`` (its JAX needs no change to
+this environment), on CPU, in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 
@@ -35,7 +44,8 @@ def timed(step_batch: Callable[[], int], seconds: float) -> float:
 def single(env_id: str, seconds: float) -> float:
     env = gym.make(env_id)
     env.reset(seed=0)
-    actions = np.random.default_rng(0).integers(0, env.action_space.n, 1000).tolist()
+    env.action_space.seed(0)
+    actions = [env.action_space.sample() for _ in range(1000)]
 
     def run() -> int:
         for a in actions:
@@ -67,7 +77,52 @@ def batched(env_id: str, num_envs: int, seconds: float) -> float:
     return vector(envs, seconds)
 
 
-def fresh_rows(num_envs: int, seconds: float) -> None:
+#: XLand-MiniGrid's own loop: N envs under jax.vmap, auto-reset (a new layout each reset),
+#: random actions, 100 steps per jitted call. Prints steps/s as JSON.
+XLAND = """
+import json, sys, time, jax, xminigrid
+from xminigrid.wrappers import GymAutoResetWrapper
+n, seconds = int(sys.argv[1]), float(sys.argv[2])
+env, params = xminigrid.make("MiniGrid-FourRooms")
+env = GymAutoResetWrapper(env)
+state = jax.vmap(env.reset, in_axes=(None, 0))(params, jax.random.split(jax.random.key(0), n))
+@jax.jit
+def roll(state, key):
+    def body(state, k):
+        actions = jax.random.randint(k, (n,), 0, env.num_actions(params))
+        return jax.vmap(env.step, in_axes=(None, 0, 0))(params, state, actions), None
+    return jax.lax.scan(body, state, jax.random.split(key, 100))[0]
+state = jax.block_until_ready(roll(state, jax.random.key(1)))
+calls, start = 0, time.perf_counter()
+while time.perf_counter() - start < seconds:
+    state = jax.block_until_ready(roll(state, jax.random.key(calls + 2)))
+    calls += 1
+print(json.dumps({"steps_per_second": calls * 100 * n / (time.perf_counter() - start), "jax": jax.__version__}))
+"""
+
+
+def xland(python: str | None, num_envs: int, seconds: float) -> dict[str, float] | None:
+    """XLand-MiniGrid's steps/s with ``python`` (default: this interpreter, if it has xminigrid)."""
+    if python is None:
+        if importlib.util.find_spec("xminigrid") is None:
+            return None
+        python = sys.executable
+    done = subprocess.run(
+        [python, "-c", XLAND, str(num_envs), str(seconds)], capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+#: metagym's classic-control variants and the Gymnasium env each one is with its default task.
+SINGLE_PEERS = {
+    "MetaCartPole-v0": "CartPole-v1",
+    "MetaPendulum-v0": "Pendulum-v1",
+    "MetaMountainCar-v0": "MountainCar-v0",
+    "MetaAcrobot-v0": "Acrobot-v1",
+}
+
+
+def fresh_rows(num_envs: int, seconds: float, xland_python: str | None = None) -> None:
     """Every id with a batched vector env, tasks pinned and drawn afresh at each reset (trial
     ids: at each trial), against Gymnasium's numpy CartPole-v1 vector env in the same run."""
     cartpole = gym.make_vec("CartPole-v1", num_envs=num_envs, vectorization_mode="vector_entry_point")
@@ -87,6 +142,16 @@ def fresh_rows(num_envs: int, seconds: float) -> None:
         pinned_envs.set_attr("task", family.sample(np.random.default_rng(0), num_envs, split="train"))
         pinned = vector(pinned_envs, seconds)
         print(f"| {env_id} | {pinned:,.0f} | {fresh:,.0f} | {fresh / peer:.2f} |", flush=True)
+    found = xland(xland_python, num_envs, seconds)
+    if found is not None:
+        sps = found["steps_per_second"]
+        name = f"XLand-MiniGrid MiniGrid-FourRooms (JAX {found['jax']}, CPU), auto-reset"
+        print(f"| {name} | | {sps:,.0f} | {sps / peer:.2f} |")
+    print("\n| single env (a fresh task per reset) | steps/s | Gymnasium's env, steps/s | ratio |")
+    print("|---|---:|---:|---:|")
+    for ours, theirs in SINGLE_PEERS.items():
+        mine, reference = single(ours, seconds), single(theirs, seconds)
+        print(f"| {ours} vs {theirs} | {mine:,.0f} | {reference:,.0f} | {mine / reference:.2f} |", flush=True)
 
 
 def main() -> None:
@@ -96,11 +161,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 64, 1024, 4096], help="batch sizes")
     parser.add_argument("--fresh", action="store_true", help="the meta-RL table: every id, fresh tasks vs pinned")
     parser.add_argument("--num-envs", type=int, default=1024, help="batch size of the --fresh table")
+    parser.add_argument("--xland-python", default=None, help="a Python with xminigrid, for the XLand-MiniGrid row")
     args = parser.parse_args()
     if args.seconds <= 0:
         parser.error(f"--seconds: expected a positive number, got {args.seconds}")
     if args.fresh:
-        fresh_rows(args.num_envs, args.seconds)
+        fresh_rows(args.num_envs, args.seconds, args.xland_python)
         return
 
     import minigrid  # noqa: F401  (registers MiniGrid ids; in the dev extra)

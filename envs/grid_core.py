@@ -99,6 +99,18 @@ class LevelBank:
             self._tables[split] = (variants, sizes, table)
         return self._tables[split]
 
+    def build(self, split: str) -> float:
+        """Build every layout of ``split`` now (they are otherwise built as tasks first need
+        them, which slows the first resets); returns the seconds it took."""
+        import time
+
+        start = time.perf_counter()
+        for v in range(len(self.variants)):
+            if self.variants[v] in self.family.variants(split):
+                seeds = self.seeds(split, v)
+                self.ensure(np.full(len(seeds), v), seeds)
+        return time.perf_counter() - start
+
     def variant_index(self, columns: np.ndarray) -> np.ndarray:
         """Each row's variant (values of the family's variant fields) as an index, -1 if none."""
         match = (columns[:, None, :] == self._table[None]).all(axis=2)

@@ -136,9 +136,11 @@ def fresh_rows(num_envs: int, seconds: float, xland_python: str | None = None) -
         if gym.spec(family_id).vector_entry_point is None:  # MuJoCo: Gymnasium's SyncVectorEnv
             continue
         make = lambda i=env_id: gym.make_vec(i, num_envs=num_envs, vectorization_mode="vector_entry_point")  # noqa: E731
+        family = family_of(gym.make(family_id, disable_env_checker=True))
+        if getattr(family, "variant_fields", ()):  # a level bank: built once per process, not timed
+            print(f"({env_id}: level bank of train layouts built in {family.bank.build('train'):.1f} s)")
         fresh = vector(make(), seconds)
         pinned_envs = make()
-        family = family_of(gym.make(family_id, disable_env_checker=True))
         pinned_envs.set_attr("task", family.sample(np.random.default_rng(0), num_envs, split="train"))
         pinned = vector(pinned_envs, seconds)
         print(f"| {env_id} | {pinned:,.0f} | {fresh:,.0f} | {fresh / peer:.2f} |", flush=True)

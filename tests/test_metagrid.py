@@ -276,3 +276,15 @@ def test_level_bank_installs_what_the_tasks_describe(env_id: str) -> None:
     banked._dyn.set_task_arrays(np.arange(1), arrays)
     built._dyn.set_tasks(np.arange(1), [outside])
     np.testing.assert_array_equal(banked._dyn.walls[0], built._dyn.walls[0])
+
+
+def test_level_bank_builds_a_whole_split_up_front() -> None:
+    family = MetaGridEnv("procedural").family
+    family.bank.build("validation")
+    for v, variant in enumerate(family.bank.variants):
+        if variant in family.variants("validation"):
+            seeds = family.bank.seeds("validation", v)
+            assert len(seeds) > 300 and (family.bank.counts[v, seeds] > 0).all()
+            for seed in seeds[:20].tolist():
+                goal = family.make_layout(seed, variant).goal_cells[0]
+                assert family.split_of(GridTask("procedural", goal, seed, variant[0])) == "validation"

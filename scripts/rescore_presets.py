@@ -54,8 +54,9 @@ def run_preset(chosen: Preset, work: Path, evaluate_only: bool = False) -> tuple
     ``evaluate_only`` re-scores a run trained before, without training again)."""
     work.mkdir(parents=True, exist_ok=True)
     minutes: float | None = None
-    for found in work.rglob("results.json"):
-        found.unlink()  # the results read below are this call's
+    for name in ("results.json", "results.csv", "results.png"):  # the results read below are this call's
+        for found in work.rglob(name):
+            found.unlink()
     for part in chosen.expected["command"].split("&&"):
         argv = shlex.split(part)
         assert argv[0] == "metagym", f"{chosen.name}: unexpected command {part!r}"

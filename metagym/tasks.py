@@ -451,13 +451,3 @@ class TaskFamily(ABC, Generic[T]):
     @abstractmethod
     def _check(self, task: T, argument: str) -> None:
         """Raise ValueError naming ``argument`` if a parameter of ``task`` is out of bounds."""
-
-
-def task_stream(seed: int) -> np.random.Generator:
-    """The task RNG for an env reset with ``seed``: a child of the seed's SeedSequence.
-
-    The episode RNG (Gymnasium's ``np_random``) is built from ``SeedSequence(seed)`` itself;
-    the task RNG from its first spawned child, so the two streams are independent yet both are
-    fixed by the one reset seed.
-    """
-    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed).spawn(1)[0]))

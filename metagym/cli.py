@@ -183,6 +183,38 @@ def cmd_train(args: argparse.Namespace) -> None:
     print(f"trained {trainer.global_step:,} steps; run folder {run_dir}")
 
 
+def cmd_sweep(args: argparse.Namespace) -> None:
+    """Train and evaluate every (env, agent, seed); write the summary (metagym.sweep)."""
+    from metagym.sweep import BACKENDS, Run, summarize, sweep
+
+    if args.backend not in BACKENDS:
+        raise CommandError(f"--backend: {args.backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
+    for env_id in args.env:
+        check_family_id(env_id, "--env")
+    for agent in args.agents:
+        agent_module(agent)
+    if args.steps is not None and args.steps < 1:
+        raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
+    if args.tasks < 1:
+        raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
+    if any(seed < 0 for seed in args.seeds) or len(set(args.seeds)) != len(args.seeds):
+        raise CommandError(f"--seeds: expected distinct integers >= 0, got {args.seeds}")
+    runs = [
+        Run(env_id, agent, seed, args.steps, args.preset, args.tasks)
+        for env_id in dict.fromkeys(args.env)
+        for agent in dict.fromkeys(args.agents)
+        for seed in args.seeds
+    ]
+    out = Path(args.out)
+    print(f"sweep: {len(runs)} runs on the {args.backend} backend, in {out}")
+    rows = summarize(runs, sweep(runs, out, args.backend, args.address), out)
+    print("| env | agent | seeds | trial return (95% CI over seeds) |\n|---|---|---:|---:|")
+    for row in rows:
+        low, high = row["trial_return_ci_low"], row["trial_return_ci_high"]
+        print(f"| {row['env']} | {row['agent']} | {row['seeds']} | {row['trial_return']:.2f} [{low:.2f}, {high:.2f}] |")
+    print(f"wrote {out / 'summary.csv'} and {out / 'summary.png'}")
+
+
 def apply_preset(args: argparse.Namespace) -> Any:
     """Fill ``--agent``, ``--env`` and ``--steps`` from ``--preset`` (or the shipped preset for the
     chosen agent and family, whose settings are then the defaults); return the preset used."""
@@ -597,6 +629,18 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--out", default="trial.gif", help="a .gif or .mp4 path (default: %(default)s)")
     render.add_argument("--human", action="store_true", help="show it live in a pygame window instead")
     render.set_defaults(run=cmd_render)
+
+    sw = sub.add_parser("sweep", help="train and score every (family, agent, seed), locally or on Ray")
+    sw.add_argument("--env", nargs="+", required=True, help="family ids")
+    sw.add_argument("--agents", nargs="+", required=True, help=f"agents: {', '.join(AGENTS)}")
+    sw.add_argument("--seeds", nargs="+", type=int, required=True, help="training seeds")
+    sw.add_argument("--steps", type=int, default=None, help="training steps per run (default: the preset's)")
+    sw.add_argument("--preset", default=None, help="a shipped preset's settings for every run")
+    sw.add_argument("--tasks", type=int, default=200, help="evaluation tasks per run (default: %(default)s)")
+    sw.add_argument("--backend", default="local", help="local (one process) or ray (default: %(default)s)")
+    sw.add_argument("--address", default=None, help="Ray: an existing cluster's address (default: start Ray here)")
+    sw.add_argument("--out", required=True, help="sweep folder: run folders, summary.csv, summary.png")
+    sw.set_defaults(run=cmd_sweep)
 
     demo = sub.add_parser("demo", help="the main job: meta-train, evaluate, plot, GIF")
     demo.add_argument("--steps", type=int, default=None, help="training steps (default: the rl2-gridnavi preset's)")

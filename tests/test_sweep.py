@@ -1,0 +1,79 @@
+"""metagym sweep: every (env, agent, seed) trained and scored, resumable, the same on Ray."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from metagym.cli import main
+from metagym.sweep import Run, run_one, summarize, sweep
+
+pytest.importorskip("torch")
+
+TINY = ["--steps", "2000", "--tasks", "12"]
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_local_sweep_writes_runs_and_a_summary(tmp_path: Path) -> None:
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--env", "MetaBandit-v0", "--agents", "rl2", "--seeds", "0", "1", *TINY, "--out", str(out)]
+    assert main(argv) == 0
+    for seed in (0, 1):
+        results = json.loads((out / "MetaBandit-v0" / "rl2" / f"seed-{seed}" / "results.json").read_text())
+        assert results["split"] == "test" and results["num_tasks"] == 12
+    (row,) = _rows(out / "summary.csv")
+    assert (row["env"], row["agent"], row["seeds"]) == ("MetaBandit-v0", "rl2", "2")
+    assert float(row["trial_return_ci_low"]) <= float(row["trial_return"]) <= float(row["trial_return_ci_high"])
+    assert {f"episode_{k}" for k in range(1, 11)} <= set(row) and "ref_random" in row
+    assert (out / "summary.png").stat().st_size > 0
+    # Started again: finished runs are skipped (their results untouched), the summary is the same.
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("results.json")}
+    assert main(argv) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("results.json")} == before
+    assert _rows(out / "summary.csv") == [row]
+
+
+def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:
+    run = Run("MetaBandit-v0", "rl2", 3, 4000, None, 12)
+    whole = run_one(run, str(tmp_path / "whole"))
+    # A run killed after training (no results yet) resumes, finds its training done, and scores it.
+    folder = run.folder(tmp_path / "cut")
+    assert main(["train", "--agent", "rl2", "--env", "MetaBandit-v0", "--seed", "3", "--steps", "4000",
+                 "--run-dir", str(folder / "run"), "--quiet"]) == 0  # fmt: skip
+    assert run_one(run, str(tmp_path / "cut"))["trial_return"] == whole["trial_return"]
+
+
+def test_sweep_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["sweep", "--agents", "rl2", "--seeds", "0", "--out", str(tmp_path)]
+    assert main([*base, "--env", "MetaBandit-Trial-v0"]) == 2
+    assert "is a trial id" in capsys.readouterr().err
+    assert main([*base, "--env", "MetaBandit-v0", "--backend", "slurm"]) == 2
+    assert "--backend: 'slurm' is not allowed; allowed: local, ray" in capsys.readouterr().err
+    assert main(["sweep", "--env", "MetaBandit-v0", "--agents", "rl3", "--seeds", "0", "--out", str(tmp_path)]) == 2
+    assert "--agent: unknown agent 'rl3'" in capsys.readouterr().err
+    assert main([*base[:4], "1", "1", "--env", "MetaBandit-v0", "--out", str(tmp_path)]) == 2
+    assert "--seeds: expected distinct integers >= 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="backend: 'dask' is not allowed"):
+        sweep([], tmp_path, backend="dask")
+
+
+@pytest.mark.ray
+def test_ray_sweep_gives_the_local_numbers(tmp_path: Path) -> None:
+    ray = pytest.importorskip("ray")
+    runs = [Run("MetaBandit-v0", "rl2", seed, 2000, None, 12) for seed in (0, 1)]
+    local = sweep(runs, tmp_path / "local")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = sweep(runs, tmp_path / "ray", backend="ray")
+    finally:
+        ray.shutdown()
+    for a, b in zip(local, remote, strict=True):
+        assert a["trial_return"] == b["trial_return"] and a["episode_returns"] == b["episode_returns"]
+    assert summarize(runs, local, tmp_path / "local") == summarize(runs, remote, tmp_path / "ray")

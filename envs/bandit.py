@@ -20,9 +20,11 @@ from metagym.tasks import (
     TaskFamily,
     Uniforms,
     draw_in_split,
+    generator_uniforms,
     hash_splits,
     ranked_split,
     split_code,
+    stream_uniforms,
 )
 from metagym.vector import FamilyVectorEnv
 
@@ -157,11 +159,11 @@ class BanditFamily(TaskFamily[BanditTask]):
         return draw_in_split(uniforms, self._width(), self._candidates, self._codes, split_code(split), n)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[BanditTask]:
-        probs = self._draw_probs(lambda rows, k: rng.random((len(rows), k)), n, split)
+        probs = self._draw_probs(generator_uniforms(rng), n, split)
         return [BanditTask(tuple(row)) for row in probs.tolist()]
 
     def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
-        return {"probs": self._draw_probs(lambda rows, k: streams.random(idx[rows], k), len(idx), split)}
+        return {"probs": self._draw_probs(stream_uniforms(streams, idx), len(idx), split)}
 
     def _check(self, task: BanditTask, argument: str) -> None:
         probs = task.probs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import time
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -102,8 +103,6 @@ class LevelBank:
     def build(self, split: str) -> float:
         """Build every layout of ``split`` now (they are otherwise built as tasks first need
         them, which slows the first resets); returns the seconds it took."""
-        import time
-
         start = time.perf_counter()
         for v in range(len(self.variants)):
             if self.variants[v] in self.family.variants(split):

@@ -22,7 +22,17 @@ from metagym.envs.metagrid_levels import (
 )
 from metagym.policies import Policy
 from metagym.streams import Streams
-from metagym.tasks import SPLIT_CODES, Param, Task, check_cell, check_int, hash_splits, ranked_split
+from metagym.tasks import (
+    SPLIT_CODES,
+    Param,
+    Task,
+    check_cell,
+    check_int,
+    generator_uniforms,
+    hash_splits,
+    ranked_split,
+    stream_uniforms,
+)
 from metagym.vector import FamilyVectorEnv
 
 __all__ = ["GridFamily", "GridOracle", "GridTask", "MetaGridEnv", "MetaGridVectorEnv", "layout_of"]
@@ -220,12 +230,12 @@ class GridFamily(LayoutFamily[GridTask]):
         if self.level.name != "procedural":
             goals = self._goals_by_split[split]
             return [GridTask(self.level.name, goals[int(i)]) for i in rng.integers(0, len(goals), size=n)]
-        arrays = self.draw_from_banks(lambda rows, k: rng.random((len(rows), k)), n, split)
+        arrays = self.draw_from_banks(generator_uniforms(rng), n, split)
         return [self.from_arrays(arrays, j) for j in range(n)]
 
     def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
         if self.level.name == "procedural":
-            return self.draw_from_banks(lambda rows, k: streams.random(idx[rows], k), len(idx), split)
+            return self.draw_from_banks(stream_uniforms(streams, idx), len(idx), split)
         goals = np.array(self._goals_by_split[split], dtype=np.int64)
         n = len(idx)
         return {

@@ -13,7 +13,16 @@ from metagym.batched import FamilyEnv
 from metagym.envs.grid_core import LayoutFamily, MetaGridDynamics
 from metagym.envs.metagrid_levels import Layout
 from metagym.streams import Streams
-from metagym.tasks import SPLIT_CODES, Param, Task, check_cell, check_int, hash_splits
+from metagym.tasks import (
+    SPLIT_CODES,
+    Param,
+    Task,
+    check_cell,
+    check_int,
+    generator_uniforms,
+    hash_splits,
+    stream_uniforms,
+)
 from metagym.vector import FamilyVectorEnv
 
 SIZES = (9, 11)  # train and test
@@ -143,11 +152,11 @@ class MazeFamily(LayoutFamily[MazeTask]):
         return "ood" if task.size in OOD_SIZES else self._split(task.seed)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[MazeTask]:
-        arrays = self.draw_from_banks(lambda rows, k: rng.random((len(rows), k)), n, split)
+        arrays = self.draw_from_banks(generator_uniforms(rng), n, split)
         return [self.from_arrays(arrays, j) for j in range(n)]
 
     def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
-        return self.draw_from_banks(lambda rows, k: streams.random(idx[rows], k), len(idx), split)
+        return self.draw_from_banks(stream_uniforms(streams, idx), len(idx), split)
 
     def _check(self, task: MazeTask, argument: str) -> None:
         if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:

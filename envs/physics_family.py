@@ -16,7 +16,18 @@ import numpy as np
 
 from metagym.policies import Policy
 from metagym.streams import Streams
-from metagym.tasks import SPLIT_CODES, Param, Task, TaskFamily, Uniforms, draw_in_split, hash_splits, split_code
+from metagym.tasks import (
+    SPLIT_CODES,
+    Param,
+    Task,
+    TaskFamily,
+    Uniforms,
+    draw_in_split,
+    generator_uniforms,
+    hash_splits,
+    split_code,
+    stream_uniforms,
+)
 
 TRAIN_SCALE = (0.5, 1.5)
 OOD_SCALE = (0.25, 2.5)
@@ -121,11 +132,11 @@ class PhysicsFamily(TaskFamily[P]):
         return draw_in_split(uniforms, len(low), lambda u: low + (high - low) * u, self._codes, code, n)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[P]:
-        rows = self._draw_rows(lambda rows, k: rng.random((len(rows), k)), n, split)
+        rows = self._draw_rows(generator_uniforms(rng), n, split)
         return [self._make(*row) for row in rows.tolist()]
 
     def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
-        rows = self._draw_rows(lambda rows, k: streams.random(idx[rows], k), len(idx), split)
+        rows = self._draw_rows(stream_uniforms(streams, idx), len(idx), split)
         return {p.name: rows[:, j] for j, p in enumerate(self.physicals)}
 
     def _check(self, task: P, argument: str) -> None:

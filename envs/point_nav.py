@@ -12,7 +12,18 @@ from gymnasium import spaces
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
 from metagym.streams import Streams
-from metagym.tasks import SPLIT_CODES, Param, Task, TaskFamily, Uniforms, draw_in_split, hash_splits, split_code
+from metagym.tasks import (
+    SPLIT_CODES,
+    Param,
+    Task,
+    TaskFamily,
+    Uniforms,
+    draw_in_split,
+    generator_uniforms,
+    hash_splits,
+    split_code,
+    stream_uniforms,
+)
 from metagym.vector import FamilyVectorEnv
 
 MAX_SPEED = 0.1  # per axis and step
@@ -81,11 +92,11 @@ class NavFamily(TaskFamily[NavTask]):
         return draw_in_split(uniforms, 2, lambda u: scale * (2.0 * u - 1.0), self._codes, code, n)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[NavTask]:
-        goals = self._draw_goals(lambda rows, k: rng.random((len(rows), k)), n, split)
+        goals = self._draw_goals(generator_uniforms(rng), n, split)
         return [NavTask((x, y)) for x, y in goals.tolist()]
 
     def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
-        return {"goal": self._draw_goals(lambda rows, k: streams.random(idx[rows], k), len(idx), split)}
+        return {"goal": self._draw_goals(stream_uniforms(streams, idx), len(idx), split)}
 
     def _check(self, task: NavTask, argument: str) -> None:
         goal = task.goal

@@ -14,7 +14,18 @@ from gymnasium.vector import AutoresetMode
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
 from metagym.streams import STREAM_CONTENT, Streams
-from metagym.tasks import SPLIT_CODES, Param, Task, TaskFamily, Uniforms, draw_in_split, hash_splits, split_code
+from metagym.tasks import (
+    SPLIT_CODES,
+    Param,
+    Task,
+    TaskFamily,
+    Uniforms,
+    draw_in_split,
+    generator_uniforms,
+    hash_splits,
+    split_code,
+    stream_uniforms,
+)
 from metagym.vector import FamilyVectorEnv
 
 SEEDS = 2**31
@@ -131,11 +142,11 @@ class TabularMDPFamily(TaskFamily[TabularMDPTask]):
         return draw_in_split(uniforms, 1, seeds, lambda s: hash_splits("tabular", s), split_code(split), n)
 
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[TabularMDPTask]:
-        seeds = self._draw_seeds(lambda rows, k: rng.random((len(rows), k)), n, split)
+        seeds = self._draw_seeds(generator_uniforms(rng), n, split)
         return [TabularMDPTask(s) for s in seeds.tolist()]
 
     def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
-        return {"seed": self._draw_seeds(lambda rows, k: streams.random(idx[rows], k), len(idx), split)}
+        return {"seed": self._draw_seeds(stream_uniforms(streams, idx), len(idx), split)}
 
     def _check(self, task: TabularMDPTask, argument: str) -> None:
         if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:

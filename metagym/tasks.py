@@ -222,6 +222,16 @@ def first_accepted(
 Uniforms = Callable[[np.ndarray, int], np.ndarray]
 
 
+def generator_uniforms(rng: np.random.Generator) -> Uniforms:
+    """:data:`Uniforms` from one numpy generator (``TaskFamily.sample``'s draws)."""
+    return lambda rows, k: rng.random((len(rows), k))
+
+
+def stream_uniforms(streams: Streams, idx: np.ndarray) -> Uniforms:
+    """:data:`Uniforms` where draw ``j`` reads env ``idx[j]``'s own stream (``draw_arrays``'s draws)."""
+    return lambda rows, k: streams.random(idx[rows], k)
+
+
 def draw_in_split(
     uniforms: Uniforms,
     width: int,
@@ -234,8 +244,7 @@ def draw_in_split(
 
     A candidate is ``make(u)`` of ``width`` uniforms (``make`` maps an (m, width) array to m
     candidates); ``codes`` gives candidates' split codes. ``uniforms`` is either a numpy
-    generator's (``lambda rows, k: rng.random((len(rows), k))``) or a batched env's streams'
-    (``lambda rows, k: streams.random(idx[rows], k)``).
+    generator's (:func:`generator_uniforms`) or a batched env's streams' (:func:`stream_uniforms`).
     """
 
     def draw(rows: np.ndarray, tries: int) -> np.ndarray:

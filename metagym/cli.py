@@ -23,6 +23,8 @@ import gymnasium as gym
 import numpy as np
 
 import metagym
+from metagym.backends import BACKENDS
+from metagym.evaluation import TASKS_PER_BLOCK
 from metagym.registration import check_family_id, family_of
 
 #: Agent name -> module holding ``Config``, ``Trainer`` and ``Agent`` (with ``Agent.load``).
@@ -185,10 +187,9 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     """Train and evaluate every (env, agent, seed); write the summary (metagym.sweep)."""
-    from metagym.sweep import BACKENDS, Run, summarize, sweep
+    from metagym.sweep import Run, summarize, sweep
 
-    if args.backend not in BACKENDS:
-        raise CommandError(f"--backend: {args.backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
+    check_backend_arg(args.backend)
     for env_id in args.env:
         check_family_id(env_id, "--env")
     for agent in args.agents:
@@ -350,6 +351,12 @@ def check_folder_of(out: Path, flag: str) -> None:
             return
 
 
+def check_backend_arg(backend: str) -> None:
+    """Refuse a ``--backend`` that is not one of metagym's backends."""
+    if backend not in BACKENDS:
+        raise CommandError(f"--backend: {backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
+
+
 def check_out(out: Path) -> None:
     """Refuse an ``--out`` whose JSON, CSV or PNG would replace a file evaluate did not write."""
     check_folder_of(out, "--out")
@@ -366,6 +373,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
     if args.tasks < 1:
         raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
+    if args.tasks_per_block < 1:
+        raise CommandError(f"--tasks-per-block: expected an integer >= 1, got {args.tasks_per_block}")
+    if args.seed < 0:
+        raise CommandError(f"--seed: expected an integer >= 0, got {args.seed}")
+    check_backend_arg(args.backend)
     check_out(Path(args.out))
     runs = [args.run_dir, *args.compare]
     for run in args.compare:
@@ -384,7 +396,10 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             family_for(agent.config.env_id).check_split(args.split)
     results = []
     for run, agent, name in zip(runs, agents, agent_names(runs), strict=True):
-        results.append(evaluate(agent, args.split, args.tasks, args.seed, name=name, deterministic=args.deterministic))
+        how = {"backend": args.backend, "address": args.address, "tasks_per_block": args.tasks_per_block}
+        results.append(
+            evaluate(agent, args.split, args.tasks, args.seed, name, args.deterministic, progress=not args.quiet, **how)
+        )
         results[-1]["run_dir"] = str(run)
     if results[0]["task_sampling"].get("remainder"):
         how = results[0]["task_sampling"]
@@ -619,6 +634,15 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seed of tasks and trials (default: %(default)s)")
     ev.add_argument("--out", default="results.json", help="JSON path; a .csv and a .png go beside it")
     ev.add_argument("--compare", nargs="*", default=[], help="more run folders to put on the same plot")
+    ev.add_argument("--backend", default="local", help="local or ray: same numbers (default: %(default)s)")
+    ev.add_argument("--address", default=None, help="Ray: an existing cluster's address (default: start Ray here)")
+    ev.add_argument(
+        "--tasks-per-block",
+        type=int,
+        default=TASKS_PER_BLOCK,
+        help="tasks per batch and per Ray task; the numbers depend on it (default: %(default)s)",
+    )
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(run=cmd_evaluate)
 
     render = sub.add_parser("render", help="render one adaptation trial to a GIF/MP4 or a window")

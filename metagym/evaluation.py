@@ -16,17 +16,26 @@ expectation over the split: 42 tasks on GridNavi are each of the 21 goals twice.
 An agent here is anything with ``predict(obs, state, episode_start, deterministic)`` (SB3's
 interface) and a ``config`` naming ``env_id`` and ``episodes_per_trial``; gradient agents add
 ``adapt``, ``adaptation_returns`` and ``reinitialised``.
+
+Where: the tasks are scored in blocks of ``tasks_per_block`` (50), each block one batch and one
+unit of work of a backend (:mod:`metagym.backends`): this process, or a Ray task on any worker.
+Trial ``i`` is reset with ``seed + i``; the action noise of the block starting at task ``b`` is
+seeded from ``(seed, b)`` and played on one torch thread. So every number depends on the seed,
+the task index and the block size, never on the backend or the worker, and ``backend="ray"``
+returns exactly the results of ``backend="local"``.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from metagym.backends import check_backend, map_calls
 from metagym.policies import RandomPolicy, run_trials
 from metagym.registration import check_family_id, family_of
 from metagym.tasks import Task, TaskFamily
@@ -35,6 +44,8 @@ from metagym.wrappers import make_trial_vector
 BOOTSTRAP_SAMPLES = 2000
 #: Normalised score (0 = random, 1 = oracle) that ``episodes_to_80pct_oracle`` waits for.
 ORACLE_FRACTION = 0.8
+#: Tasks scored together as one batch: the unit of work a backend hands to a worker.
+TASKS_PER_BLOCK = 50
 
 
 def family_for(env_id: str) -> TaskFamily[Any]:
@@ -88,28 +99,35 @@ def held_out_tasks(env_id: str, split: str | None, num_tasks: int, seed: int) ->
     return evaluation_tasks(env_id, split, num_tasks, seed)[0]
 
 
+def block_seed(seed: int, start: int) -> int:
+    """The seed of the action noise of the block of tasks that starts at task ``start``."""
+    return int(np.random.SeedSequence([seed, start]).generate_state(1)[0] % 2**31)
+
+
 def agent_trials(
-    agent: Any, tasks: Sequence[Task], episodes: int, seed: int, deterministic: bool = False
+    agent: Any, tasks: Sequence[Task], episodes: int, seed: int, deterministic: bool = False, start: int = 0
 ) -> np.ndarray:
     """Returns (len(tasks), episodes) of one trial per task, all trials stepped as one batch.
 
-    Trial ``i`` is seeded with ``seed + i`` (sub-env ``i`` of the vector env reset with
-    ``seed``), so a trial's numbers depend only on (seed, task index).
+    ``tasks`` are the tasks ``start, start + 1, ...`` of an evaluation: trial ``i`` is reset with
+    ``seed + start + i`` (sub-env ``i`` of the vector env reset with ``seed + start``) and the
+    action noise is seeded with :func:`block_seed`, so the numbers depend only on (seed, start)
+    and the tasks.
     """
     import torch
 
-    torch.manual_seed(seed)
+    torch.manual_seed(block_seed(seed, start))
     envs = make_trial_vector(len(tasks), agent.config.env_id, episodes)  # SAME_STEP autoreset
     envs.set_attr("task", list(tasks))
-    obs, _ = envs.reset(seed=seed)
+    obs, _ = envs.reset(seed=seed + start)
     n = len(tasks)
     returns = np.zeros((n, episodes))
     counts = np.zeros(n, dtype=np.int64)
-    state, start = None, np.ones(n, dtype=bool)
+    state, trial_start = None, np.ones(n, dtype=bool)
     while (counts < episodes).any():
-        action, state = agent.predict(obs, state, start, deterministic)
+        action, state = agent.predict(obs, state, trial_start, deterministic)
         obs, _, trial_over, _, infos = envs.step(action)
-        start = trial_over  # a finished trial restarts (same task) and plays on, unscored, until all are done
+        trial_start = trial_over  # a finished trial restarts (same task) and plays on, unscored, until all are done
         finished = infos.get("_inner_return", np.zeros(n, dtype=bool)) | trial_over
         ended = np.where(trial_over, infos.get("final_info", {}).get("inner_return", 0.0), 0.0)
         ended = np.where(infos.get("_inner_return", np.zeros(n, dtype=bool)), infos.get("inner_return", 0.0), ended)
@@ -122,21 +140,89 @@ def agent_trials(
 
 
 def reference_trials(
-    env_id: str, tasks: Sequence[Task], episodes: int, seed: int, split: str | None = None
+    env_id: str, tasks: Sequence[Task], episodes: int, seed: int, split: str | None = None, start: int = 0
 ) -> dict[str, np.ndarray]:
     """The random, task-oracle and (where computable) Bayes-optimal references on the same
-    tasks and seeds. The Bayes-optimal policy is optimal for trials of ``episodes`` episodes on
-    tasks drawn from ``split`` (the family's prior where the split is its whole prior)."""
+    tasks and seeds (``tasks`` are tasks ``start, start + 1, ...``, as for :func:`agent_trials`).
+    The Bayes-optimal policy is optimal for trials of ``episodes`` episodes on tasks drawn from
+    ``split`` (the family's prior where the split is its whole prior)."""
     env = gym.make(env_id)
     family = family_of(env)
     out = {
-        "random": run_trials(env, RandomPolicy(env.action_space), tasks, episodes, seed),
-        "oracle": run_trials(env, family.oracle_policy(), tasks, episodes, seed),
+        "random": run_trials(env, RandomPolicy(env.action_space), tasks, episodes, seed, start),
+        "oracle": run_trials(env, family.oracle_policy(), tasks, episodes, seed, start),
     }
     bayes = family.bayes_optimal_policy(split or default_split(family), episodes)
     if bayes is not None:
-        out["bayes_optimal"] = run_trials(env, bayes, tasks, episodes, seed)
+        out["bayes_optimal"] = run_trials(env, bayes, tasks, episodes, seed, start)
     return out
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every block of an evaluation shares."""
+
+    env_id: str
+    split: str
+    episodes: int  # per trial (memory agents); 1 for gradient agents
+    seed: int
+    deterministic: bool
+    steps: int | None  # adaptation steps of a gradient agent; None for a memory agent
+
+
+def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[Task]) -> dict[str, np.ndarray]:
+    """The agent's and the references' returns on one block of tasks (one torch thread)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if plan.steps is None:
+            out = {"agent": agent_trials(agent, tasks, plan.episodes, plan.seed, plan.deterministic, start)}
+            return out | reference_trials(plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start)
+        noise = block_seed(plan.seed, start)
+        out = {
+            "agent": agent.adaptation_returns(tasks, plan.steps, noise, plan.deterministic),
+            "random_init": control.adaptation_returns(tasks, plan.steps, noise, plan.deterministic),
+        }
+        singles = reference_trials(plan.env_id, tasks, 1, plan.seed, plan.split, start)
+        singles.pop("bayes_optimal", None)  # optimal for one episode, not for this experience budget
+        return out | {key: np.repeat(value, plan.steps + 1, axis=1) for key, value in singles.items()}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _score(
+    agent: Any,
+    control: Any,
+    plan: _Plan,
+    tasks: Sequence[Task],
+    tasks_per_block: int,
+    backend: str,
+    address: str | None,
+    progress: bool,
+) -> dict[str, np.ndarray]:
+    """Every block scored on ``backend``, joined back in task order."""
+    from tqdm import tqdm
+
+    calls = [(b, list(tasks[b : b + tasks_per_block])) for b in range(0, len(tasks), tasks_per_block)]
+    bar = tqdm(total=len(tasks), unit="task", desc=f"evaluating on {backend}", disable=not progress)
+
+    def done(i: int, _: Any) -> None:
+        bar.update(len(calls[i][1]))
+
+    try:
+        parts = map_calls(_score_block, calls, backend, address, shared=(agent, control, plan), done=done)
+    finally:
+        bar.close()
+    return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+
+
+def _check_how(seed: int, tasks_per_block: int, backend: str) -> None:
+    for name, value, low in (("seed", seed, 0), ("tasks_per_block", tasks_per_block, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+    check_backend(backend)
 
 
 def summarize(returns: np.ndarray, seed: int) -> dict[str, list[float]]:
@@ -167,6 +253,10 @@ def evaluate_gradient(
     name: str = "agent",
     steps: int = 3,
     deterministic: bool = False,
+    backend: str = "local",
+    address: str | None = None,
+    tasks_per_block: int = TASKS_PER_BLOCK,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """The protocol for gradient-based agents: return after 0..``steps`` adaptation steps.
 
@@ -174,19 +264,22 @@ def evaluate_gradient(
     adapts on them (sampled actions: the policy gradient needs them); with ``deterministic`` the
     score of each step comes from as many greedy episodes instead. The agent supplies
     ``adaptation_returns(tasks, steps, seed, deterministic)`` and ``reinitialised(seed)`` (the
-    "random initialisation, fine-tuned alike" control); this module imports no agent.
+    "random initialisation, fine-tuned alike" control); this module imports no agent. The other
+    arguments are :func:`evaluate`'s.
     """
+    _check_how(seed, tasks_per_block, backend)
     env_id = agent.config.env_id
     family = family_for(env_id)
     tasks, split, how = _tasks(family, split, num_tasks, seed)
-    returns = agent.adaptation_returns(tasks, steps, seed, deterministic)
-    singles = reference_trials(env_id, tasks, 1, seed, split)
-    singles.pop("bayes_optimal", None)  # optimal for one episode, not for this experience budget
-    references = {key: np.repeat(value, steps + 1, axis=1) for key, value in singles.items()}
-    references["random_init"] = agent.reinitialised(seed + 1).adaptation_returns(tasks, steps, seed, deterministic)
+    control = agent.reinitialised(seed + 1)
+    plan = _Plan(env_id, split, 1, seed, deterministic, steps)
+    scored = _score(agent, control, plan, tasks, tasks_per_block, backend, address, progress)
+    returns = scored.pop("agent")
     per_step = int(getattr(agent.config, "eval_batch_size", agent.config.fast_batch_size))
     experience = [k * per_step for k in range(steps + 1)]
-    results = _results(name, agent, family, split, tasks, how, seed, deterministic, returns, references, experience)
+    results = _results(
+        name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
+    )
     reached = results["scored_index_to_80pct_oracle"]
     return results | {
         "inner_lr": float(agent.config.inner_lr),
@@ -205,6 +298,10 @@ def evaluate(
     seed: int = 0,
     name: str = "agent",
     deterministic: bool = False,
+    backend: str = "local",
+    address: str | None = None,
+    tasks_per_block: int = TASKS_PER_BLOCK,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Run the protocol and return the results dictionary (see :func:`metagym.results.write`).
 
@@ -212,19 +309,31 @@ def evaluate(
         agent: A memory agent (``predict``) or a gradient agent (also ``adapt``).
         split: Split to score; None: ``test`` where the family holds tasks out, else its prior.
         num_tasks: Trials, one per task (finite splits are enumerated in equal strata).
-        seed: Seed of the tasks, the trials and the bootstrap.
+        seed: Seed of the tasks, the trials and the bootstrap (an integer >= 0).
         name: The agent's name in tables and plot legends.
         deterministic: Greedy actions instead of sampled ones.
+        backend: ``"local"`` (this process) or ``"ray"`` (blocks of tasks as Ray tasks; needs the
+            ``ray`` extra). Both give the same results.
+        address: Ray: a running cluster's address (None: start Ray on this machine).
+        tasks_per_block: Tasks per batch and per unit of work. Part of what the numbers depend
+            on (it is recorded in the results); smaller blocks spread over more workers.
+        progress: Show a progress bar of the tasks scored, across workers.
     """
     if hasattr(agent, "adapt"):
-        return evaluate_gradient(agent, split, num_tasks, seed, name, deterministic=deterministic)
+        return evaluate_gradient(
+            agent, split, num_tasks, seed, name, 3, deterministic, backend, address, tasks_per_block, progress
+        )
+    _check_how(seed, tasks_per_block, backend)
     env_id, family = agent.config.env_id, family_for(agent.config.env_id)
     episodes = agent.config.episodes_per_trial or family.episodes_per_trial
     tasks, split, how = _tasks(family, split, num_tasks, seed)
-    returns = agent_trials(agent, tasks, episodes, seed, deterministic)
-    references = reference_trials(env_id, tasks, episodes, seed, split)
+    plan = _Plan(env_id, split, episodes, seed, deterministic, None)
+    scored = _score(agent, None, plan, tasks, tasks_per_block, backend, address, progress)
+    returns = scored.pop("agent")
     experience = list(range(episodes))
-    return _results(name, agent, family, split, tasks, how, seed, deterministic, returns, references, experience)
+    return _results(
+        name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
+    )
 
 
 class _Scored:
@@ -249,6 +358,8 @@ def evaluate_agent(
     episodes_per_trial: int | None = None,
     name: str | None = None,
     deterministic: bool = False,
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Score your own memory agent (RL²-style, or SB3-contrib's RecurrentPPO as it is) with the
     adaptation protocol, beside the family's references on the same tasks and seeds.
@@ -270,6 +381,7 @@ def evaluate_agent(
         episodes_per_trial: K; None: the family's default.
         name: The agent's name in tables and plots (default: its class name).
         deterministic: Passed to ``predict``.
+        backend, address: As for :func:`evaluate` (on Ray the agent must pickle).
 
     Returns:
         The results dictionary that :func:`write` saves and plots.
@@ -280,7 +392,9 @@ def evaluate_agent(
             f"agent: expected an object with predict(obs, state, episode_start, deterministic), got {agent!r}"
         )
     scored = _Scored(agent, env_id, episodes_per_trial)
-    return evaluate(scored, split, num_tasks, seed, name or type(agent).__name__, deterministic)
+    return evaluate(
+        scored, split, num_tasks, seed, name or type(agent).__name__, deterministic, backend=backend, address=address
+    )
 
 
 def _results(
@@ -295,6 +409,7 @@ def _results(
     returns: np.ndarray,
     references: dict[str, np.ndarray],
     experience: list[int],
+    tasks_per_block: int,
 ) -> dict[str, Any]:
     env_id = agent.config.env_id
     random_mean, oracle_mean = references["random"].mean(axis=0), references["oracle"].mean(axis=0)
@@ -311,6 +426,7 @@ def _results(
         "task_sampling": how,
         "episodes_per_trial": returns.shape[1],
         "seed": seed,
+        "tasks_per_block": tasks_per_block,
         "episode_returns": summarize(returns, seed),
         "trial_return": summarize(returns.sum(axis=1, keepdims=True), seed),
         "references": {key: summarize(value, seed) for key, value in references.items()},

@@ -64,12 +64,14 @@ class RandomPolicy(Policy):
 
 
 def run_trials(
-    env: gym.Env[Any, Any], policy: Policy, tasks: Sequence[Task], episodes: int, seed: int = 0
+    env: gym.Env[Any, Any], policy: Policy, tasks: Sequence[Task], episodes: int, seed: int = 0, start: int = 0
 ) -> np.ndarray:
     """Play one trial of ``episodes`` inner episodes per task; return each episode's return.
 
-    Trial ``t`` resets the env with ``seed + t`` and the policy with a generator from the same
-    seed, so results depend only on ``seed``.
+    Trial ``t`` resets the env with ``seed + start + t`` and the policy with a generator from
+    ``[seed, start + t]``, so results depend only on ``seed`` and the trial's index: scoring
+    tasks in blocks (``start`` the index of a block's first task) gives the numbers of scoring
+    them all at once.
 
     Args:
         env: A family env (not a trial env).
@@ -77,6 +79,7 @@ def run_trials(
         tasks: One task per trial.
         episodes: Inner episodes per trial, at least 1.
         seed: Root seed.
+        start: Index of the first of ``tasks`` among all the tasks scored with ``seed``.
 
     Returns:
         Array (len(tasks), episodes) of undiscounted episode returns.
@@ -85,10 +88,10 @@ def run_trials(
         raise ValueError(f"episodes: expected an integer >= 1, got {episodes!r}")
     returns = np.zeros((len(tasks), episodes))
     for t, task in enumerate(tasks):
-        policy.reset_trial(task, np.random.default_rng([seed, t]))
+        policy.reset_trial(task, np.random.default_rng([seed, start + t]))
         for e in range(episodes):
             if e == 0:
-                obs, _ = env.reset(seed=seed + t, options={"task": task})
+                obs, _ = env.reset(seed=seed + start + t, options={"task": task})
             else:
                 obs, _ = env.reset(options={"keep_task": True})
             policy.reset_episode(obs)

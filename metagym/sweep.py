@@ -27,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-BACKENDS = ("local", "ray")
+from metagym.backends import BACKENDS, check_backend, map_calls
+
+__all__ = ["BACKENDS", "Run", "interval", "run_one", "summarize", "sweep"]
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def run_one(run: Run, out: str) -> dict[str, Any]:
     if main(argv) != 0:
         raise RuntimeError(f"sweep: training {run} failed (see the message above)")
     staged = folder / "staged" / "results.json"  # written whole, then moved: a results file means done
-    if main(["evaluate", "--run-dir", str(run_dir), "--tasks", str(run.tasks), "--out", str(staged)]) != 0:
+    if main(["evaluate", "--run-dir", str(run_dir), "--tasks", str(run.tasks), "--out", str(staged), "--quiet"]) != 0:
         raise RuntimeError(f"sweep: evaluating {run} failed (see the message above)")
     for produced in staged.parent.iterdir():
         produced.replace(folder / produced.name)
@@ -74,19 +76,9 @@ def run_one(run: Run, out: str) -> dict[str, Any]:
 
 def sweep(runs: Sequence[Run], out: Path, backend: str = "local", address: str | None = None) -> list[dict[str, Any]]:
     """Every run's results, in the order of ``runs`` (see the module docstring)."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend: {backend!r} is not allowed; allowed: {list(BACKENDS)}")
+    check_backend(backend)
     out.mkdir(parents=True, exist_ok=True)
-    if backend == "local":
-        return [run_one(run, str(out)) for run in runs]
-    try:
-        import ray
-    except ImportError:
-        raise ValueError("backend: 'ray' needs the ray extra: pip install 'metagym-rl[ray]'") from None
-    if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
-    remote = ray.remote(num_cpus=1, max_retries=2)(run_one)
-    return list(ray.get([remote.remote(run, str(out.resolve())) for run in runs]))
+    return map_calls(run_one, [(run, str(out.resolve())) for run in runs], backend, address)
 
 
 #: Student's t 97.5% quantiles for 1..30 degrees of freedom (beyond: the normal's 1.96).

@@ -183,9 +183,9 @@ def test_episodes_to_80pct_oracle_counts_experience_for_both_kinds() -> None:
     refs = {"random": np.zeros((4, 3)), "oracle": np.ones((4, 3))}
     returns = np.tile([0.1, 0.9, 1.0], (4, 1))  # 80% of the oracle first in the second column
     fam = family("MetaBandit-v0")
-    memory = _results("m", agent, fam, "test", tasks, {"kind": "sampled"}, 0, False, returns, refs, [0, 1, 2])
+    memory = _results("m", agent, fam, "test", tasks, {"kind": "sampled"}, 0, False, returns, refs, [0, 1, 2], 50)
     assert memory["episodes_to_80pct_oracle"] == 1  # one episode of experience before the scored one
-    gradient = _results("g", agent, fam, "test", tasks, {"kind": "sampled"}, 0, False, returns, refs, [0, 40, 80])
+    gradient = _results("g", agent, fam, "test", tasks, {"kind": "sampled"}, 0, False, returns, refs, [0, 40, 80], 50)
     assert gradient["episodes_to_80pct_oracle"] == 40  # one step of 40 episodes before
     assert memory["selection_split"] == "validation" and memory["actions"] == "sampled"
     assert memory["tasks"][0]["type"] == "BanditTask" and len(memory["tasks"]) == 4

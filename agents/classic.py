@@ -55,6 +55,7 @@ class UCB1(_BanditStats):
     """
 
     name = "ucb1"
+    selected_on = "validation: c = 0.2 by scripts/tune_ucb1.py"
 
     def __init__(self, arms: int, c: float = 0.2) -> None:
         super().__init__(arms)
@@ -179,3 +180,34 @@ class PSRL(Policy):
         self.reward_sums[s, a] += reward
         self.counts[s, a, int(next_obs)] += 1
         self.t += 1
+
+
+#: The classic baselines by their command-line names (``metagym sweep --agents``).
+BASELINES = ("ucb1", "thompson", "gittins", "psrl")
+
+
+def baseline_for(name: str, family: Any, episodes: int) -> Policy | None:
+    """The classic baseline ``name`` built for trials of ``episodes`` episodes of ``family``;
+    None where it does not apply (the bandit baselines need Bernoulli bandits, PSRL a tabular
+    MDP family).
+
+    Examples:
+        >>> import gymnasium as gym, metagym
+        >>> from metagym.registration import family_of
+        >>> baseline_for("gittins", family_of(gym.make("MetaBandit-v0")), 10).name
+        'gittins'
+        >>> baseline_for("psrl", family_of(gym.make("MetaBandit-v0")), 10) is None
+        True
+    """
+    from metagym.envs.bandit import BanditFamily
+    from metagym.envs.tabular_mdp import TabularMDPFamily
+
+    if name not in BASELINES:
+        raise ValueError(f"name: unknown baseline {name!r}; allowed: {', '.join(BASELINES)}")
+    if name == "psrl":
+        return PSRL(family.states, family.actions, family.horizon) if isinstance(family, TabularMDPFamily) else None
+    if not isinstance(family, BanditFamily):
+        return None
+    if name == "ucb1":
+        return UCB1(family.arms)
+    return ThompsonSampling(family.arms) if name == "thompson" else GittinsIndex(family.arms, episodes)

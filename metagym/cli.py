@@ -187,32 +187,45 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     """Train and evaluate every (env, agent, seed); write the summary (metagym.sweep)."""
-    from metagym.sweep import Run, summarize, sweep
+    from metagym.sweep import RECURRENT_PPO, Run, applies, summarize, sweep, sweep_agents
 
     check_backend_arg(args.backend)
     for env_id in args.env:
         check_family_id(env_id, "--env")
+    allowed = sweep_agents()
     for agent in args.agents:
-        agent_module(agent)
+        if agent not in allowed:
+            raise CommandError(f"--agents: unknown agent {agent!r}; allowed: {', '.join(allowed)}")
+        if agent in AGENTS:
+            agent_module(agent)
+        if agent == RECURRENT_PPO and importlib.util.find_spec("sb3_contrib") is None:
+            raise CommandError("--agents: recurrentppo needs the agents extra: pip install 'metagym-rl[agents]'")
     if args.steps is not None and args.steps < 1:
         raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
     if args.tasks < 1:
         raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
     if any(seed < 0 for seed in args.seeds) or len(set(args.seeds)) != len(args.seeds):
         raise CommandError(f"--seeds: expected distinct integers >= 0, got {args.seeds}")
-    runs = [
-        Run(env_id, agent, seed, args.steps, args.preset, args.tasks)
-        for env_id in dict.fromkeys(args.env)
-        for agent in dict.fromkeys(args.agents)
-        for seed in args.seeds
-    ]
+    runs: list[Run] = []
+    for env_id in dict.fromkeys(args.env):
+        for agent in dict.fromkeys(args.agents):
+            if not applies(agent, env_id):
+                print(f"sweep: {agent} does not apply to {env_id}; skipped")
+            elif agent in AGENTS or agent == RECURRENT_PPO:
+                runs += [Run(env_id, agent, seed, args.steps, args.preset, args.tasks) for seed in args.seeds]
+            else:  # a classic baseline: nothing to train, one run
+                runs.append(Run(env_id, agent, None, None, None, args.tasks))
+    if not runs:
+        raise CommandError("--agents: none of them applies to any --env; nothing to run")
     out = Path(args.out)
     print(f"sweep: {len(runs)} runs on the {args.backend} backend, in {out}")
     rows = summarize(runs, sweep(runs, out, args.backend, args.address), out)
-    print("| env | agent | seeds | trial return (95% CI over seeds) |\n|---|---|---:|---:|")
+    print("| env | agent | seeds | trial return (95% CI) | CI over |\n|---|---|---:|---:|---|")
     for row in rows:
         low, high = row["trial_return_ci_low"], row["trial_return_ci_high"]
-        print(f"| {row['env']} | {row['agent']} | {row['seeds']} | {row['trial_return']:.2f} [{low:.2f}, {high:.2f}] |")
+        seeds = row["seeds"] or "untrained"
+        mean = f"{row['trial_return']:.2f} [{low:.2f}, {high:.2f}]"
+        print(f"| {row['env']} | {row['agent']} | {seeds} | {mean} | {row['interval_over']} |")
     print(f"wrote {out / 'summary.csv'} and {out / 'summary.png'}")
 
 
@@ -568,6 +581,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from metagym.sweep import sweep_agents
+
     parser = argparse.ArgumentParser(prog="metagym", description="meta-RL task families, agents and evaluation")
     parser.add_argument(
         "--import",
@@ -656,7 +671,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="train and score every (family, agent, seed), locally or on Ray")
     sw.add_argument("--env", nargs="+", required=True, help="family ids")
-    sw.add_argument("--agents", nargs="+", required=True, help=f"agents: {', '.join(AGENTS)}")
+    sw.add_argument(
+        "--agents",
+        nargs="+",
+        required=True,
+        help=f"agents: {', '.join(sweep_agents())} (recurrentppo: SB3-contrib's; the last ones are untrained)",
+    )
     sw.add_argument("--seeds", nargs="+", type=int, required=True, help="training seeds")
     sw.add_argument("--steps", type=int, default=None, help="training steps per run (default: the preset's)")
     sw.add_argument("--preset", default=None, help="a shipped preset's settings for every run")

@@ -36,7 +36,7 @@ import gymnasium as gym
 import numpy as np
 
 from metagym.backends import check_backend, map_calls
-from metagym.policies import RandomPolicy, run_trials
+from metagym.policies import Policy, RandomPolicy, run_trials
 from metagym.registration import check_family_id, family_of
 from metagym.tasks import Task, TaskFamily
 from metagym.wrappers import make_trial_vector
@@ -172,6 +172,9 @@ class _Plan:
 
 def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[Task]) -> dict[str, np.ndarray]:
     """The agent's and the references' returns on one block of tasks (one torch thread)."""
+    if isinstance(agent, Policy):  # a classic baseline: played like the references
+        out = {"agent": run_trials(gym.make(plan.env_id), agent, tasks, plan.episodes, plan.seed, start)}
+        return out | reference_trials(plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start)
     import torch
 
     threads = torch.get_num_threads()
@@ -203,10 +206,13 @@ def _score(
     progress: bool,
 ) -> dict[str, np.ndarray]:
     """Every block scored on ``backend``, joined back in task order."""
+    calls = [(b, list(tasks[b : b + tasks_per_block])) for b in range(0, len(tasks), tasks_per_block)]
+    if not progress:
+        parts = map_calls(_score_block, calls, backend, address, shared=(agent, control, plan))
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
     from tqdm import tqdm
 
-    calls = [(b, list(tasks[b : b + tasks_per_block])) for b in range(0, len(tasks), tasks_per_block)]
-    bar = tqdm(total=len(tasks), unit="task", desc=f"evaluating on {backend}", disable=not progress)
+    bar = tqdm(total=len(tasks), unit="task", desc=f"evaluating on {backend}")
 
     def done(i: int, _: Any) -> None:
         bar.update(len(calls[i][1]))
@@ -395,6 +401,46 @@ def evaluate_agent(
     return evaluate(
         scored, split, num_tasks, seed, name or type(agent).__name__, deterministic, backend=backend, address=address
     )
+
+
+def evaluate_policy(
+    policy: Policy,
+    env_id: str,
+    split: str | None = None,
+    num_tasks: int = 200,
+    seed: int = 0,
+    episodes_per_trial: int | None = None,
+    name: str | None = None,
+    backend: str = "local",
+    address: str | None = None,
+    tasks_per_block: int = TASKS_PER_BLOCK,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Score a :class:`metagym.policies.Policy` (a classic baseline such as UCB1 or PSRL, or
+    your own) with the adaptation protocol: the same tasks, seeds and results as :func:`evaluate`,
+    each trial played like the references (:func:`metagym.policies.run_trials`).
+
+    Example:
+        >>> from metagym.agents.classic import ThompsonSampling
+        >>> results = evaluate_policy(ThompsonSampling(5), "MetaBandit-v0", num_tasks=20)
+        >>> results["agent"], results["episodes_per_trial"]
+        ('thompson', 10)
+    """
+    check_family_id(env_id, "env_id")
+    if not isinstance(policy, Policy):
+        raise TypeError(f"policy: expected a metagym.policies.Policy, got {policy!r}")
+    _check_how(seed, tasks_per_block, backend)
+    family = family_for(env_id)
+    episodes = episodes_per_trial or family.episodes_per_trial
+    tasks, split, how = _tasks(family, split, num_tasks, seed)
+    plan = _Plan(env_id, split, episodes, seed, False, None)
+    scored = _score(policy, None, plan, tasks, tasks_per_block, backend, address, progress)
+    returns = scored.pop("agent")
+    holder = _Scored(policy, env_id, episodes)
+    holder.config.selected_on = getattr(policy, "selected_on", "")
+    name = name or policy.name
+    experience = list(range(episodes))
+    return _results(name, holder, family, split, tasks, how, seed, False, returns, scored, experience, tasks_per_block)
 
 
 def _results(

@@ -1,11 +1,18 @@
 """Sweeps: every (family, agent, seed) run trained and scored, on one machine or on Ray.
 
-A sweep is a grid of runs. Each run is the same two commands a user would type,
-``metagym train`` then ``metagym evaluate`` (on ``test`` where the family holds tasks out,
-else on its prior), in its own folder ``OUT/<env>/<agent>/seed-<seed>``, so a sweep's runs
-can be inspected, resumed and re-scored like any other. A run is one unit of work: the local
-backend plays them one after another in this process; the Ray backend (``pip install
-"metagym-rl[ray]"``) makes each a Ray task, so a cluster runs them side by side. Every run is
+A sweep is a grid of runs. A run of a metagym agent (RL², MAML, ...) is the same two commands
+a user would type, ``metagym train`` then ``metagym evaluate`` (on ``test`` where the family
+holds tasks out, else on its prior), in its own folder ``OUT/<env>/<agent>/seed-<seed>``, so a
+sweep's runs can be inspected, resumed and re-scored like any other. Two more kinds of agent
+make the comparison: ``recurrentppo``, SB3-contrib's RecurrentPPO trained on the family's trial
+id with its defaults (8 envs) for the same steps, its weights saved as a plain state dict; and
+the classic baselines of :data:`metagym.agents.classic.BASELINES` (UCB1, Thompson sampling,
+Gittins, PSRL), which need no training: one run each, in ``OUT/<env>/<agent>/untrained``,
+only on the families where they apply. All are scored by the same protocol, on the same tasks.
+
+A run is one unit of work: the local backend plays them one after another in this process;
+the Ray backend (``pip install "metagym-rl[ray]"``) makes each a Ray task, so a cluster runs
+them side by side. Every run is
 deterministic given its seed, so both backends write the same numbers.
 
 A sweep started again with the same ``OUT`` skips the runs that have their results, and
@@ -13,8 +20,9 @@ resumes a run interrupted mid-training from its last checkpoint; a Ray task whos
 dies is retried by Ray, and resumes the same way.
 
 ``OUT/summary.csv`` has one row per (env, agent): the mean over seeds of the trial return and
-of each episode (or adaptation step), with 95% intervals over seeds (Student t), beside the
-references' means; ``OUT/summary.png`` plots the per-episode curves.
+of each episode (or adaptation step), with 95% intervals over seeds (Student t; for an
+untrained baseline, its bootstrap interval over tasks: the column ``interval_over`` says
+which), beside the references' means; ``OUT/summary.png`` plots the per-episode curves.
 """
 
 from __future__ import annotations
@@ -32,29 +40,112 @@ from metagym.backends import BACKENDS, check_backend, map_calls
 __all__ = ["BACKENDS", "Run", "interval", "run_one", "summarize", "sweep"]
 
 
+#: SB3-contrib's RecurrentPPO, as a sweep's agent.
+RECURRENT_PPO = "recurrentppo"
+#: Steps a RecurrentPPO run trains for when neither ``steps`` nor a preset says.
+RECURRENT_PPO_STEPS = 1_000_000
+
+
+def sweep_agents() -> list[str]:
+    """Every agent a sweep can run: metagym's trained agents, RecurrentPPO, the classic baselines."""
+    from metagym.agents.classic import BASELINES
+    from metagym.cli import AGENTS
+
+    return [*AGENTS, RECURRENT_PPO, *BASELINES]
+
+
+def applies(agent: str, env_id: str) -> bool:
+    """Whether ``agent`` can run on family ``env_id`` (a classic baseline only where it is defined)."""
+    from metagym.agents.classic import BASELINES, baseline_for
+    from metagym.evaluation import family_for
+
+    if agent not in BASELINES:
+        return True
+    family = family_for(env_id)
+    return baseline_for(agent, family, family.episodes_per_trial) is not None
+
+
 @dataclass(frozen=True)
 class Run:
-    """One cell of a sweep: a family, an agent and a seed, trained for ``steps``."""
+    """One cell of a sweep: a family, an agent and a seed (None: an untrained baseline),
+    trained for ``steps``."""
 
     env: str
     agent: str
-    seed: int
+    seed: int | None
     steps: int | None
     preset: str | None = None
     tasks: int = 200
 
     def folder(self, out: Path) -> Path:
-        return out / self.env / self.agent / f"seed-{self.seed}"
+        return out / self.env / self.agent / ("untrained" if self.seed is None else f"seed-{self.seed}")
+
+
+def _publish(folder: Path, score: Any) -> dict[str, Any]:
+    """``score(staged_json)`` writes results into a staging folder; move them into ``folder``.
+    A ``results.json`` in ``folder`` therefore always means a finished run."""
+    staged = folder / "staged" / "results.json"
+    score(staged)
+    for produced in staged.parent.iterdir():
+        produced.replace(folder / produced.name)
+    staged.parent.rmdir()
+    return json.loads((folder / "results.json").read_text())
+
+
+def _baseline(run: Run, folder: Path) -> dict[str, Any]:
+    from metagym.agents.classic import baseline_for
+    from metagym.evaluation import evaluate_policy, family_for
+    from metagym.results import write
+
+    family = family_for(run.env)
+    policy = baseline_for(run.agent, family, family.episodes_per_trial)
+    if policy is None:
+        raise ValueError(f"agents: {run.agent} does not apply to {run.env}")
+    return _publish(folder, lambda staged: write(evaluate_policy(policy, run.env, num_tasks=run.tasks), staged))
+
+
+def _recurrent_ppo(run: Run, folder: Path) -> dict[str, Any]:
+    """Train SB3-contrib's RecurrentPPO on the trial id (or load its finished weights), score it."""
+    import torch
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    from metagym.atomic import replaced_atomically
+    from metagym.evaluation import evaluate_agent
+    from metagym.presets import presets
+    from metagym.registration import trial_id
+    from metagym.results import write
+
+    steps = run.steps or (presets()[run.preset].steps if run.preset else RECURRENT_PPO_STEPS)
+    vec = make_vec_env(trial_id(run.env), n_envs=8, seed=run.seed)
+    model = RecurrentPPO("MlpLstmPolicy", vec, seed=run.seed, verbose=0, device="cpu")
+    weights = folder / "run" / "policy.pt"
+    if weights.is_file():  # trained before an interruption; a tensor file, read without running code
+        model.policy.load_state_dict(torch.load(weights, weights_only=True))
+    else:  # SB3 checkpoints are pickles: an unfinished RecurrentPPO run starts over
+        model.learn(total_timesteps=steps)
+        with replaced_atomically(weights, binary=True) as handle:
+            torch.save(model.policy.state_dict(), handle)
+        info = {"agent": RECURRENT_PPO, "env": run.env, "seed": run.seed, "steps": steps, "n_envs": 8}
+        (folder / "run" / "config.json").write_text(json.dumps(info, indent=2) + "\n")
+    return _publish(
+        folder, lambda staged: write(evaluate_agent(model, run.env, num_tasks=run.tasks, name="RecurrentPPO"), staged)
+    )
 
 
 def run_one(run: Run, out: str) -> dict[str, Any]:
     """Train (or resume) and evaluate ``run`` under ``out``; its results. Safe to repeat."""
+    from metagym.agents.classic import BASELINES
     from metagym.cli import main
 
     folder = run.folder(Path(out))
     results = folder / "results.json"
     if results.is_file():
         return json.loads(results.read_text())
+    if run.agent in BASELINES:
+        return _baseline(run, folder)
+    if run.agent == RECURRENT_PPO:
+        return _recurrent_ppo(run, folder)
     run_dir = folder / "run"
     if (run_dir / "checkpoint.pt").is_file():
         argv = ["train", "--resume", "--run-dir", str(run_dir), "--quiet"]
@@ -65,13 +156,12 @@ def run_one(run: Run, out: str) -> dict[str, Any]:
         argv += ["--preset", run.preset] if run.preset is not None else []
     if main(argv) != 0:
         raise RuntimeError(f"sweep: training {run} failed (see the message above)")
-    staged = folder / "staged" / "results.json"  # written whole, then moved: a results file means done
-    if main(["evaluate", "--run-dir", str(run_dir), "--tasks", str(run.tasks), "--out", str(staged), "--quiet"]) != 0:
-        raise RuntimeError(f"sweep: evaluating {run} failed (see the message above)")
-    for produced in staged.parent.iterdir():
-        produced.replace(folder / produced.name)
-    staged.parent.rmdir()
-    return json.loads(results.read_text())
+
+    def score(staged: Path) -> None:
+        if main(["evaluate", "--run-dir", str(run_dir), "--tasks", str(run.tasks), "--out", str(staged), "--quiet"]):
+            raise RuntimeError(f"sweep: evaluating {run} failed (see the message above)")
+
+    return _publish(folder, score)
 
 
 def sweep(runs: Sequence[Run], out: Path, backend: str = "local", address: str | None = None) -> list[dict[str, Any]]:
@@ -105,19 +195,31 @@ def interval(values: Sequence[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
+def _spread(found: Sequence[dict[str, Any]], key: str, k: int, untrained: bool) -> tuple[float, float, float]:
+    """Mean and 95% interval of column ``k`` of ``key``: over seeds, or for one untrained
+    (deterministic) run, its own bootstrap interval over tasks."""
+    if untrained:
+        summary = found[0][key]
+        return summary["mean"][k], summary["ci_low"][k], summary["ci_high"][k]
+    return interval([r[key]["mean"][k] for r in found])
+
+
 def summarize(runs: Sequence[Run], results: Sequence[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
     """Write ``out/summary.csv`` and ``out/summary.png``; return the rows."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    seeds: dict[tuple[str, str], list[int | None]] = {}
     for run, result in zip(runs, results, strict=True):
         groups.setdefault((run.env, run.agent), []).append(result)
+        seeds.setdefault((run.env, run.agent), []).append(run.seed)
     rows = []
     for (env, agent), found in groups.items():
-        row: dict[str, Any] = {"env": env, "agent": agent, "seeds": len(found), "split": found[0]["split"]}
-        trial = [r["trial_return"]["mean"][0] for r in found]
-        row["trial_return"], row["trial_return_ci_low"], row["trial_return_ci_high"] = interval(trial)
-        episodes = len(found[0]["episode_returns"]["mean"])
-        for k in range(episodes):
-            mean, low, high = interval([r["episode_returns"]["mean"][k] for r in found])
+        untrained = seeds[(env, agent)] == [None]
+        row: dict[str, Any] = {"env": env, "agent": agent, "seeds": 0 if untrained else len(found)}
+        row |= {"split": found[0]["split"], "interval_over": "tasks (bootstrap)" if untrained else "seeds (Student t)"}
+        trial = _spread(found, "trial_return", 0, untrained)
+        row["trial_return"], row["trial_return_ci_low"], row["trial_return_ci_high"] = trial
+        for k in range(len(found[0]["episode_returns"]["mean"])):
+            mean, low, high = _spread(found, "episode_returns", k, untrained)
             row[f"episode_{k + 1}"], row[f"episode_{k + 1}_ci_low"], row[f"episode_{k + 1}_ci_high"] = mean, low, high
         for name in found[0]["reference_trial_return"]:
             row[f"ref_{name}"] = sum(r["reference_trial_return"][name] for r in found) / len(found)
@@ -144,7 +246,8 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
             keys = sorted((k for k in row if k.startswith("episode_") and k.count("_") == 1), key=lambda k: int(k[8:]))
             x = list(range(1, len(keys) + 1))
             y = [row[k] for k in keys]
-            ax.plot(x, y, marker="o", label=f"{row['agent']} ({row['seeds']} seeds)")
+            label = f"{row['agent']} ({row['seeds']} seeds)" if row["seeds"] else f"{row['agent']} (untrained)"
+            ax.plot(x, y, marker="o", label=label)
             ax.fill_between(x, [row[f"{k}_ci_low"] for k in keys], [row[f"{k}_ci_high"] for k in keys], alpha=0.2)
         ax.set_title(env)
         ax.set_xlabel("episode of the trial (gradient step for MAML-style agents)")

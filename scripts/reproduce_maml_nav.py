@@ -19,7 +19,7 @@ import dataclasses
 import time
 from pathlib import Path
 
-from metagym.agents.maml import MAMLConfig, Trainer
+from metagym.agents.maml import MAMLAgent, MAMLConfig, Trainer
 from metagym.evaluation import evaluate, write
 
 PAPER = {
@@ -38,28 +38,35 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=40, help="held-out goals")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--run-dir", default="runs/reproduce-maml-nav")
+    parser.add_argument(
+        "--evaluate-only", action="store_true", help="score the runs already trained in --run-dir (no training)"
+    )
     args = parser.parse_args()
     root = Path(args.run_dir)
     results = {}
     for variant in ("maml", "pretrained"):
-        tic = time.perf_counter()
-        trainer = Trainer(MAMLConfig(variant=variant, total_steps=args.steps, seed=args.seed), root / variant)
-        trainer.run()
-        print(
-            f"{variant}: {trainer.global_step:,} steps, {trainer.iteration} iterations, "
-            f"{(time.perf_counter() - tic) / 60:.1f} min"
-        )
+        if args.evaluate_only:
+            agent = MAMLAgent.load(root / variant)
+        else:
+            tic = time.perf_counter()
+            trainer = Trainer(MAMLConfig(variant=variant, total_steps=args.steps, seed=args.seed), root / variant)
+            trainer.run()
+            agent = trainer.agent
+            print(
+                f"{variant}: {trainer.global_step:,} steps, {trainer.iteration} iterations, "
+                f"{(time.perf_counter() - tic) / 60:.1f} min"
+            )
         if variant == "pretrained":  # choose the control's fine-tuning step on validation
             scores = {}
             for lr in CONTROL_STEPS:
-                trainer.agent.config = dataclasses.replace(trainer.agent.config, inner_lr=lr)
-                returns = evaluate(trainer.agent, "validation", args.tasks, args.seed)["episode_returns"]["mean"]
+                agent.config = dataclasses.replace(agent.config, inner_lr=lr)
+                returns = evaluate(agent, "validation", args.tasks, args.seed)["episode_returns"]["mean"]
                 scores[lr] = sum(returns[1:]) / 3  # mean return after 1 to 3 steps
                 print(f"pretrained, fine-tuning step {lr}: validation {scores[lr]:.2f} (mean after 1-3 steps)")
             best = max(scores, key=lambda lr: scores[lr])
-            trainer.agent.config = dataclasses.replace(trainer.agent.config, inner_lr=best)
+            agent.config = dataclasses.replace(agent.config, inner_lr=best)
             print(f"chose {best} on validation")
-        results[variant] = evaluate(trainer.agent, "test", args.tasks, args.seed, name=variant)
+        results[variant] = evaluate(agent, "test", args.tasks, args.seed, name=variant)
     write(results["maml"], root / "results.json", compare=[results["pretrained"]])
 
     ours = {

@@ -57,7 +57,7 @@ def test_sweep_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main([*base, "--env", "MetaBandit-v0", "--backend", "slurm"]) == 2
     assert "--backend: 'slurm' is not allowed; allowed: local, ray" in capsys.readouterr().err
     assert main(["sweep", "--env", "MetaBandit-v0", "--agents", "rl3", "--seeds", "0", "--out", str(tmp_path)]) == 2
-    assert "--agent: unknown agent 'rl3'" in capsys.readouterr().err
+    assert "--agents: unknown agent 'rl3'; allowed: rl2" in capsys.readouterr().err
     assert main([*base[:4], "1", "1", "--env", "MetaBandit-v0", "--out", str(tmp_path)]) == 2
     assert "--seeds: expected distinct integers >= 0" in capsys.readouterr().err
     with pytest.raises(ValueError, match="backend: 'dask' is not allowed"):
@@ -77,3 +77,29 @@ def test_ray_sweep_gives_the_local_numbers(tmp_path: Path) -> None:
     for a, b in zip(local, remote, strict=True):
         assert a["trial_return"] == b["trial_return"] and a["episode_returns"] == b["episode_returns"]
     assert summarize(runs, local, tmp_path / "local") == summarize(runs, remote, tmp_path / "ray")
+
+
+def test_classic_baselines_run_once_where_they_apply(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--env", "MetaBandit-v0", "--agents", "ucb1", "thompson", "psrl", "--seeds", "0", "1"]
+    assert main([*argv, "--tasks", "20", "--out", str(out)]) == 0
+    assert "psrl does not apply to MetaBandit-v0; skipped" in capsys.readouterr().out
+    rows = {row["agent"]: row for row in _rows(out / "summary.csv")}
+    assert set(rows) == {"ucb1", "thompson"}  # nothing to train: one run each, not one per seed
+    for agent, row in rows.items():
+        results = json.loads((out / "MetaBandit-v0" / agent / "untrained" / "results.json").read_text())
+        assert (row["seeds"], row["interval_over"]) == ("0", "tasks (bootstrap)")
+        assert float(row["trial_return_ci_low"]) == pytest.approx(results["trial_return"]["ci_low"][0])
+        assert float(row["trial_return"]) > float(row["ref_random"])  # they adapt
+    assert main(["sweep", "--env", "PointNav2D-v0", "--agents", "psrl", "--seeds", "0", "--out", str(out)]) == 2
+    assert "--agents: none of them applies to any --env" in capsys.readouterr().err
+
+
+def test_recurrent_ppo_runs_and_resumes_from_its_weights(tmp_path: Path) -> None:
+    run = Run("MetaBandit-v0", "recurrentppo", 0, 256, None, 12)
+    first = run_one(run, str(tmp_path))
+    folder = run.folder(tmp_path)
+    assert first["agent"] == "RecurrentPPO" and (folder / "run" / "policy.pt").is_file()
+    (folder / "results.json").unlink()  # killed after training, before its results
+    again = run_one(run, str(tmp_path))
+    assert again["trial_return"] == first["trial_return"] and again["episode_returns"] == first["episode_returns"]

@@ -20,14 +20,13 @@ import shlex
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
-from metagym.agents.classic import PSRL, UCB1, GittinsIndex, ThompsonSampling
+from metagym.agents.classic import BASELINES, baseline_for
 from metagym.evaluation import family_for
 from metagym.policies import Policy, run_trials
 from metagym.presets import Preset, presets
@@ -39,14 +38,8 @@ PROTOCOL_KEYS = {"random": "random", "oracle": "oracle", "Bayes-optimal": "bayes
 
 
 def classic(name: str, family: Any, pulls: int) -> Policy | None:
-    """The classic baseline a preset lists by ``name``, built for ``family``; None if unknown."""
-    makers: dict[str, Callable[[], Policy]] = {
-        "Gittins": lambda: GittinsIndex(family.arms, pulls),
-        "Thompson": lambda: ThompsonSampling(family.arms),
-        "UCB1": lambda: UCB1(family.arms),
-        "PSRL": lambda: PSRL(family.states, family.actions, family.horizon),
-    }
-    return makers[name]() if name in makers else None
+    """The classic baseline a preset lists by ``name`` ("Gittins"), built for ``family``; None if unknown."""
+    return baseline_for(name.lower(), family, pulls) if name.lower() in BASELINES else None
 
 
 def run_preset(chosen: Preset, work: Path, evaluate_only: bool = False) -> tuple[dict[str, Any], float | None]:

@@ -200,8 +200,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
             agent_module(agent)
         if agent == RECURRENT_PPO and importlib.util.find_spec("sb3_contrib") is None:
             raise CommandError("--agents: recurrentppo needs the agents extra: pip install 'metagym-rl[agents]'")
-    if args.steps is not None and args.steps < 1:
-        raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
+    steps = sweep_steps(args.steps, args.agents)
     if args.tasks < 1:
         raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
     if any(seed < 0 for seed in args.seeds) or len(set(args.seeds)) != len(args.seeds):
@@ -212,21 +211,16 @@ def cmd_sweep(args: argparse.Namespace) -> None:
             if not applies(agent, env_id):
                 print(f"sweep: {agent} does not apply to {env_id}; skipped")
             elif agent in AGENTS or agent == RECURRENT_PPO:
-                runs += [Run(env_id, agent, seed, args.steps, args.preset, args.tasks) for seed in args.seeds]
+                runs += [Run(env_id, agent, seed, steps.get(agent), args.preset, args.tasks) for seed in args.seeds]
             else:  # a classic baseline: nothing to train, one run
                 runs.append(Run(env_id, agent, None, None, None, args.tasks))
     if not runs:
         raise CommandError("--agents: none of them applies to any --env; nothing to run")
     out = Path(args.out)
     print(f"sweep: {len(runs)} runs on the {args.backend} backend, in {out}")
-    rows = summarize(runs, sweep(runs, out, args.backend, args.address), out)
-    print("| env | agent | seeds | trial return (95% CI) | CI over |\n|---|---|---:|---:|---|")
-    for row in rows:
-        low, high = row["trial_return_ci_low"], row["trial_return_ci_high"]
-        seeds = row["seeds"] or "untrained"
-        mean = f"{row['trial_return']:.2f} [{low:.2f}, {high:.2f}]"
-        print(f"| {row['env']} | {row['agent']} | {seeds} | {mean} | {row['interval_over']} |")
-    print(f"wrote {out / 'summary.csv'} and {out / 'summary.png'}")
+    summarize(runs, sweep(runs, out, args.backend, args.address), out)
+    print((out / "summary.md").read_text(), end="")
+    print(f"wrote {out / 'summary.md'}, {out / 'summary.csv'} and {out / 'summary.png'}")
 
 
 def apply_preset(args: argparse.Namespace) -> Any:
@@ -362,6 +356,24 @@ def check_folder_of(out: Path, flag: str) -> None:
             if not parent.is_dir():
                 raise CommandError(f"{flag}: {parent} is a file, not a folder; nothing was written")
             return
+
+
+def sweep_steps(values: list[str] | None, agents: list[str]) -> dict[str, int]:
+    """``--steps N [AGENT=N ...]``: steps for every agent, then per-agent overrides."""
+    steps: dict[str, int] = {}
+    for value in sorted(values or [], key=lambda v: "=" in v):  # N first, then the overrides
+        agent, _, count = value.rpartition("=")
+        if agent and agent not in agents:
+            raise CommandError(f"--steps: {value!r} names {agent!r}, not one of --agents ({', '.join(agents)})")
+        try:
+            number = int(count)
+        except ValueError:
+            number = 0
+        if number < 1:
+            raise CommandError(f"--steps: expected N or AGENT=N with an integer N >= 1, got {value!r}")
+        for name in [agent] if agent else agents:
+            steps[name] = number
+    return steps
 
 
 def check_backend_arg(backend: str) -> None:
@@ -678,7 +690,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"agents: {', '.join(sweep_agents())} (recurrentppo: SB3-contrib's; the last ones are untrained)",
     )
     sw.add_argument("--seeds", nargs="+", type=int, required=True, help="training seeds")
-    sw.add_argument("--steps", type=int, default=None, help="training steps per run (default: the preset's)")
+    sw.add_argument(
+        "--steps",
+        nargs="+",
+        default=None,
+        help="training steps per run, then AGENT=N overrides, e.g. 500000 recurrentppo=30000 (default: the preset's)",
+    )
     sw.add_argument("--preset", default=None, help="a shipped preset's settings for every run")
     sw.add_argument("--tasks", type=int, default=200, help="evaluation tasks per run (default: %(default)s)")
     sw.add_argument("--backend", default="local", help="local (one process) or ray (default: %(default)s)")

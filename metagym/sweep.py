@@ -22,7 +22,9 @@ dies is retried by Ray, and resumes the same way.
 ``OUT/summary.csv`` has one row per (env, agent): the mean over seeds of the trial return and
 of each episode (or adaptation step), with 95% intervals over seeds (Student t; for an
 untrained baseline, its bootstrap interval over tasks: the column ``interval_over`` says
-which), beside the references' means; ``OUT/summary.png`` plots the per-episode curves.
+which), beside the references' means; ``OUT/summary.png`` plots the per-episode curves against the episodes of
+experience before each (so RL²'s episodes and MAML's adaptation steps share an axis), and
+``OUT/summary.md`` is the markdown table the command prints.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import Any
 
 from metagym.backends import BACKENDS, check_backend, map_calls
 
-__all__ = ["BACKENDS", "Run", "interval", "run_one", "summarize", "sweep"]
+__all__ = ["BACKENDS", "Run", "applies", "interval", "run_one", "summarize", "sweep", "sweep_agents", "table"]
 
 
 #: SB3-contrib's RecurrentPPO, as a sweep's agent.
@@ -205,16 +207,19 @@ def _spread(found: Sequence[dict[str, Any]], key: str, k: int, untrained: bool) 
 
 
 def summarize(runs: Sequence[Run], results: Sequence[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
-    """Write ``out/summary.csv`` and ``out/summary.png``; return the rows."""
+    """Write ``out/summary.csv``, ``out/summary.png`` and ``out/summary.md`` (:func:`table`); return the rows."""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     seeds: dict[tuple[str, str], list[int | None]] = {}
+    steps: dict[tuple[str, str], int | None] = {}
     for run, result in zip(runs, results, strict=True):
         groups.setdefault((run.env, run.agent), []).append(result)
         seeds.setdefault((run.env, run.agent), []).append(run.seed)
+        steps[run.env, run.agent] = run.steps
     rows = []
     for (env, agent), found in groups.items():
         untrained = seeds[(env, agent)] == [None]
         row: dict[str, Any] = {"env": env, "agent": agent, "seeds": 0 if untrained else len(found)}
+        row["steps"] = "" if untrained else steps[env, agent] or "default"
         row |= {"split": found[0]["split"], "interval_over": "tasks (bootstrap)" if untrained else "seeds (Student t)"}
         trial = _spread(found, "trial_return", 0, untrained)
         row["trial_return"], row["trial_return_ci_low"], row["trial_return_ci_high"] = trial
@@ -223,14 +228,47 @@ def summarize(runs: Sequence[Run], results: Sequence[dict[str, Any]], out: Path)
             row[f"episode_{k + 1}"], row[f"episode_{k + 1}_ci_low"], row[f"episode_{k + 1}_ci_high"] = mean, low, high
         for name in found[0]["reference_trial_return"]:
             row[f"ref_{name}"] = sum(r["reference_trial_return"][name] for r in found) / len(found)
+        # Where each episode column sits: episodes of experience on the task before it (for a
+        # gradient agent, the episodes its adaptation steps played), so agents of both kinds
+        # can be read on one axis.
+        row["x_axis"] = found[0].get("x_axis", "episodes")
+        row["experience_episodes"] = ";".join(str(e) for e in found[0]["experience_episodes"])
         rows.append(row)
     columns = list(dict.fromkeys(key for row in rows for key in row))
     with open(out / "summary.csv", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
+    (out / "summary.md").write_text(table(rows) + "\n")
     _plot(rows, out / "summary.png")
     return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The sweep's summary as a markdown table: first and last scored episode, trial return."""
+
+    def cell(row: dict[str, Any], key: str) -> str:
+        return f"{row[key]:.2f} [{row[key + '_ci_low']:.2f}, {row[key + '_ci_high']:.2f}]"
+
+    lines = [
+        "| env | agent | training steps | seeds | first episode | last episode | experience before last "
+        "| trial return | 95% CI over |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in rows:
+        columns = row["experience_episodes"].split(";")
+        last, experience = len(columns), columns[-1]
+        gradient = row["x_axis"] == "gradient steps"
+        how = (" episode" if experience == "1" else " episodes") + (f" ({last - 1} gradient steps)" if gradient else "")
+        trial = "n/a" if gradient else cell(row, "trial_return")
+        seeds = row["seeds"] or "untrained"
+        steps = f"{row['steps']:,}" if isinstance(row["steps"], int) else row["steps"] or "none"
+        lines.append(
+            f"| {row['env']} | {row['agent']} | {steps} | {seeds} | {cell(row, 'episode_1')} "
+            f"| {cell(row, f'episode_{last}')} | {experience}{how} | {trial} "
+            f"| {row['interval_over']} |"
+        )
+    return "\n".join(lines)
 
 
 def _plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
@@ -240,19 +278,24 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     envs = list(dict.fromkeys(row["env"] for row in rows))
-    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.6), squeeze=False)
+    fig, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4.0), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
+        widest = 0
         for row in (r for r in rows if r["env"] == env):
             keys = sorted((k for k in row if k.startswith("episode_") and k.count("_") == 1), key=lambda k: int(k[8:]))
-            x = list(range(1, len(keys) + 1))
+            x = [int(e) for e in row["experience_episodes"].split(";")]
+            widest = max(widest, x[-1])
             y = [row[k] for k in keys]
             label = f"{row['agent']} ({row['seeds']} seeds)" if row["seeds"] else f"{row['agent']} (untrained)"
-            ax.plot(x, y, marker="o", label=label)
-            ax.fill_between(x, [row[f"{k}_ci_low"] for k in keys], [row[f"{k}_ci_high"] for k in keys], alpha=0.2)
+            style = "s--" if row["x_axis"] == "gradient steps" else "o-"
+            ax.plot(x, y, style, label=label, markersize=4)
+            ax.fill_between(x, [row[f"{k}_ci_low"] for k in keys], [row[f"{k}_ci_high"] for k in keys], alpha=0.15)
+        if widest > 20:  # gradient agents' steps are tens of episodes apart: a log-like axis keeps both readable
+            ax.set_xscale("symlog", linthresh=10)
         ax.set_title(env)
-        ax.set_xlabel("episode of the trial (gradient step for MAML-style agents)")
-        ax.set_ylabel("mean return")
-        ax.legend(fontsize=8)
+        ax.set_xlabel("episodes of experience on the task before the scored one")
+        ax.set_ylabel("mean return of the scored episode")
+        ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

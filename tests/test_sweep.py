@@ -33,6 +33,7 @@ def test_local_sweep_writes_runs_and_a_summary(tmp_path: Path) -> None:
     assert float(row["trial_return_ci_low"]) <= float(row["trial_return"]) <= float(row["trial_return_ci_high"])
     assert {f"episode_{k}" for k in range(1, 11)} <= set(row) and "ref_random" in row
     assert (out / "summary.png").stat().st_size > 0
+    assert "| MetaBandit-v0 | rl2 | 2,000 | 2 |" in (out / "summary.md").read_text()
     # Started again: finished runs are skipped (their results untouched), the summary is the same.
     before = {p: p.stat().st_mtime_ns for p in out.rglob("results.json")}
     assert main(argv) == 0
@@ -60,6 +61,10 @@ def test_sweep_refuses_bad_arguments(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "--agents: unknown agent 'rl3'; allowed: rl2" in capsys.readouterr().err
     assert main([*base[:4], "1", "1", "--env", "MetaBandit-v0", "--out", str(tmp_path)]) == 2
     assert "--seeds: expected distinct integers >= 0" in capsys.readouterr().err
+    assert main([*base, "--env", "MetaBandit-v0", "--steps", "100", "ppo=5"]) == 2
+    assert "--steps: 'ppo=5' names 'ppo', not one of --agents (rl2)" in capsys.readouterr().err
+    assert main([*base, "--env", "MetaBandit-v0", "--steps", "rl2=0"]) == 2
+    assert "--steps: expected N or AGENT=N with an integer N >= 1, got 'rl2=0'" in capsys.readouterr().err
     with pytest.raises(ValueError, match="backend: 'dask' is not allowed"):
         sweep([], tmp_path, backend="dask")
 

@@ -218,7 +218,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         raise CommandError("--agents: none of them applies to any --env; nothing to run")
     out = Path(args.out)
     print(f"sweep: {len(runs)} runs on the {args.backend} backend, in {out}")
-    summarize(runs, sweep(runs, out, args.backend, args.address), out)
+    summarize(runs, sweep(runs, out, args.backend, args.address, progress=True), out)
     print((out / "summary.md").read_text(), end="")
     print(f"wrote {out / 'summary.md'}, {out / 'summary.csv'} and {out / 'summary.png'}")
 

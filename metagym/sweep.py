@@ -166,11 +166,26 @@ def run_one(run: Run, out: str) -> dict[str, Any]:
     return _publish(folder, score)
 
 
-def sweep(runs: Sequence[Run], out: Path, backend: str = "local", address: str | None = None) -> list[dict[str, Any]]:
-    """Every run's results, in the order of ``runs`` (see the module docstring)."""
+def sweep(
+    runs: Sequence[Run], out: Path, backend: str = "local", address: str | None = None, progress: bool = False
+) -> list[dict[str, Any]]:
+    """Every run's results, in the order of ``runs`` (see the module docstring). ``progress``
+    shows a bar of runs done, with the last finished run's trial return."""
     check_backend(backend)
     out.mkdir(parents=True, exist_ok=True)
-    return map_calls(run_one, [(run, str(out.resolve())) for run in runs], backend, address)
+    calls = [(run, str(out.resolve())) for run in runs]
+    if not progress:
+        return map_calls(run_one, calls, backend, address)
+    from tqdm import tqdm
+
+    with tqdm(total=len(runs), unit="run", desc=f"sweep on {backend}") as bar:
+
+        def done(i: int, result: dict[str, Any]) -> None:
+            run = runs[i]
+            bar.set_postfix_str(f"{run.env} {run.agent} seed {run.seed}: {result['trial_return']['mean'][0]:.2f}")
+            bar.update()
+
+        return map_calls(run_one, calls, backend, address, done=done)
 
 
 #: Student's t 97.5% quantiles for 1..30 degrees of freedom (beyond: the normal's 1.96).

@@ -455,7 +455,10 @@ class Trainer:
         old_loss = loss.item()
         sizes = [theta[k].numel() for k in names]
         accepted, fraction, new_kl = False, 0.0, 0.0
-        for k in range(c.ls_max_steps):
+        # A zero gradient (every advantage zero: e.g. a meta-batch in which each task paid the
+        # same reward on every pull) leaves conjugate gradient at 0 / 0: no step this iteration.
+        steps = c.ls_max_steps if bool(torch.isfinite(full).all()) else 0
+        for k in range(steps):
             fraction = c.ls_backtrack**k
             chunks = torch.split(fraction * full, sizes)
             candidate = {

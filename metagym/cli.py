@@ -187,11 +187,14 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     """Train and evaluate every (env, agent, seed); write the summary (metagym.sweep)."""
-    from metagym.sweep import RECURRENT_PPO, Run, applies, summarize, sweep, sweep_agents
+    from metagym.presets import preset
+    from metagym.sweep import RECURRENT_PPO, Run, SweepFailed, applies, summarize, sweep, sweep_agents
 
     check_backend_arg(args.backend)
     for env_id in args.env:
         check_family_id(env_id, "--env")
+    if args.preset is not None:
+        preset(args.preset)  # a ValueError naming the shipped presets
     allowed = sweep_agents()
     for agent in args.agents:
         if agent not in allowed:
@@ -218,9 +221,19 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         raise CommandError("--agents: none of them applies to any --env; nothing to run")
     out = Path(args.out)
     print(f"sweep: {len(runs)} runs on the {args.backend} backend, in {out}")
-    summarize(runs, sweep(runs, out, args.backend, args.address, progress=True), out)
-    print((out / "summary.md").read_text(), end="")
-    print(f"wrote {out / 'summary.md'}, {out / 'summary.csv'} and {out / 'summary.png'}")
+    failed = None
+    results: list[dict[str, Any] | None]
+    try:
+        results = list(sweep(runs, out, args.backend, args.address, progress=True))
+    except SweepFailed as error:
+        failed, results = error, error.results
+    finished = [(run, result) for run, result in zip(runs, results, strict=True) if result is not None]
+    if finished:
+        summarize([run for run, _ in finished], [result for _, result in finished], out)
+        print((out / "summary.md").read_text(), end="")
+        print(f"wrote {out / 'summary.md'}, {out / 'summary.csv'} and {out / 'summary.png'}")
+    if failed is not None:
+        raise CommandError(f"{failed} (the summary covers the others; the same command retries the failed runs)")
 
 
 def apply_preset(args: argparse.Namespace) -> Any:

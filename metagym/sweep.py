@@ -29,9 +29,12 @@ experience before each (so RL²'s episodes and MAML's adaptation steps share an 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +42,9 @@ from typing import Any
 
 from metagym.backends import BACKENDS, check_backend, map_calls
 
-__all__ = ["BACKENDS", "Run", "applies", "interval", "run_one", "summarize", "sweep", "sweep_agents", "table"]
+__all__ = [
+    "BACKENDS", "Run", "SweepFailed", "applies", "interval", "run_one", "summarize", "sweep", "sweep_agents", "table",
+]  # fmt: skip
 
 
 #: SB3-contrib's RecurrentPPO, as a sweep's agent.
@@ -138,7 +143,6 @@ def _recurrent_ppo(run: Run, folder: Path) -> dict[str, Any]:
 def run_one(run: Run, out: str) -> dict[str, Any]:
     """Train (or resume) and evaluate ``run`` under ``out``; its results. Safe to repeat."""
     from metagym.agents.classic import BASELINES
-    from metagym.cli import main
 
     folder = run.folder(Path(out))
     results = folder / "results.json"
@@ -156,36 +160,81 @@ def run_one(run: Run, out: str) -> dict[str, Any]:
         argv += ["--run-dir", str(run_dir), "--quiet", "--overwrite"]
         argv += ["--steps", str(run.steps)] if run.steps is not None else []
         argv += ["--preset", run.preset] if run.preset is not None else []
-    if main(argv) != 0:
-        raise RuntimeError(f"sweep: training {run} failed (see the message above)")
+    _command(argv, f"training {run}")
 
     def score(staged: Path) -> None:
-        if main(["evaluate", "--run-dir", str(run_dir), "--tasks", str(run.tasks), "--out", str(staged), "--quiet"]):
-            raise RuntimeError(f"sweep: evaluating {run} failed (see the message above)")
+        argv = ["evaluate", "--run-dir", str(run_dir), "--tasks", str(run.tasks), "--out", str(staged), "--quiet"]
+        _command(argv, f"evaluating {run}")
 
     return _publish(folder, score)
+
+
+def _command(argv: list[str], what: str) -> None:
+    """Run a ``metagym`` command; if it fails, raise with its own message (a Ray worker's
+    stderr does not reach the driver, so the message travels in the exception)."""
+    from metagym.cli import main
+
+    captured = io.StringIO()
+    with contextlib.redirect_stderr(captured):
+        code = main(argv)
+    sys.stderr.write(captured.getvalue())
+    if code != 0:
+        message = captured.getvalue().strip().splitlines()
+        raise RuntimeError(f"{what} failed: {message[0] if message else f'exit status {code}'}")
+
+
+class SweepFailed(RuntimeError):
+    """Some runs failed; the others finished. ``results`` holds None where a run failed."""
+
+    def __init__(self, failures: list[tuple[Run, str]], results: list[dict[str, Any] | None]) -> None:
+        lines = "; ".join(message for _, message in failures)
+        super().__init__(f"{len(failures)} of {len(results)} runs failed: {lines}")
+        self.failures, self.results = failures, results
+
+
+def _attempt(run: Run, out: str) -> dict[str, Any] | str:
+    """``run_one``'s results, or the message of its failure (so one failed run stops no other)."""
+    try:
+        return run_one(run, out)
+    except Exception as error:  # reported with the others after the sweep, never swallowed
+        return f"{type(error).__name__}: {error}"
 
 
 def sweep(
     runs: Sequence[Run], out: Path, backend: str = "local", address: str | None = None, progress: bool = False
 ) -> list[dict[str, Any]]:
     """Every run's results, in the order of ``runs`` (see the module docstring). ``progress``
-    shows a bar of runs done, with the last finished run's trial return."""
+    shows a bar of runs done, with the last finished run's trial return.
+
+    A run that fails does not stop the others: when all have ended, :class:`SweepFailed` lists
+    the failures, with the finished runs' results (a sweep started again retries the failed).
+    """
     check_backend(backend)
     out.mkdir(parents=True, exist_ok=True)
     calls = [(run, str(out.resolve())) for run in runs]
-    if not progress:
-        return map_calls(run_one, calls, backend, address)
-    from tqdm import tqdm
+    bar = None
+    if progress:
+        from tqdm import tqdm
 
-    with tqdm(total=len(runs), unit="run", desc=f"sweep on {backend}") as bar:
+        bar = tqdm(total=len(runs), unit="run", desc=f"sweep on {backend}")
 
-        def done(i: int, result: dict[str, Any]) -> None:
+    def done(i: int, result: dict[str, Any] | str) -> None:
+        if bar is not None:
             run = runs[i]
-            bar.set_postfix_str(f"{run.env} {run.agent} seed {run.seed}: {result['trial_return']['mean'][0]:.2f}")
+            said = f"{result['trial_return']['mean'][0]:.2f}" if isinstance(result, dict) else "FAILED"
+            bar.set_postfix_str(f"{run.env} {run.agent} seed {run.seed}: {said}")
             bar.update()
 
-        return map_calls(run_one, calls, backend, address, done=done)
+    try:
+        found = map_calls(_attempt, calls, backend, address, done=done)
+    finally:
+        if bar is not None:
+            bar.close()
+    pairs = zip(runs, found, strict=True)
+    failures = [(run, f"{run.env} {run.agent} seed {run.seed}: {r}") for run, r in pairs if isinstance(r, str)]
+    if failures:
+        raise SweepFailed(failures, [r if isinstance(r, dict) else None for r in found])
+    return found
 
 
 #: Student's t 97.5% quantiles for 1..30 degrees of freedom (beyond: the normal's 1.96).

@@ -258,3 +258,20 @@ def test_linear_baseline_survives_identical_straight_line_episodes() -> None:
     fitted = linear_baseline(batch, returns)
     assert torch.isfinite(fitted).all()
     assert float((fitted - returns).abs().max()) < 0.05 * float(returns.abs().max())
+
+
+def test_a_meta_batch_with_no_gradient_takes_no_step(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Every pull of every task pays the same: the advantages and the meta-gradient are zero, and
+    TRPO's conjugate gradient is 0 / 0. The update is skipped (it used to crash with NaN logits)."""
+    from metagym.envs.bandit import BanditTask
+
+    trainer = Trainer(tiny(env_id="MetaBandit-v0"), tmp_path / "run")
+    tasks = [BanditTask(probs=(0.0,) * 5)] * trainer.config.meta_batch_size
+    params = [trainer.agent.params] * len(tasks)
+    batch = trainer._collect(tasks, params)
+    before = {k: v.clone() for k, v in trainer.agent.params.items()}
+    adapted = [trainer.agent.adapt(batch.task(i), params[i]) for i in range(len(tasks))]
+    stats = trainer.trpo([[batch.task(i)] for i in range(len(tasks))], trainer._collect(tasks, adapted))
+    assert stats["step_fraction"] == 0.0
+    for name, value in trainer.agent.params.items():
+        assert torch.equal(value, before[name])

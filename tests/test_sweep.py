@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import metagym.sweep
 from metagym.cli import main
-from metagym.sweep import Run, run_one, summarize, sweep
+from metagym.sweep import Run, SweepFailed, run_one, summarize, sweep
 
 pytest.importorskip("torch")
 
@@ -108,3 +109,31 @@ def test_recurrent_ppo_runs_and_resumes_from_its_weights(tmp_path: Path) -> None
     (folder / "results.json").unlink()  # killed after training, before its results
     again = run_one(run, str(tmp_path))
     assert again["trial_return"] == first["trial_return"] and again["episode_returns"] == first["episode_returns"]
+
+
+def test_a_failed_run_stops_no_other_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runs = [Run("MetaBandit-v0", "ucb1", None, None, None, 12), Run("MetaBandit-v0", "rl2", 0, 400, "no-such", 12)]
+    with pytest.raises(SweepFailed) as failed:
+        sweep(runs, tmp_path / "api")
+    assert failed.value.results[0] is not None and failed.value.results[1] is None
+    assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: RuntimeError: training" in str(failed.value)
+    assert "--preset: unknown preset 'no-such'" in str(failed.value)  # the command's own message travels
+    out = tmp_path / "cli"
+    argv = ["sweep", "--env", "MetaBandit-v0", "--agents", "ucb1", "rl2", "--seeds", "0", "--tasks", "12"]
+    assert main([*argv, "--preset", "no-such", "--out", str(out)]) == 2  # refused before any run
+    assert "--preset: unknown preset 'no-such'; allowed: maml-pointnav" in capsys.readouterr().err
+    real = metagym.sweep.run_one
+
+    def broken(run: Run, where: str) -> dict:  # type: ignore[type-arg]
+        if run.agent == "rl2":
+            raise OSError("disk full")
+        return real(run, where)
+
+    monkeypatch.setattr(metagym.sweep, "run_one", broken)
+    assert main([*argv, "--steps", "400", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: OSError: disk full" in err
+    assert "the summary covers the others" in err
+    assert [row["agent"] for row in _rows(out / "summary.csv")] == ["ucb1"]

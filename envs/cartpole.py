@@ -114,11 +114,13 @@ class CartPoleDynamics(BatchedDynamics[CartPoleTask]):
             length * (4.0 / 3.0 - masspole * np.square(costheta) / total_mass)
         )
         xacc = temp - polemass_length * thetaacc * costheta / total_mass
-        new = np.stack(
-            [x + TAU * x_dot, x_dot + TAU * xacc, theta + TAU * theta_dot, theta_dot + TAU * thetaacc], axis=1
-        )
-        self.state = np.where(active[:, None], new, self.state)
-        x, theta = self.state[:, 0], self.state[:, 2]
+        # Euler step in place, as Gymnasium's CartPoleVectorEnv (each update reads the old
+        # value of the next variable); envs not active this step get a zero increment.
+        rate = TAU if active.all() else np.where(active, TAU, 0.0)
+        self.state[:, 0] += rate * x_dot
+        self.state[:, 1] += rate * xacc
+        self.state[:, 2] += rate * theta_dot
+        self.state[:, 3] += rate * thetaacc
         terminated = (np.abs(x) > X_THRESHOLD) | (np.abs(theta) > THETA_THRESHOLD)
         return np.ones(self.num_envs), terminated & active
 

@@ -193,6 +193,13 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         self._elapsed[idx] = 0
         self._needs_reset[idx] = False
 
+    def restart_episodes(self, mask: np.ndarray) -> np.ndarray:
+        """New episodes on the same tasks in sub-envs ``mask``; the observations of all sub-envs.
+        What ``reset(options={"reset_mask": mask, "keep_task": True})`` does, without its
+        option checks: trial wrappers call it at every inner episode's end."""
+        self._reset_envs(np.flatnonzero(mask), keep_task=True)
+        return self._dyn.observe()
+
     def restart_next_step(self, mask: np.ndarray) -> None:
         """With ``NEXT_STEP`` autoreset: sub-envs ``mask`` start a new episode at the next step
         (their action ignored), as if their episode had just ended. Trial wrappers use it

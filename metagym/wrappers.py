@@ -266,8 +266,12 @@ class TrialVector(gym.vector.VectorWrapper):
             trial_over = inner_done & (self._episode >= self.episodes_per_trial)
             going_on = inner_done & ~trial_over
             if going_on.any():
-                fresh, _ = self.env.reset(options={"reset_mask": going_on, "keep_task": True})
-                obs = np.where(_rows(going_on, obs.ndim), fresh, obs)
+                restart = getattr(self.env, "restart_episodes", None)
+                if restart is not None:  # a metagym vector env: no option checks on the hot path
+                    fresh = restart(going_on)
+                else:
+                    fresh, _ = self.env.reset(options={"reset_mask": going_on, "keep_task": True})
+                obs = fresh if going_on.all() else np.where(_rows(going_on, obs.ndim), fresh, obs)
         out = self._augment(
             obs, applied(self.env.single_action_space, actions), np.asarray(reward, np.float64), inner_done
         )

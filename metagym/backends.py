@@ -3,9 +3,10 @@
 A unit of work is a plain function call whose result depends only on its arguments (a sweep's
 run, an evaluation's block of tasks), so both backends return the same results in the same
 order. Ray (``pip install "metagym-rl[ray]"``) is used through Ray Core only: each call is one
-Ray task asking for one CPU, retried by Ray if its worker dies; objects every call shares (an
-agent) are put in Ray's object store once. With no ``address`` Ray starts on this machine;
-``address="auto"`` or ``"ray://host:10001"`` joins a running cluster.
+Ray task asking for one CPU (or as many as the caller says), retried by Ray if its worker
+dies; objects every call shares (an agent) are put in Ray's object store once. With no
+``address`` Ray starts on this machine; ``address="auto"`` or ``"ray://host:10001"`` joins a
+running cluster.
 """
 
 from __future__ import annotations
@@ -40,11 +41,13 @@ def map_calls(
     address: str | None = None,
     shared: tuple[Any, ...] = (),
     done: Callable[[int, Any], None] | None = None,
+    cpus: Sequence[int] | None = None,
 ) -> list[Any]:
     """``[fn(*shared, *call) for call in calls]``, on ``backend``; results in the order of ``calls``.
 
     ``done(i, result)`` is called as each call finishes (in finishing order on Ray), for a
-    progress bar. ``shared`` is shipped to Ray once, not once per call.
+    progress bar. ``shared`` is shipped to Ray once, not once per call. ``cpus[i]``: the CPUs
+    Ray reserves for call ``i`` (default 1 each).
     """
     check_backend(backend)
     results: list[Any] = [None] * len(calls)
@@ -57,7 +60,8 @@ def map_calls(
     ray = start_ray(address)
     remote = ray.remote(num_cpus=1, max_retries=2)(fn)
     refs = [ray.put(value) for value in shared]
-    pending = {remote.remote(*refs, *call): i for i, call in enumerate(calls)}
+    counts = [1] * len(calls) if cpus is None else list(cpus)
+    pending = {remote.options(num_cpus=counts[i]).remote(*refs, *call): i for i, call in enumerate(calls)}
     while pending:
         finished, _ = ray.wait(list(pending), num_returns=1)
         i = pending.pop(finished[0])

@@ -72,6 +72,23 @@ def applies(agent: str, env_id: str) -> bool:
     return baseline_for(agent, family, family.episodes_per_trial) is not None
 
 
+def cpus_of(run: Run) -> int:
+    """CPUs a run's Ray task asks for: its training config's ``torch_threads`` (the agent's
+    default, or its preset's setting); 1 for RecurrentPPO and the untrained baselines."""
+    from metagym.cli import AGENTS
+
+    if run.agent not in AGENTS:
+        return 1
+    import importlib
+
+    threads = importlib.import_module(AGENTS[run.agent]).Config().torch_threads
+    if run.preset is not None:
+        from metagym.presets import preset
+
+        threads = preset(run.preset).config.get("torch_threads", threads)
+    return int(threads)
+
+
 @dataclass(frozen=True)
 class Run:
     """One cell of a sweep: a family, an agent and a seed (None: an untrained baseline),
@@ -226,7 +243,7 @@ def sweep(
             bar.update()
 
     try:
-        found = map_calls(_attempt, calls, backend, address, done=done)
+        found = map_calls(_attempt, calls, backend, address, done=done, cpus=[cpus_of(run) for run in runs])
     finally:
         if bar is not None:
             bar.close()

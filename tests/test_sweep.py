@@ -10,7 +10,7 @@ import pytest
 
 import metagym.sweep
 from metagym.cli import main
-from metagym.sweep import Run, SweepFailed, run_one, summarize, sweep
+from metagym.sweep import Run, SweepFailed, cpus_of, run_one, summarize, sweep
 
 pytest.importorskip("torch")
 
@@ -137,3 +137,14 @@ def test_a_failed_run_stops_no_other_and_says_why(
     assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: OSError: disk full" in err
     assert "the summary covers the others" in err
     assert [row["agent"] for row in _rows(out / "summary.csv")] == ["ucb1"]
+
+
+def test_a_run_asks_ray_for_the_cpus_its_config_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    import metagym.presets
+
+    assert cpus_of(Run("MetaBandit-v0", "rl2", 0, 100)) == 1  # RL2Config's torch_threads
+    monkeypatch.setattr(metagym.presets, "preset", lambda name: SimpleNamespace(config={"torch_threads": 3}))
+    assert cpus_of(Run("MetaBandit-v0", "rl2", 0, 100, "threaded")) == 3
+    assert cpus_of(Run("MetaBandit-v0", "ucb1", None, None)) == 1

@@ -114,12 +114,12 @@ def test_recurrent_ppo_runs_and_resumes_from_its_weights(tmp_path: Path) -> None
 def test_a_failed_run_stops_no_other_and_says_why(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runs = [Run("MetaBandit-v0", "ucb1", None, None, None, 12), Run("MetaBandit-v0", "rl2", 0, 400, "no-such", 12)]
+    runs = [Run("MetaBandit-v0", "ucb1", None, None, None, 12), Run("MetaBandit-v0", "rl2", 0, 400, None, 0)]
     with pytest.raises(SweepFailed) as failed:
         sweep(runs, tmp_path / "api")
     assert failed.value.results[0] is not None and failed.value.results[1] is None
-    assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: RuntimeError: training" in str(failed.value)
-    assert "--preset: unknown preset 'no-such'" in str(failed.value)  # the command's own message travels
+    assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: RuntimeError: evaluating" in str(failed.value)
+    assert "--tasks: expected an integer >= 1, got 0" in str(failed.value)  # the command's own message travels
     out = tmp_path / "cli"
     argv = ["sweep", "--env", "MetaBandit-v0", "--agents", "ucb1", "rl2", "--seeds", "0", "--tasks", "12"]
     assert main([*argv, "--preset", "no-such", "--out", str(out)]) == 2  # refused before any run

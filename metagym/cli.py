@@ -713,7 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--tasks", type=int, default=200, help="evaluation tasks per run (default: %(default)s)")
     sw.add_argument("--backend", default="local", help="local (one process) or ray (default: %(default)s)")
     sw.add_argument("--address", default=None, help="Ray: an existing cluster's address (default: start Ray here)")
-    sw.add_argument("--out", required=True, help="sweep folder: run folders, summary.csv, summary.png")
+    sw.add_argument("--out", required=True, help="sweep folder: run folders, summary.csv, .md and .png")
     sw.set_defaults(run=cmd_sweep)
 
     demo = sub.add_parser("demo", help="the main job: meta-train, evaluate, plot, GIF")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,6 +82,39 @@ def derivatives(s: np.ndarray, torque: np.ndarray, physics: np.ndarray) -> np.nd
     return np.stack([dtheta1, dtheta2, ddtheta1, ddtheta2], axis=1)
 
 
+def _derivatives_one(s: list[float], torque: float, physics: list[float]) -> list[float]:
+    """:func:`derivatives` for one state, on Python floats."""
+    l1, l2, m1, m2 = physics
+    lc1, lc2 = l1 / 2, l2 / 2
+    inertia1 = inertia2 = MOMENT_OF_INERTIA
+    g = 9.8
+    theta1, theta2, dtheta1, dtheta2 = s
+    cos2, sin2 = math.cos(theta2), math.sin(theta2)
+    d1 = m1 * lc1**2 + m2 * (l1**2 + lc2**2 + 2 * l1 * lc2 * cos2) + inertia1 + inertia2
+    d2 = m2 * (lc2**2 + l1 * lc2 * cos2) + inertia2
+    phi2 = m2 * lc2 * g * math.cos(theta1 + theta2 - math.pi / 2.0)
+    phi1 = (
+        -m2 * l1 * lc2 * dtheta2**2 * sin2
+        - 2 * m2 * l1 * lc2 * dtheta2 * dtheta1 * sin2
+        + (m1 * lc1 + m2 * l1) * g * math.cos(theta1 - math.pi / 2)
+        + phi2
+    )
+    ddtheta2 = (torque + d2 / d1 * phi1 - m2 * l1 * lc2 * dtheta1**2 * sin2 - phi2) / (
+        m2 * lc2**2 + inertia2 - d2**2 / d1
+    )
+    ddtheta1 = -(d2 * ddtheta2 + phi1) / d1
+    return [dtheta1, dtheta2, ddtheta1, ddtheta2]
+
+
+def _wrap_one(x: float) -> float:
+    """:func:`wrap` to [-pi, pi] for one float."""
+    while x > math.pi:
+        x -= 2 * math.pi
+    while x < -math.pi:
+        x += 2 * math.pi
+    return x
+
+
 def wrap(x: np.ndarray, low: float, high: float) -> np.ndarray:
     """Gymnasium's wrap(), element-wise: add or subtract the range until x is inside."""
     diff = high - low
@@ -111,6 +145,8 @@ class AcrobotDynamics(BatchedDynamics[AcrobotTask]):
         self.state[idx] = rngs.uniform(idx, -0.1, 0.1, 4).astype(np.float32)
 
     def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
+        if self.num_envs == 1:  # one env: plain floats (a numpy call per term costs more than the term)
+            return self._step_one(int(actions[0])) if active[0] else (np.full(1, -1.0), np.zeros(1, dtype=bool))
         torque, s, p = TORQUES[actions], self.state, self.physics
         k1 = derivatives(s, torque, p)
         k2 = derivatives(s + DT / 2.0 * k1, torque, p)
@@ -125,6 +161,27 @@ class AcrobotDynamics(BatchedDynamics[AcrobotTask]):
         theta1, theta2 = self.state[:, 0], self.state[:, 1]
         terminated = (-np.cos(theta1) - np.cos(theta2 + theta1) > 1.0) & active
         return np.where(terminated, 0.0, -1.0), terminated
+
+    def _step_one(self, action: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`step` for a single env: the same RK4 step on Python floats."""
+        physics = self.physics[0].tolist()
+        torque = float(TORQUES[action])
+        s = self.state[0].tolist()
+
+        def shifted(k: list[float], h: float) -> list[float]:
+            return [a + h * b for a, b in zip(s, k, strict=True)]
+
+        k1 = _derivatives_one(s, torque, physics)
+        k2 = _derivatives_one(shifted(k1, DT / 2.0), torque, physics)
+        k3 = _derivatives_one(shifted(k2, DT / 2.0), torque, physics)
+        k4 = _derivatives_one(shifted(k3, DT), torque, physics)
+        new = [a + DT / 6.0 * (b1 + 2 * b2 + 2 * b3 + b4) for a, b1, b2, b3, b4 in zip(s, k1, k2, k3, k4, strict=True)]
+        theta1, theta2 = _wrap_one(new[0]), _wrap_one(new[1])
+        dtheta1 = min(max(new[2], -MAX_VEL_1), MAX_VEL_1)
+        dtheta2 = min(max(new[3], -MAX_VEL_2), MAX_VEL_2)
+        self.state[0] = (theta1, theta2, dtheta1, dtheta2)
+        terminated = -math.cos(theta1) - math.cos(theta2 + theta1) > 1.0
+        return np.array([0.0 if terminated else -1.0]), np.array([terminated])
 
     def observe(self) -> np.ndarray:
         t1, t2, d1, d2 = self.state.T

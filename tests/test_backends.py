@@ -87,16 +87,25 @@ def test_map_calls_keeps_the_order_and_reports_each_call() -> None:
 @pytest.mark.ray
 def test_ray_evaluation_gives_the_local_results(tmp_path: Path) -> None:
     ray = pytest.importorskip("ray")
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.env_util import make_vec_env
+
+    import metagym
+    from metagym.evaluation import evaluate_agent
+
     memory, gradient = rl2_agent(tmp_path), maml_agent(tmp_path)
+    theirs = RecurrentPPO("MlpLstmPolicy", make_vec_env(metagym.trial_id("MetaBandit-v0"), n_envs=2, seed=0), seed=0)
     local = [
         evaluate(memory, num_tasks=23, seed=5, tasks_per_block=8),
         evaluate(gradient, num_tasks=6, seed=5, tasks_per_block=4),
+        evaluate_agent(theirs, "MetaBandit-v0", num_tasks=12, seed=5),  # an SB3 agent, shipped as it is
     ]
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         remote = [
             evaluate(memory, num_tasks=23, seed=5, tasks_per_block=8, backend="ray"),
             evaluate(gradient, num_tasks=6, seed=5, tasks_per_block=4, backend="ray"),
+            evaluate_agent(theirs, "MetaBandit-v0", num_tasks=12, seed=5, backend="ray"),
         ]
     finally:
         ray.shutdown()

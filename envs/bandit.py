@@ -20,11 +20,9 @@ from metagym.tasks import (
     TaskFamily,
     Uniforms,
     draw_in_split,
-    generator_uniforms,
     hash_splits,
     ranked_split,
     split_code,
-    stream_uniforms,
 )
 from metagym.vector import FamilyVectorEnv
 
@@ -155,15 +153,8 @@ class BanditFamily(TaskFamily[BanditTask]):
         self.validate(task)
         return SPLIT_CODES[int(self._codes(np.array([task.probs]))[0])]
 
-    def _draw_probs(self, uniforms: Uniforms, n: int, split: str) -> np.ndarray:
-        return draw_in_split(uniforms, self._width(), self._candidates, self._codes, split_code(split), n)
-
-    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[BanditTask]:
-        probs = self._draw_probs(generator_uniforms(rng), n, split)
-        return [BanditTask(tuple(row)) for row in probs.tolist()]
-
-    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
-        return {"probs": self._draw_probs(stream_uniforms(streams, idx), len(idx), split)}
+    def draw_from(self, uniforms: Uniforms, n: int, split: str) -> dict[str, np.ndarray]:
+        return {"probs": draw_in_split(uniforms, self._width(), self._candidates, self._codes, split_code(split), n)}
 
     def _check(self, task: BanditTask, argument: str) -> None:
         probs = task.probs

@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import numpy as np
 
 from metagym.policies import Policy
-from metagym.streams import Streams
 from metagym.tasks import (
     SPLIT_CODES,
     Param,
@@ -23,10 +22,8 @@ from metagym.tasks import (
     TaskFamily,
     Uniforms,
     draw_in_split,
-    generator_uniforms,
     hash_splits,
     split_code,
-    stream_uniforms,
 )
 
 TRAIN_SCALE = (0.5, 1.5)
@@ -126,17 +123,10 @@ class PhysicsFamily(TaskFamily[P]):
         code = int(self._codes(self.values(task)[None])[0])
         return "ood" if code < 0 else SPLIT_CODES[code]
 
-    def _draw_rows(self, uniforms: Uniforms, n: int, split: str) -> np.ndarray:
+    def draw_from(self, uniforms: Uniforms, n: int, split: str) -> dict[str, np.ndarray]:
         low, high = (self._ood_low, self._ood_high) if split == "ood" else (self._train_low, self._train_high)
         code = -1 if split == "ood" else split_code(split)
-        return draw_in_split(uniforms, len(low), lambda u: low + (high - low) * u, self._codes, code, n)
-
-    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[P]:
-        rows = self._draw_rows(generator_uniforms(rng), n, split)
-        return [self._make(*row) for row in rows.tolist()]
-
-    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
-        rows = self._draw_rows(stream_uniforms(streams, idx), len(idx), split)
+        rows = draw_in_split(uniforms, len(low), lambda u: low + (high - low) * u, self._codes, code, n)
         return {p.name: rows[:, j] for j, p in enumerate(self.physicals)}
 
     def _check(self, task: P, argument: str) -> None:

@@ -19,10 +19,8 @@ from metagym.tasks import (
     TaskFamily,
     Uniforms,
     draw_in_split,
-    generator_uniforms,
     hash_splits,
     split_code,
-    stream_uniforms,
 )
 from metagym.vector import FamilyVectorEnv
 
@@ -86,17 +84,10 @@ class NavFamily(TaskFamily[NavTask]):
         code = int(self._codes(np.array([task.goal], dtype=np.float64))[0])
         return "ood" if code < 0 else SPLIT_CODES[code]
 
-    def _draw_goals(self, uniforms: Uniforms, n: int, split: str) -> np.ndarray:
+    def draw_from(self, uniforms: Uniforms, n: int, split: str) -> dict[str, np.ndarray]:
         scale = OOD_RANGE if split == "ood" else GOAL_RANGE
         code = -1 if split == "ood" else split_code(split)
-        return draw_in_split(uniforms, 2, lambda u: scale * (2.0 * u - 1.0), self._codes, code, n)
-
-    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[NavTask]:
-        goals = self._draw_goals(generator_uniforms(rng), n, split)
-        return [NavTask((x, y)) for x, y in goals.tolist()]
-
-    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
-        return {"goal": self._draw_goals(stream_uniforms(streams, idx), len(idx), split)}
+        return {"goal": draw_in_split(uniforms, 2, lambda u: scale * (2.0 * u - 1.0), self._codes, code, n)}
 
     def _check(self, task: NavTask, argument: str) -> None:
         goal = task.goal

@@ -21,10 +21,8 @@ from metagym.tasks import (
     TaskFamily,
     Uniforms,
     draw_in_split,
-    generator_uniforms,
     hash_splits,
     split_code,
-    stream_uniforms,
 )
 from metagym.vector import FamilyVectorEnv
 
@@ -135,18 +133,11 @@ class TabularMDPFamily(TaskFamily[TabularMDPTask]):
         self.validate(task)
         return self._split(task.seed)
 
-    def _draw_seeds(self, uniforms: Uniforms, n: int, split: str) -> np.ndarray:
+    def draw_from(self, uniforms: Uniforms, n: int, split: str) -> dict[str, np.ndarray]:
         def seeds(u: np.ndarray) -> np.ndarray:
             return (u[:, 0] * SEEDS).astype(np.int64)
 
-        return draw_in_split(uniforms, 1, seeds, lambda s: hash_splits("tabular", s), split_code(split), n)
-
-    def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[TabularMDPTask]:
-        seeds = self._draw_seeds(generator_uniforms(rng), n, split)
-        return [TabularMDPTask(s) for s in seeds.tolist()]
-
-    def draw_arrays(self, streams: Streams, idx: np.ndarray, split: str = "train") -> dict[str, np.ndarray]:
-        return {"seed": self._draw_seeds(stream_uniforms(streams, idx), len(idx), split)}
+        return {"seed": draw_in_split(uniforms, 1, seeds, lambda s: hash_splits("tabular", s), split_code(split), n)}
 
     def _check(self, task: TabularMDPTask, argument: str) -> None:
         if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:

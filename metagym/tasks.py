@@ -388,11 +388,23 @@ class TaskFamily(ABC, Generic[T]):
 
         The task of env ``i`` depends only on ``streams``' key and counter for ``i``, never on
         which other envs drew beside it: that is what makes sub-env ``i`` of a batched env
-        equal to a single env with the same seed. The default calls :meth:`_sample` with each
-        env's generator ``streams[i]`` (a Python loop); families override it with one
-        vectorised draw for the whole batch.
+        equal to a single env with the same seed. A family with :meth:`draw_from` draws the
+        whole batch in one vectorised call; otherwise each env's generator ``streams[i]`` goes
+        to :meth:`_sample` (a Python loop).
         """
+        if type(self).draw_from is not TaskFamily.draw_from:
+            return self.draw_from(stream_uniforms(streams, idx), len(idx), split)
         return self.to_arrays([self._sample(streams[int(i)], 1, split)[0] for i in idx])
+
+    def draw_from(self, uniforms: Uniforms, n: int, split: str) -> dict[str, np.ndarray]:
+        """``n`` tasks of a valid ``split`` as arrays (:meth:`to_arrays`'s form), every random
+        number read through ``uniforms`` (:data:`Uniforms`).
+
+        Optional. A family that implements it gets both of its draws from this one method:
+        :meth:`sample` (a numpy generator's uniforms) and :meth:`draw_arrays` (each env's own
+        stream), so the two cannot drift apart. A family without it implements :meth:`_sample`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} implements _sample, not draw_from")
 
     def check_split(self, split: str) -> None:
         """Raise ValueError unless ``split`` is one of this family's splits."""
@@ -449,9 +461,20 @@ class TaskFamily(ABC, Generic[T]):
         lines += [f"  {p.describe()}" for p in self.params]
         return "\n".join(lines)
 
-    @abstractmethod
     def _sample(self, rng: np.random.Generator, n: int, split: str) -> list[T]:
-        """Draw ``n`` tasks of a valid ``split``."""
+        """Draw ``n`` tasks of a valid ``split``. The default reads ``rng`` through
+        :meth:`draw_from`; a family without :meth:`draw_from` overrides this."""
+        if n == 0:
+            return []
+        arrays = self.draw_from(generator_uniforms(rng), n, split)
+        return [self.from_arrays(arrays, j) for j in range(n)]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # ABCMeta has not counted the abstract methods yet here: look for one left unimplemented.
+        abstract = any(getattr(getattr(cls, name, None), "__isabstractmethod__", False) for name in dir(cls))
+        if not abstract and cls._sample is TaskFamily._sample and cls.draw_from is TaskFamily.draw_from:
+            raise TypeError(f"{cls.__name__}: a task family implements _sample or draw_from")
 
     @abstractmethod
     def split_of(self, task: T) -> str:

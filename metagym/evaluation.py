@@ -207,20 +207,21 @@ def _score(
 ) -> dict[str, np.ndarray]:
     """Every block scored on ``backend``, joined back in task order."""
     calls = [(b, list(tasks[b : b + tasks_per_block])) for b in range(0, len(tasks), tasks_per_block)]
-    if not progress:
-        parts = map_calls(_score_block, calls, backend, address, shared=(agent, control, plan))
-        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
-    from tqdm import tqdm
+    bar = None
+    if progress:
+        from tqdm import tqdm
 
-    bar = tqdm(total=len(tasks), unit="task", desc=f"evaluating on {backend}")
+        bar = tqdm(total=len(tasks), unit="task", desc=f"evaluating on {backend}")
 
     def done(i: int, _: Any) -> None:
-        bar.update(len(calls[i][1]))
+        if bar is not None:
+            bar.update(len(calls[i][1]))
 
     try:
         parts = map_calls(_score_block, calls, backend, address, shared=(agent, control, plan), done=done)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
     return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
 
 

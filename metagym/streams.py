@@ -31,6 +31,7 @@ import numpy as np
 _GAMMA = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _MASK64 = (1 << 64) - 1
 #: Salts that make the streams of one seed independent: episodes (initial states, noise) and tasks.
 STREAM_EPISODE = 1
@@ -39,11 +40,19 @@ STREAM_TASK = 2
 STREAM_CONTENT = 3
 
 
-def mix64(z: np.ndarray) -> np.ndarray:
-    """SplitMix64's output function on a uint64 array (a bijection with full avalanche)."""
-    z = (z ^ (z >> np.uint64(30))) * _M1
-    z = (z ^ (z >> np.uint64(27))) * _M2
-    return z ^ (z >> np.uint64(31))
+def mix64(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """SplitMix64's output function on a uint64 array (a bijection with full avalanche); in
+    place when ``out`` is ``z``."""
+    z = z.copy() if out is None else z
+    t = z >> _S30
+    z ^= t
+    z *= _M1
+    np.right_shift(z, _S27, out=t)
+    z ^= t
+    z *= _M2
+    np.right_shift(z, _S31, out=t)
+    z ^= t
+    return z
 
 
 def fold_rows(seed: int, rows: np.ndarray) -> np.ndarray:
@@ -51,10 +60,10 @@ def fold_rows(seed: int, rows: np.ndarray) -> np.ndarray:
     rows = np.asarray(rows, dtype=np.int64)
     rows = rows[:, None] if rows.ndim == 1 else rows
     word = np.full(len(rows), seed, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for column in rows.T:
-            word = (word ^ column.astype(np.uint64)) * _M1
-        return mix64(word)
+    for column in rows.view(np.uint64).T:  # the same bits: int64 to uint64 is a view
+        word ^= column
+        word *= _M1
+    return mix64(word, out=word)
 
 
 def _fold(seed: int) -> int:
@@ -107,16 +116,36 @@ class Streams:
 
     def bits(self, idx: np.ndarray, size: int) -> np.ndarray:
         """(len(idx), size) uint64 random words: the next ``size`` draws of each env."""
-        counters = self.counters[idx]
-        steps = counters[:, None] + np.arange(1, size + 1, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            words = mix64(self.keys[idx][:, None] + steps * _GAMMA)
-        self.counters[idx] = counters + np.uint64(size)
+        words = self.peek_bits(idx, size)
+        self.counters[idx] += np.uint64(size)
         return words
+
+    def peek_bits(self, idx: np.ndarray, size: int) -> np.ndarray:
+        """:meth:`bits` without advancing the counters: the words the next call would return.
+        With :meth:`advance`, a caller can look ahead and then consume only what it used."""
+        # In place on one array: each numpy call at a batch's size costs a few microseconds,
+        # and draws are on every batched step. (uint64 array arithmetic wraps silently.)
+        counters = self.counters[idx]
+        if size == 1:
+            z = counters + np.uint64(1)
+        else:
+            z = counters[:, None] + np.arange(1, size + 1, dtype=np.uint64)
+        z *= _GAMMA
+        z += self.keys[idx] if size == 1 else self.keys[idx][:, None]
+        mix64(z, out=z)
+        return z[:, None] if size == 1 else z
+
+    def advance(self, idx: np.ndarray, counts: np.ndarray | int) -> None:
+        """Skip ``counts`` draws (one count per env in ``idx``, or one for all)."""
+        self.counters[idx] += np.asarray(counts).astype(np.uint64)
 
     def random(self, idx: np.ndarray, size: int = 1) -> np.ndarray:
         """(len(idx), size) uniforms in [0, 1)."""
-        return (self.bits(idx, size) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+        return _unit(self.bits(idx, size))
+
+    def peek(self, idx: np.ndarray, size: int) -> np.ndarray:
+        """:meth:`random` without advancing the counters (see :meth:`peek_bits`)."""
+        return _unit(self.peek_bits(idx, size))
 
     def uniform(self, idx: np.ndarray, low: Any, high: Any, size: int = 1) -> np.ndarray:
         """(len(idx), size) uniforms in [low, high) (bounds broadcast against the last axis)."""
@@ -138,3 +167,12 @@ class Streams:
     def __getitem__(self, i: int) -> np.random.Generator:
         word = int(self.bits(np.array([i]), 1)[0, 0])
         return np.random.Generator(np.random.PCG64(word))
+
+
+def _unit(words: np.ndarray) -> np.ndarray:
+    """Uniforms in [0, 1) from uint64 words (their top 53 bits, as numpy's ``Generator.random``);
+    overwrites ``words``."""
+    words >>= _S11
+    out = words.astype(np.float64)
+    out *= 2.0**-53
+    return out

@@ -132,3 +132,32 @@ def test_procedural_bad_params() -> None:
 def test_unknown_level() -> None:
     with pytest.raises(ValueError, match=r"level: unknown level 'maze'; allowed: \['four_rooms', 'gridnavi'"):
         GridFamily("maze")
+
+
+@pytest.mark.parametrize("split", ["train", "validation", "test"])
+@pytest.mark.parametrize("n", [0, 1, 40, 300])
+def test_stream_draws_look_ahead_exactly(split: str, n: int) -> None:
+    """Batched envs draw their tasks with the rejection rounds peeked at together
+    (``_draw_ahead``): the same candidates and the same stream positions as drawing the
+    rounds one by one (``first_accepted``), for every batch size and split."""
+    from metagym.streams import STREAM_TASK, Streams
+    from metagym.tasks import draw_in_split, stream_uniforms
+
+    width = 3
+
+    def codes(c: np.ndarray) -> np.ndarray:  # a split code per candidate, from its first cell
+        return np.minimum((c[:, 0] * 10).astype(np.int64), 9) % 3
+
+    results = []
+    for ahead in (True, False):
+        streams = Streams(max(n, 1))
+        streams.seed(np.arange(max(n, 1)), np.arange(max(n, 1)) + 100, STREAM_TASK)
+        idx = np.arange(n)[::-1].copy()  # any order of sub-envs
+        uniforms = stream_uniforms(streams, idx)
+        plain = uniforms if ahead else (lambda rows, k, u=uniforms: u(rows, k))  # not a stream_uniforms
+        code = ["train", "validation", "test"].index(split)
+        drawn = draw_in_split(plain, width, lambda u: u, codes, code, n)
+        assert drawn.shape == (n, width) and (codes(drawn) == code).all()
+        results.append((drawn, streams.counters.copy()))
+    assert np.array_equal(results[0][0], results[1][0])
+    assert np.array_equal(results[0][1], results[1][1])

@@ -198,6 +198,7 @@ class BanditDynamics(BatchedDynamics[BanditTask]):
         # since the task was set; nothing here is observed or changes the dynamics.
         self.pulls = np.zeros((self.num_envs, family.arms), dtype=np.int64)
         self.wins = np.zeros((self.num_envs, family.arms), dtype=np.int64)
+        self._everyone = np.arange(self.num_envs)
 
     def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
         self.probs[idx] = arrays["probs"]
@@ -207,13 +208,17 @@ class BanditDynamics(BatchedDynamics[BanditTask]):
         pass  # one pull per episode: nothing to reset (the last pull stays on screen)
 
     def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
-        idx = np.flatnonzero(active)
-        u = rngs.random(idx)[:, 0]
+        everyone = bool(active.all())  # the usual case: plain slices instead of index arrays
+        idx = self._everyone if everyone else np.flatnonzero(active)
+        rows = slice(None) if everyone else idx
+        pulled = actions if everyone else actions[idx]
+        flat = idx * self.probs.shape[1] + pulled  # (env, arm) entries, one per env
+        won = rngs.random(rows)[:, 0] < self.probs.ravel()[flat]
         reward = np.zeros(self.num_envs)
-        reward[idx] = u < self.probs[idx, actions[idx]]
-        self.last_action[idx], self.last_reward[idx] = actions[idx], reward[idx]
-        self.pulls[idx, actions[idx]] += 1  # one entry per env: no repeated index
-        self.wins[idx, actions[idx]] += reward[idx].astype(np.int64)
+        reward[rows] = won
+        self.last_action[rows], self.last_reward[rows] = pulled, won
+        self.pulls.ravel()[flat] += 1
+        self.wins.ravel()[flat] += won
         return reward, active.copy()
 
     def observe(self) -> np.ndarray:

@@ -90,8 +90,8 @@ class Streams:
     """``num_envs`` counter-based random streams (one key and one counter per env).
 
     Every method takes ``idx``, the envs that draw (a 1-D integer array, in any order and
-    without repeats), and advances only their counters. Draws are float64 in [0, 1) with 53
-    random bits, as numpy's ``Generator.random``.
+    without repeats; or a slice, cheaper when every env draws), and advances only their
+    counters. Draws are float64 in [0, 1) with 53 random bits, as numpy's ``Generator.random``.
 
     ``streams[i]`` gives a :class:`numpy.random.Generator` seeded from env ``i``'s next draw,
     for code that wants numpy's full API for one env (it is slower: a generator per call).

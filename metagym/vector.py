@@ -75,7 +75,8 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         # or has been asked for (None: build it from the arrays when asked).
         default = self.family.default_task
         self._task_rows = {k: _writable(v) for k, v in self.family.to_arrays([default] * n).items()}
-        self._task_objs: list[T | None] = [default] * n
+        self._task_objs = np.empty(n, dtype=object)  # an array: a fresh batch clears it in one call
+        self._task_objs.fill(default)
         self._pinned: list[T | None] = [None] * n
         self._is_pinned = np.zeros(n, dtype=bool)
         # Until a seeded reset, each sub-env's streams come from fresh entropy, as Gymnasium's do.
@@ -86,6 +87,8 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         self._started = False
         self._elapsed = np.zeros(n, dtype=np.int64)
         self._needs_reset = np.zeros(n, dtype=bool)
+        self._nobody, self._everybody = np.zeros(n, dtype=bool), np.ones(n, dtype=bool)  # masks, read-only
+        self._nobody.flags.writeable = self._everybody.flags.writeable = False
         self._window: Window | None = None
         self._dyn.set_tasks(self._all, [default] * n)
 
@@ -151,9 +154,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         arrays = self.family.draw_arrays(self._task_streams, idx, "train")
         for key, column in arrays.items():
             self._task_rows[key][idx] = column
-        objs = self._task_objs
-        for i in idx.tolist():
-            objs[i] = None
+        self._task_objs[idx] = None
         self._dyn.set_task_arrays(idx, arrays)
 
     def _seed_envs(self, idx: np.ndarray, seeds: list[int | None]) -> None:
@@ -197,7 +198,10 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         """New episodes on the same tasks in sub-envs ``mask``; the observations of all sub-envs.
         What ``reset(options={"reset_mask": mask, "keep_task": True})`` does, without its
         option checks: trial wrappers call it at every inner episode's end."""
-        self._reset_envs(np.flatnonzero(mask), keep_task=True)
+        idx = np.flatnonzero(mask)
+        self._dyn.reset_envs(idx, self._streams)  # _reset_envs with keep_task, minus its task logic
+        self._elapsed[idx] = 0
+        self._needs_reset[idx] = False
         return self._dyn.observe()
 
     def restart_next_step(self, mask: np.ndarray) -> None:
@@ -252,8 +256,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
                     f"step: sub-env(s) {finished} finished their episode; with autoreset_mode DISABLED, "
                     "reset them first: reset(options={'reset_mask': mask})"
                 )
-            resetting = np.zeros(self.num_envs, dtype=bool)
-            active = np.ones(self.num_envs, dtype=bool)
+            resetting, active = self._nobody, self._everybody
         reward, terminated = self._dyn.step(actions, active, self._streams)
         reward = np.where(active, reward, 0.0)
         terminated = terminated & active

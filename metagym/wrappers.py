@@ -59,6 +59,16 @@ def flatten_batch(space: spaces.Space[Any], x: Any, n: int) -> np.ndarray:
     raise TypeError(f"space: cannot flatten {space}")
 
 
+def _flatten_into(out: np.ndarray, where: slice, space: spaces.Space[Any], x: Any) -> None:
+    """Write :func:`flatten_batch` of ``x`` into columns ``where`` of ``out`` (zeros there),
+    without the intermediate array: a one-hot is one indexed write."""
+    if isinstance(space, spaces.Discrete):
+        n = len(out)
+        out[np.arange(n), where.start + np.asarray(x).reshape(n) - int(space.start)] = 1.0
+    else:
+        out[:, where] = flatten_batch(space, x, len(out))
+
+
 def trial_space(
     obs_space: spaces.Space[Any], action_space: spaces.Space[Any], reward_bounds: tuple[float, float]
 ) -> tuple[spaces.Box, dict[str, slice]]:
@@ -211,12 +221,12 @@ class TrialVector(gym.vector.VectorWrapper):
     def _augment(self, obs: np.ndarray, actions: np.ndarray | None, reward: np.ndarray, done: np.ndarray) -> np.ndarray:
         n, sl = self.num_envs, self.obs_slices
         out = np.zeros((n, sl["episode"].stop), dtype=np.float32)
-        out[:, sl["obs"]] = flatten_batch(self.env.single_observation_space, obs, n)
+        _flatten_into(out, sl["obs"], self.env.single_observation_space, obs)
         if actions is not None:
-            out[:, sl["prev_action"]] = flatten_batch(self.env.single_action_space, actions, n)
-        out[:, sl["prev_reward"]] = reward[:, None]
-        out[:, sl["done"]] = done[:, None]
-        out[:, sl["episode"]] = (self._episode / self.episodes_per_trial)[:, None]
+            _flatten_into(out, sl["prev_action"], self.env.single_action_space, actions)
+        out[:, sl["prev_reward"].start] = reward
+        out[:, sl["done"].start] = done
+        out[:, sl["episode"].start] = self._episode / self.episodes_per_trial
         return out
 
     def _restart(self, mask: np.ndarray) -> None:

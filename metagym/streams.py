@@ -33,6 +33,8 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
 _MASK64 = (1 << 64) - 1
+#: Which envs draw: an index array, or a slice (``slice(None)``: every env, without indexing).
+Rows = np.ndarray | slice
 #: Salts that make the streams of one seed independent: episodes (initial states, noise) and tasks.
 STREAM_EPISODE = 1
 STREAM_TASK = 2
@@ -114,50 +116,49 @@ class Streams:
         self.keys[idx] = np.random.default_rng().integers(0, 2**64, len(idx), dtype=np.uint64, endpoint=False)
         self.counters[idx] = 0
 
-    def bits(self, idx: np.ndarray, size: int) -> np.ndarray:
+    def bits(self, idx: Rows, size: int) -> np.ndarray:
         """(len(idx), size) uint64 random words: the next ``size`` draws of each env."""
         words = self.peek_bits(idx, size)
         self.counters[idx] += np.uint64(size)
         return words
 
-    def peek_bits(self, idx: np.ndarray, size: int) -> np.ndarray:
+    def peek_bits(self, idx: Rows, size: int) -> np.ndarray:
         """:meth:`bits` without advancing the counters: the words the next call would return.
         With :meth:`advance`, a caller can look ahead and then consume only what it used."""
         # In place on one array: each numpy call at a batch's size costs a few microseconds,
         # and draws are on every batched step. (uint64 array arithmetic wraps silently.)
         counters = self.counters[idx]
-        if size == 1:
-            z = counters + np.uint64(1)
-        else:
-            z = counters[:, None] + np.arange(1, size + 1, dtype=np.uint64)
+        z: np.ndarray = (
+            counters + np.uint64(1) if size == 1 else counters[:, None] + np.arange(1, size + 1, dtype=np.uint64)
+        )
         z *= _GAMMA
         z += self.keys[idx] if size == 1 else self.keys[idx][:, None]
         mix64(z, out=z)
         return z[:, None] if size == 1 else z
 
-    def advance(self, idx: np.ndarray, counts: np.ndarray | int) -> None:
+    def advance(self, idx: Rows, counts: np.ndarray | int) -> None:
         """Skip ``counts`` draws (one count per env in ``idx``, or one for all)."""
         self.counters[idx] += np.asarray(counts).astype(np.uint64)
 
-    def random(self, idx: np.ndarray, size: int = 1) -> np.ndarray:
+    def random(self, idx: Rows, size: int = 1) -> np.ndarray:
         """(len(idx), size) uniforms in [0, 1)."""
         return _unit(self.bits(idx, size))
 
-    def peek(self, idx: np.ndarray, size: int) -> np.ndarray:
+    def peek(self, idx: Rows, size: int) -> np.ndarray:
         """:meth:`random` without advancing the counters (see :meth:`peek_bits`)."""
         return _unit(self.peek_bits(idx, size))
 
-    def uniform(self, idx: np.ndarray, low: Any, high: Any, size: int = 1) -> np.ndarray:
+    def uniform(self, idx: Rows, low: Any, high: Any, size: int = 1) -> np.ndarray:
         """(len(idx), size) uniforms in [low, high) (bounds broadcast against the last axis)."""
         return low + (np.asarray(high) - low) * self.random(idx, size)
 
-    def normal(self, idx: np.ndarray, size: int = 1) -> np.ndarray:
+    def normal(self, idx: Rows, size: int = 1) -> np.ndarray:
         """(len(idx), size) standard normals (Box-Muller, two uniforms each)."""
         u = self.random(idx, 2 * size)
         radius = np.sqrt(-2.0 * np.log1p(-u[:, :size]))  # 1 - u lies in (0, 1]: log is finite
         return radius * np.cos(2.0 * np.pi * u[:, size:])
 
-    def integers(self, idx: np.ndarray, high: Any, size: int = 1) -> np.ndarray:
+    def integers(self, idx: Rows, high: Any, size: int = 1) -> np.ndarray:
         """(len(idx), size) int64 in [0, high) (``high`` per env or shared, at most 2^32)."""
         u = self.random(idx, size)
         high = np.asarray(high, dtype=np.int64)

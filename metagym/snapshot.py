@@ -4,8 +4,8 @@ A training checkpoint must hold the batched env in flight (positions, tasks, ran
 step counters) to resume bit for bit, and must load without running code. :func:`env_state`
 walks an env (vector env, wrappers, dynamics, Gymnasium and MuJoCo internals) and keeps what
 can change: numpy arrays, random generators (as their JSON state), tasks (as task JSON), MuJoCo
-data (as ``mj_getState``'s integration state), numbers and strings, in lists and nested
-objects. Configuration that the env's constructor rebuilds (spaces, families, specs, models,
+data (as ``mj_getState``'s integration state), numbers and strings, in lists, string-keyed
+dicts and nested objects. Configuration that the env's constructor rebuilds (spaces, families, specs, models,
 renderers) is left out. :func:`restore_env_state` writes such a state into a freshly made env
 of the same configuration, checking every name, type, shape and dtype on the way: a crafted or
 foreign state gets a ValueError naming the field, never an arbitrary object.
@@ -76,7 +76,13 @@ def _state(value: Any) -> Any:
     if value is None or (isinstance(value, _SCALARS) and not isinstance(value, enum.Enum)):
         return value
     if isinstance(value, np.ndarray):
-        return value.copy() if value.dtype != object else _SKIP
+        if value.dtype != object:
+            return value.copy()
+        items = value.ravel().tolist()  # a batched env's string task fields
+        return {"objects": items} if all(i is None or isinstance(i, _SCALARS) for i in items) else _SKIP
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        entries = {k: _state(v) for k, v in value.items()}
+        return _SKIP if any(e is _SKIP for e in entries.values()) else {"dict": entries}
     if isinstance(value, np.generic):
         return value.item()
     if isinstance(value, np.random.Generator):
@@ -148,6 +154,23 @@ def _restore(current: Any, saved: Any, where: str, family: TaskFamily[Any] | Non
     """``current`` updated in place from ``saved``, or the new value to assign."""
     if hasattr(saved, "numpy") and not isinstance(saved, np.ndarray):  # a tensor from torch.load
         saved = saved.numpy()
+    if isinstance(current, np.ndarray) and current.dtype == object:
+        items = _tagged(saved, "objects", where)
+        if not isinstance(items, list) or len(items) != current.size:
+            raise ValueError(f"{where}: expected a list of {current.size} values")
+        for i, item in enumerate(items):
+            if not (item is None or isinstance(item, _SCALARS)):
+                raise ValueError(f"{where}[{i}]: expected a number, string or None, got {type(item).__name__}")
+        restored = np.empty(current.shape, dtype=object)
+        restored.ravel()[:] = items
+        return restored
+    if isinstance(current, dict):
+        entries = _tagged(saved, "dict", where)
+        if not isinstance(entries, dict) or set(entries) != set(current):
+            raise ValueError(f"{where}: expected the keys {sorted(current)}")
+        for key, value in entries.items():
+            current[key] = _restore(current[key], value, f"{where}[{key!r}]", family)
+        return current
     if isinstance(current, np.ndarray):
         if not isinstance(saved, np.ndarray) or saved.shape != current.shape or saved.dtype != current.dtype:
             got = f"{saved.dtype}{list(saved.shape)}" if isinstance(saved, np.ndarray) else type(saved).__name__

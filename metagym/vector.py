@@ -75,8 +75,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         # or has been asked for (None: build it from the arrays when asked).
         default = self.family.default_task
         self._task_rows = {k: _writable(v) for k, v in self.family.to_arrays([default] * n).items()}
-        self._task_objs = np.empty(n, dtype=object)  # an array: a fresh batch clears it in one call
-        self._task_objs.fill(default)
+        self._task_objs: list[T | None] = [default] * n  # a list: checkpoints keep the tasks as JSON
         self._pinned: list[T | None] = [None] * n
         self._is_pinned = np.zeros(n, dtype=bool)
         # Until a seeded reset, each sub-env's streams come from fresh entropy, as Gymnasium's do.
@@ -154,7 +153,12 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         arrays = self.family.draw_arrays(self._task_streams, idx, "train")
         for key, column in arrays.items():
             self._task_rows[key][idx] = column
-        self._task_objs[idx] = None
+        if len(idx) == self.num_envs:
+            self._task_objs = [None] * self.num_envs
+        else:
+            objs = self._task_objs
+            for i in idx.tolist():
+                objs[i] = None
         self._dyn.set_task_arrays(idx, arrays)
 
     def _seed_envs(self, idx: np.ndarray, seeds: list[int | None]) -> None:

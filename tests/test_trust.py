@@ -56,11 +56,13 @@ def test_every_family_resumes_exactly_from_plain_data(env_id: str) -> None:
     copy = make_trial_vector(2, env_id, None)
     copy.reset(seed=99)  # a different state, overwritten by the restore
     restore_env_state(copy, state["envs"])
+    assert copy.get_attr("task") == envs.get_attr("task")  # what users read, not only what steps use
     for _ in range(40):
         action = envs.action_space.sample()
         a, b = envs.step(action), copy.step(action)
         for x, y in zip(a[:4], b[:4], strict=True):
             np.testing.assert_array_equal(x, y)
+    assert copy.get_attr("task") == envs.get_attr("task")
 
 
 def test_a_foreign_env_state_is_refused_naming_the_field() -> None:

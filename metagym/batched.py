@@ -221,8 +221,10 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
         return self._task
 
     def sample_tasks(self, n: int, split: str = "train") -> list[T]:
-        """Draw ``n`` tasks of ``split`` from this env's task stream."""
-        self._seed_streams()
+        """Draw ``n`` tasks of ``split`` from this env's task stream (it moves on: the next call
+        draws other tasks)."""
+        if not self._seeded:
+            self._seed_streams()
         return self.family.sample(self._task_streams[0], n, split)
 
     def _seed_streams(self) -> None:

@@ -83,6 +83,12 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         self._task_streams = Streams(n)
         self._streams.seed_from_entropy(self._all)
         self._task_streams.seed_from_entropy(self._all)
+        # Each sub-env's next fresh task, drawn ahead from its task stream with the others' (see
+        # _draw), and where its stream will stand after it; valid until the stream is reseeded
+        # or read otherwise.
+        self._ahead = {key: column.copy() for key, column in self._task_rows.items()}
+        self._ahead_counter = np.zeros(n, dtype=np.uint64)
+        self._ahead_ok = np.zeros(n, dtype=bool)
         self._started = False
         self._elapsed = np.zeros(n, dtype=np.int64)
         self._needs_reset = np.zeros(n, dtype=bool)
@@ -133,6 +139,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
 
     def sample_tasks(self, n: int, split: str = "train") -> list[T]:
         """Draw ``n`` tasks of ``split`` from sub-env 0's task stream."""
+        self._ahead_ok[0] = False  # the stream moves on: its next task is another
         return self.family.sample(self._task_streams[0], n, split)
 
     def _install(self, idx: np.ndarray, tasks: Sequence[T]) -> None:
@@ -149,8 +156,19 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         self._dyn.set_tasks(where, given)
 
     def _draw(self, idx: np.ndarray) -> None:
-        """A fresh train task in each of sub-envs ``idx``, from their own task streams."""
-        arrays = self.family.draw_arrays(self._task_streams, idx, "train")
+        """A fresh train task in each of sub-envs ``idx``, from their own task streams.
+
+        A sub-env's next task depends only on its task stream's key and counter, so it can be
+        drawn before it is needed: when one sub-env needs a task it has not drawn ahead, every
+        sub-env without one draws its next task too, in the same call (:meth:`_draw_ahead`).
+        Episodes end a few at a time, so this makes one large draw out of many small ones (a
+        numpy call costs the same for 40 rows as for 1,000), with the same tasks and streams.
+        """
+        if not self._ahead_ok[idx].all():
+            self._draw_ahead()
+        arrays = {key: column[idx] for key, column in self._ahead.items()}
+        self._task_streams.counters[idx] = self._ahead_counter[idx]
+        self._ahead_ok[idx] = False
         for key, column in arrays.items():
             self._task_rows[key][idx] = column
         if len(idx) == self.num_envs:
@@ -160,6 +178,17 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
             for i in idx.tolist():
                 objs[i] = None
         self._dyn.set_task_arrays(idx, arrays)
+
+    def _draw_ahead(self) -> None:
+        """Draw the next task of every sub-env that has none drawn ahead, leaving the task
+        streams where they are (a copy of them draws)."""
+        rows = np.flatnonzero(~self._ahead_ok)
+        probe = Streams(len(rows))
+        probe.keys[:], probe.counters[:] = self._task_streams.keys[rows], self._task_streams.counters[rows]
+        for key, column in self.family.draw_arrays(probe, np.arange(len(rows)), "train").items():
+            self._ahead[key][rows] = column
+        self._ahead_counter[rows] = probe.counters
+        self._ahead_ok[rows] = True
 
     def _seed_envs(self, idx: np.ndarray, seeds: list[int | None]) -> None:
         """Give sub-envs ``idx`` new episode and task streams from their seeds (None: keep)."""
@@ -173,6 +202,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
                     raise ValueError(f"seed: expected non-negative integers, got {value!r}")
             self._streams.seed(where, values, STREAM_EPISODE)
             self._task_streams.seed(where, values, STREAM_TASK)
+            self._ahead_ok[where] = False
 
     def _reset_envs(self, idx: np.ndarray, tasks: Sequence[T | None] | None = None, keep_task: bool = False) -> None:
         """New episodes in ``idx``: the current task (``keep_task``), else the given task, else

@@ -71,6 +71,42 @@ def test_batched_equals_single(env_id: str, mode: AutoresetMode) -> None:
     assert list(fast.get_attr("task")) == list(slow.get_attr("task"))
 
 
+@pytest.mark.parametrize("env_id", BATCHED_IDS)
+def test_tasks_drawn_ahead_follow_the_streams(env_id: str) -> None:
+    """A batched env draws each sub-env's next fresh task ahead of time; reseeding a sub-env or
+    reading its task stream otherwise (``sample_tasks`` reads sub-env 0's) must not leave a
+    stale task behind: every sub-env keeps playing what a single env with its seed plays."""
+    n, cap = 3, 40  # episodes of at most 40 steps: every sub-env draws tasks often
+    fast = gym.make_vec(env_id, num_envs=n, vectorization_mode="vector_entry_point", max_episode_steps=cap)
+    slow = gym.make_vec(env_id, num_envs=n, vectorization_mode="sync", max_episode_steps=cap)
+    fast.action_space.seed(1)
+
+    def play(steps: int) -> np.ndarray:
+        """Step both; the sub-envs whose episode ended at the last step."""
+        for _ in range(steps):
+            actions = fast.action_space.sample()
+            f, s = fast.step(actions), slow.step(actions)
+            for x, y in zip(f[:4], s[:4], strict=True):
+                np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-6)
+            assert list(fast.get_attr("task")) == list(slow.get_attr("task"))
+        return f[2] | f[3]
+
+    for seed in (5, 6, 7):
+        np.testing.assert_array_equal(fast.reset(seed=seed)[0], slow.reset(seed=seed)[0])
+        ended = play(1)
+        while not ended.any():
+            ended = play(1)
+        play(1)  # NEXT_STEP: the ended sub-envs start again; the others now hold a task drawn ahead
+        holders = np.flatnonzero(~ended)
+        if 0 in holders:  # sub-env 0's stream moves on: its task drawn ahead is stale
+            assert fast.call("sample_tasks", 2)[0] == slow.envs[0].unwrapped.sample_tasks(2)
+        if len(holders):  # a reseeded sub-env's is stale too
+            seeds: list[int | None] = [None] * n
+            seeds[int(holders[-1])] = 100 + seed
+            np.testing.assert_array_equal(fast.reset(seed=seeds)[0], slow.reset(seed=seeds)[0])
+        play(cap + 5)
+
+
 @pytest.mark.parametrize("env_id", FAMILY_IDS)
 def test_leak_guard_first_observation(env_id: str) -> None:
     """The first observation never depends on the hidden task (same seed, different tasks)."""

@@ -116,7 +116,7 @@ class BatchedDynamics(ABC, Generic[T]):
                 )
             low, high = int(space.start), int(space.start + space.n)
             # one env: a Python comparison is several times cheaper than numpy's
-            ok = low <= int(arr[0]) < high if self.num_envs == 1 else not ((arr < low) | (arr >= high)).any()
+            ok = low <= int(arr[0]) < high if self.num_envs == 1 else low <= arr.min() and arr.max() < high
             if not ok:
                 bad = arr[(arr < low) | (arr >= high)][0]
                 raise ValueError(f"action: {bad} is not in {{{low}, ..., {high - 1}}}")

@@ -60,13 +60,19 @@ def flatten_batch(space: spaces.Space[Any], x: Any, n: int) -> np.ndarray:
 
 
 def _flatten_into(out: np.ndarray, where: slice, space: spaces.Space[Any], x: Any) -> None:
-    """Write :func:`flatten_batch` of ``x`` into columns ``where`` of ``out`` (zeros there),
-    without the intermediate array: a one-hot is one indexed write."""
+    """Write :func:`flatten_batch` of ``x`` into columns ``where`` of ``out`` (a C-contiguous
+    array, zeros there) without the intermediate array: one-hots are one indexed write."""
+    n, width = out.shape
     if isinstance(space, spaces.Discrete):
-        n = len(out)
-        out[np.arange(n), where.start + np.asarray(x).reshape(n) - int(space.start)] = 1.0
+        hot = np.asarray(x).reshape(n) + (where.start - int(space.start))
+    elif isinstance(space, spaces.MultiDiscrete) and space.nvec.ndim == 1:
+        first = where.start + np.concatenate([[0], np.cumsum(space.nvec)[:-1]]) - space.start
+        hot = np.asarray(x).reshape(n, -1) + first
     else:
-        out[:, where] = flatten_batch(space, x, len(out))
+        out[:, where] = flatten_batch(space, x, n)
+        return
+    hot += (np.arange(n) * width).reshape((n,) + (1,) * (hot.ndim - 1))
+    out.reshape(-1)[hot] = 1.0
 
 
 def trial_space(
@@ -248,7 +254,9 @@ class TrialVector(gym.vector.VectorWrapper):
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         actions = np.asarray(actions)
-        if self._finished.any():  # DISABLED only: SAME_STEP resets finished trials itself
+        # (Each numpy call below costs microseconds at a batch's size, as much as a family's
+        # step: the common case, no trial starting or ending, skips what it can.)
+        if self.autoreset_mode == AutoresetMode.DISABLED and self._finished.any():
             raise gym.error.ResetNeeded(
                 f"step: trial(s) {np.flatnonzero(self._finished).tolist()} ended; with autoreset_mode DISABLED, "
                 "reset them first: reset(options={'reset_mask': mask})"
@@ -256,16 +264,18 @@ class TrialVector(gym.vector.VectorWrapper):
         # NEXT_STEP: the inner env (NEXT_STEP too) starts the trials that ended at the last step
         # (a fresh task, reward 0, the action ignored); they begin again here.
         restarting = self._restarting.copy()
+        any_restarting = bool(restarting.any())
         obs, reward, terminated, truncated, _ = self.env.step(actions)
-        if restarting.any():
+        if any_restarting:
             self._restart(restarting)
             reward = np.where(restarting, 0.0, reward)
-        self._trial_steps += ~restarting
+        stepped = ~restarting if any_restarting else 1
+        self._trial_steps += stepped
         infos: dict[str, Any] = {"trial_episode": self._episode.copy(), "_trial_episode": np.ones(self.num_envs, bool)}
         self._return += reward
-        self._length += ~restarting
+        self._length += stepped
         inner_done = terminated | truncated
-        trial_over = np.zeros(self.num_envs, dtype=bool)
+        trial_over = np.zeros(self.num_envs, dtype=bool)  # returned: a new array, as every step's
         if inner_done.any():
             infos["inner_return"] = np.where(inner_done, self._return, 0.0)
             infos["_inner_return"] = inner_done.copy()
@@ -285,7 +295,7 @@ class TrialVector(gym.vector.VectorWrapper):
         out = self._augment(
             obs, applied(self.env.single_action_space, actions), np.asarray(reward, np.float64), inner_done
         )
-        if restarting.any():  # a trial's first observation: no previous action or reward
+        if any_restarting:  # a trial's first observation: no previous action or reward
             zeros = np.zeros(self.num_envs)
             out = np.where(restarting[:, None], self._augment(obs, None, zeros, zeros.astype(bool)), out)
         cut = np.zeros(self.num_envs, dtype=bool)

@@ -327,7 +327,8 @@ class MetaGridDynamics(BatchedDynamics[Any]):
         self.goal = np.zeros(n, dtype=np.int64)
         self.pos = np.zeros(n, dtype=np.int64)
         self._moves = MOVES[:, 0] * self.width + MOVES[:, 1]
-        self._row_col = np.stack(np.divmod(np.arange(cells), self.width), axis=1) - self.pad  # of a position
+        # The observed (row, col) of each position, as the observation's dtype (1-D look-ups are cheapest).
+        self._row, self._col = ((v - self.pad).astype(np.uint8) for v in np.divmod(np.arange(cells), self.width))
         offsets = np.arange(view) - view // 2
         self._view = (offsets[:, None] * self.width + offsets[None, :]).ravel()[None]  # (1, view*view)
         self._first = 2 if show_position else 0  # where the view starts in the observation
@@ -406,7 +407,7 @@ class MetaGridDynamics(BatchedDynamics[Any]):
     def observe(self) -> np.ndarray:
         obs = np.empty((self.num_envs, self._first + self.view_size**2), dtype=np.uint8)
         if self.show_position:
-            obs[:, :2] = self._row_col[self.pos]
+            obs[:, 0], obs[:, 1] = self._row[self.pos], self._col[self.pos]
         if self.view_size:
             obs[:, self._first :] = self._codes[(self._base + self.pos)[:, None] + self._view]
         return obs

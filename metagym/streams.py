@@ -23,7 +23,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -125,16 +125,7 @@ class Streams:
     def peek_bits(self, idx: Rows, size: int) -> np.ndarray:
         """:meth:`bits` without advancing the counters: the words the next call would return.
         With :meth:`advance`, a caller can look ahead and then consume only what it used."""
-        # In place on one array: each numpy call at a batch's size costs a few microseconds,
-        # and draws are on every batched step. (uint64 array arithmetic wraps silently.)
-        counters = self.counters[idx]
-        z: np.ndarray = (
-            counters + np.uint64(1) if size == 1 else counters[:, None] + np.arange(1, size + 1, dtype=np.uint64)
-        )
-        z *= _GAMMA
-        z += self.keys[idx] if size == 1 else self.keys[idx][:, None]
-        mix64(z, out=z)
-        return z[:, None] if size == 1 else z
+        return self._draw(idx, size, None)
 
     def advance(self, idx: Rows, counts: np.ndarray | int) -> None:
         """Skip ``counts`` draws (one count per env in ``idx``, or one for all)."""
@@ -142,11 +133,32 @@ class Streams:
 
     def random(self, idx: Rows, size: int = 1) -> np.ndarray:
         """(len(idx), size) uniforms in [0, 1)."""
-        return _unit(self.bits(idx, size))
+        out = self.peek(idx, size)
+        self.counters[idx] += np.uint64(size)
+        return out
 
     def peek(self, idx: Rows, size: int) -> np.ndarray:
         """:meth:`random` without advancing the counters (see :meth:`peek_bits`)."""
-        return _unit(self.peek_bits(idx, size))
+        return self._draw(idx, size, _unit)
+
+    def _draw(self, idx: Rows, size: int, finish: Callable[[np.ndarray], np.ndarray] | None) -> np.ndarray:
+        """The next ``size`` words of each env in ``idx`` (``finish``-ed: made uniforms), counters kept.
+
+        Each numpy call costs a few microseconds at a batch's size, and draws come at every
+        batched step, so the words are mixed in place in one array. A large draw (a batch of
+        random MDPs: hundreds of words per env) goes in blocks of rows that stay in the CPU's
+        cache through all the passes over them: about 3x faster than whole-array passes.
+        """
+        counters, keys = self.counters[idx], self.keys[idx]
+        rows = len(counters)
+        if rows * size <= _BLOCK_WORDS:
+            return _words(keys, counters, size, finish)
+        out = np.empty((rows, size), dtype=np.uint64 if finish is None else np.float64)
+        step = max(1, _BLOCK_WORDS // size)
+        for start in range(0, rows, step):
+            block = slice(start, start + step)
+            out[block] = _words(keys[block], counters[block], size, finish)
+        return out
 
     def uniform(self, idx: Rows, low: Any, high: Any, size: int = 1) -> np.ndarray:
         """(len(idx), size) uniforms in [low, high) (bounds broadcast against the last axis)."""
@@ -168,6 +180,24 @@ class Streams:
     def __getitem__(self, i: int) -> np.random.Generator:
         word = int(self.bits(np.array([i]), 1)[0, 0])
         return np.random.Generator(np.random.PCG64(word))
+
+
+#: The most words :meth:`Streams._draw` makes in one block (256 KiB of them).
+_BLOCK_WORDS = 1 << 15
+
+
+def _words(
+    keys: np.ndarray, counters: np.ndarray, size: int, finish: Callable[[np.ndarray], np.ndarray] | None
+) -> np.ndarray:
+    """(len(keys), size) words of the envs with these keys and counters (uint64 arithmetic wraps)."""
+    z: np.ndarray = (
+        counters + np.uint64(1) if size == 1 else counters[:, None] + np.arange(1, size + 1, dtype=np.uint64)
+    )
+    z *= _GAMMA
+    z += keys if size == 1 else keys[:, None]
+    mix64(z, out=z)
+    z = z[:, None] if size == 1 else z
+    return z if finish is None else finish(z)
 
 
 def _unit(words: np.ndarray) -> np.ndarray:

@@ -161,3 +161,17 @@ def test_stream_draws_look_ahead_exactly(split: str, n: int) -> None:
         results.append((drawn, streams.counters.copy()))
     assert np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[0][1], results[1][1])
+
+
+def test_random_mdps_do_not_depend_on_their_batch() -> None:
+    """A batch of MDPs is built in cache-sized blocks: each MDP is the same alone or in any batch."""
+    from metagym.envs.tabular_mdp import mdp_of, mdps_of
+
+    seeds = np.arange(300) * 13 + 5
+    means, transitions = mdps_of(seeds, 10, 5)
+    for j in (0, 63, 64, 65, 299):  # inside and at the edges of blocks
+        alone = mdp_of(int(seeds[j]), 10, 5)
+        assert np.array_equal(means[j], alone[0]) and np.array_equal(transitions[j], alone[1])
+    np.testing.assert_allclose(transitions.sum(axis=-1), 1.0)
+    shuffled = np.random.default_rng(0).permutation(300)
+    assert np.array_equal(mdps_of(seeds[shuffled], 10, 5)[1], transitions[shuffled])

@@ -64,10 +64,10 @@ def _flatten_into(out: np.ndarray, where: slice, space: spaces.Space[Any], x: An
     array, zeros there) without the intermediate array: one-hots are one indexed write."""
     n, width = out.shape
     if isinstance(space, spaces.Discrete):
-        hot = np.asarray(x).reshape(n) + (where.start - int(space.start))
+        hot = np.asarray(x).reshape(n).astype(np.int64) + (where.start - int(space.start))  # any int dtype
     elif isinstance(space, spaces.MultiDiscrete) and space.nvec.ndim == 1:
         first = where.start + np.concatenate([[0], np.cumsum(space.nvec)[:-1]]) - space.start
-        hot = np.asarray(x).reshape(n, -1) + first
+        hot = np.asarray(x).reshape(n, -1).astype(np.int64) + first
     else:
         out[:, where] = flatten_batch(space, x, n)
         return

@@ -5,9 +5,10 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+from gymnasium import spaces
 
 from metagym.envs.metagrid import GridTask, MetaGridEnv, MetaGridVectorEnv
-from metagym.wrappers import Trial, TrialVector, make_trial_vector
+from metagym.wrappers import Trial, TrialVector, flatten_batch, make_trial_vector
 
 
 def test_trial_runs_k_episodes_on_one_task() -> None:
@@ -187,3 +188,36 @@ def test_disabled_autoreset_refuses_to_step_a_finished_env() -> None:
     assert trials.step(np.zeros(2, dtype=np.int64))[3].all()
     with pytest.raises(gym.error.ResetNeeded, match=r"trial\(s\) \[0, 1\] ended"):
         trials.step(np.zeros(2, dtype=np.int64))
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        spaces.Discrete(5),
+        spaces.Discrete(3, start=-1),
+        spaces.MultiDiscrete([3, 4, 2]),
+        spaces.MultiDiscrete([3, 4], start=[1, -2]),
+        spaces.Box(-1.0, 1.0, (3,)),
+        spaces.MultiBinary(4),
+    ],
+)
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int32, np.int64, np.float32])
+def test_trial_observation_parts_are_written_in_place_as_flatten_batch_makes_them(space, dtype) -> None:  # type: ignore[no-untyped-def]
+    """The trial observation writes one-hots straight into its columns (a batch's hot path):
+    the same as ``flatten_batch``, for actions of any integer dtype (uint8 came from a fuzz test)."""
+    from metagym.wrappers import _flatten_into
+
+    space.seed(0)
+    x = np.stack([space.sample() for _ in range(7)])
+    if (np.issubdtype(dtype, np.unsignedinteger) and (x < 0).any()) or (
+        dtype == np.float32 and not isinstance(space, spaces.Box)
+    ):
+        pytest.skip("not a value of this space in this dtype")
+    x = x.astype(dtype)
+    start = 250
+    where = slice(start, start + spaces.flatdim(space))
+    out = np.zeros((7, 300), np.float32)
+    _flatten_into(out, where, space, x)
+    expected = np.zeros((7, 300), np.float32)
+    expected[:, where] = flatten_batch(space, x, 7)
+    np.testing.assert_array_equal(out, expected)

@@ -1,21 +1,18 @@
-"""Two prototypes for issue 11 (fresh tasks at numpy speed), kept so that their numbers can be
-re-measured; neither is metagym code.
+"""A prototype for issue 11 (fresh tasks at numpy speed), kept so that the numbers the design
+notes quote ("Where numpy stops, and why there are no compiled kernels") can be re-measured;
+it is not metagym code, and numba is not a dependency of metagym.
 
-``predrawn``: what the batched envs would gain if each sub-env's next tasks were drawn ahead in
-blocks. ``FamilyVectorEnv._draw`` is replaced by a look-up into a per-env buffer of 16 tasks,
-refilled for every sub-env by one ``draw_arrays`` call when any sub-env runs out. The tasks
-come from made-up streams, so only the speed means anything.
-
-``numba``: a fused kernel per step (``pip install numba`` first) for a batched bandit trial and
-a tabular-MDP trial. Each does the trial step's work in one compiled loop over 1,024 envs:
+A fused numba kernel per step (``pip install numba`` first) for a batched bandit trial and a
+tabular-MDP trial. Each does the trial step's work in one compiled loop over 1,024 envs:
 SplitMix64 draws from each env's key and counter, reward, next state, trial bookkeeping, a
 fresh bandit task at trial end, and the trial observation written in place. The Gymnasium API
-around it is left out.
+around it is left out. Measured as a ratio to Gymnasium's CartPole-v1 vector env in the same
+process:
 
-Both are measured as ratios to Gymnasium's CartPole-v1 vector env in the same process:
+    python scripts/proto_fast_paths.py
 
-    python scripts/proto_fast_paths.py predrawn MetaCartPole-v0 MetaGrid-v0 MetaBandit-Trial-v0
-    python scripts/proto_fast_paths.py numba
+(An earlier ``predrawn`` prototype, tasks drawn ahead in blocks, became metagym's own: each
+sub-env's next task is drawn ahead, ``FamilyVectorEnv._draw``.)
 """
 
 from __future__ import annotations
@@ -29,7 +26,6 @@ import gymnasium as gym
 import numpy as np
 
 N = 1024
-BLOCK = 16
 
 
 def steps_per_second(step: Callable[[], None], seconds: float = 1.0) -> float:
@@ -57,58 +53,6 @@ def stepper(envs: Any) -> Callable[[], None]:
 
 def cartpole() -> float:
     return steps_per_second(stepper(gym.make_vec("CartPole-v1", num_envs=N, vectorization_mode="vector_entry_point")))
-
-
-def predraw(inner: Any) -> None:
-    """Replace ``inner._draw`` by look-ups into per-env blocks of pre-drawn tasks."""
-    from metagym.streams import Streams
-
-    refills = [0]
-
-    def refill() -> None:
-        streams = Streams(N * BLOCK)
-        streams.seed(np.arange(N * BLOCK), np.arange(N * BLOCK) + 10_000 * refills[0], 2)
-        refills[0] += 1
-        arrays = inner.family.draw_arrays(streams, np.arange(N * BLOCK), "train")
-        inner._buffer = {key: np.asarray(c).reshape(N, BLOCK, *np.shape(c)[1:]) for key, c in arrays.items()}
-        inner._next = np.zeros(N, dtype=np.int64)
-
-    def draw(idx: np.ndarray) -> None:
-        if (inner._next[idx] >= BLOCK).any():
-            refill()
-        arrays = {key: column[idx, inner._next[idx]] for key, column in inner._buffer.items()}
-        inner._next[idx] += 1
-        for key, column in arrays.items():
-            inner._task_rows[key][idx] = column
-        for i in idx.tolist():
-            inner._task_objs[i] = None
-        inner._dyn.set_task_arrays(idx, arrays)
-
-    refill()
-    inner._draw = draw
-
-
-def predrawn(env_ids: list[str]) -> None:
-    import metagym
-    from metagym.registration import family_of
-    from metagym.vector import FamilyVectorEnv
-
-    for env_id in ("MetaGrid-v0", "MetaMaze-v0"):  # level banks, built before timing as bench_envs does
-        family_of(gym.make(env_id, disable_env_checker=True)).bank.build("train")
-    peer = cartpole()
-    print(f"Gymnasium CartPole-v1 vector env, N={N}: {peer:,.0f} steps/s (metagym {metagym.__version__})\n")
-    print("| id | fresh tasks now | pre-drawn in blocks of 16 |\n|---|---:|---:|")
-    for env_id in env_ids:
-        rates = []
-        for patched in (False, True):
-            envs = gym.make_vec(env_id, num_envs=N, vectorization_mode="vector_entry_point")
-            inner = envs
-            while not isinstance(inner, FamilyVectorEnv):
-                inner = inner.env
-            if patched:
-                predraw(inner)
-            rates.append(steps_per_second(stepper(envs)) / peer)
-        print(f"| {env_id} | {rates[0]:.2f} | {rates[1]:.2f} |")
 
 
 def numba_kernels() -> None:
@@ -202,13 +146,8 @@ def numba_kernels() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="what", required=True)
-    pre = sub.add_parser("predrawn", help="batched envs with tasks pre-drawn in blocks")
-    pre.add_argument("env_ids", nargs="+")
-    sub.add_parser("numba", help="fused numba kernels for bandit and tabular trial steps")
-    args = parser.parse_args()
-    predrawn(args.env_ids) if args.what == "predrawn" else numba_kernels()
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
+    numba_kernels()
 
 
 if __name__ == "__main__":

@@ -42,10 +42,10 @@ STREAM_TASK = 2
 STREAM_CONTENT = 3
 
 
-def mix64(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """SplitMix64's output function on a uint64 array (a bijection with full avalanche); in
-    place when ``out`` is ``z``."""
-    z = z.copy() if out is None else z
+def mix64(z: np.ndarray, in_place: bool = False) -> np.ndarray:
+    """SplitMix64's output function on a uint64 array (a bijection with full avalanche),
+    overwriting ``z`` when ``in_place``."""
+    z = z if in_place else z.copy()
     t = z >> _S30
     z ^= t
     z *= _M1
@@ -65,7 +65,7 @@ def fold_rows(seed: int, rows: np.ndarray) -> np.ndarray:
     for column in rows.view(np.uint64).T:  # the same bits: int64 to uint64 is a view
         word ^= column
         word *= _M1
-    return mix64(word, out=word)
+    return mix64(word, in_place=True)
 
 
 def _fold(seed: int) -> int:
@@ -195,7 +195,7 @@ def _words(
     )
     z *= _GAMMA
     z += keys if size == 1 else keys[:, None]
-    mix64(z, out=z)
+    mix64(z, in_place=True)
     z = z[:, None] if size == 1 else z
     return z if finish is None else finish(z)
 

@@ -162,7 +162,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         drawn before it is needed: when one sub-env needs a task it has not drawn ahead, every
         sub-env without one draws its next task too, in the same call (:meth:`_draw_ahead`).
         Episodes end a few at a time, so this makes one large draw out of many small ones (a
-        numpy call costs the same for 40 rows as for 1,000), with the same tasks and streams.
+        numpy call costs about as much for 40 rows as for 1,000), with the same tasks and streams.
         """
         if not self._ahead_ok[idx].all():
             self._draw_ahead()

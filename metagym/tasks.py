@@ -195,25 +195,35 @@ def split_code(split: str) -> int:
 
 
 def first_accepted(
-    draw: Callable[[np.ndarray, int], np.ndarray], accept: Callable[[np.ndarray], np.ndarray], n: int, tries: int = 4
+    draw: Callable[[np.ndarray, int], np.ndarray],
+    accept: Callable[[np.ndarray], np.ndarray],
+    n: int,
+    tries: int = 4,
+    looked: Callable[[np.ndarray, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Rejection sampling for a split, vectorised: one accepted candidate for each of ``n`` draws.
 
-    ``draw(rows, tries)`` returns ``tries`` candidates for each pending draw in ``rows``, as
-    an array of shape ``(len(rows), tries, ...)``; ``accept(candidates)`` says which of a flat
-    array of candidates to keep. Each row keeps its first accepted candidate; rows with none
-    draw again. When row ``j`` reads only its own random stream (a batched env's sub-env),
-    its result does not depend on the other rows.
+    ``draw(rows, tries)`` returns ``tries`` (or more) candidates for each pending draw in
+    ``rows``, as an array of shape ``(len(rows), k, ...)``; ``accept(candidates)`` says which of
+    a flat array of candidates to keep. Each row keeps its first accepted candidate; rows with
+    none draw again. ``looked(rows, last)``, if given, hears after each pass how far each row
+    looked: the index of its accepted candidate, or ``k - 1``. When row ``j`` reads only its
+    own random stream (a batched env's sub-env), its result does not depend on the other rows.
     """
     rows = np.arange(n)
     out: np.ndarray | None = None
     while out is None or len(rows):  # one pass even for n = 0: the result has its shape
         candidates = draw(rows, tries)
-        keep = accept(candidates.reshape(len(rows) * tries, *candidates.shape[2:])).reshape(len(rows), tries)
+        k = candidates.shape[1]
+        keep = accept(candidates.reshape(len(rows) * k, *candidates.shape[2:])).reshape(len(rows), k)
         found = keep.any(axis=1)
+        first = keep.argmax(axis=1)
+        if looked is not None:
+            looked(rows, np.where(found, first, k - 1))
         if out is None:
             out = np.empty((n, *candidates.shape[2:]), dtype=candidates.dtype)
-        out[rows[found]] = candidates[found, keep[found].argmax(axis=1)]
+        hits = np.flatnonzero(found)
+        out[rows[hits]] = candidates[hits, first[hits]]
         rows = rows[~found]
     return out
 
@@ -265,14 +275,18 @@ def draw_in_split(
     generator's (:func:`generator_uniforms`) or a batched env's streams' (:func:`stream_uniforms`).
     """
     tries = _TRIES.get(code, 2)
+
+    def accept(candidates: np.ndarray) -> np.ndarray:
+        return codes(candidates) == code
+
     if isinstance(uniforms, stream_uniforms):
-        return _draw_ahead(uniforms, width, make, lambda c: codes(c) == code, n, tries)
+        return _draw_ahead(uniforms, width, make, accept, n, tries)
 
     def draw(rows: np.ndarray, tries: int) -> np.ndarray:
         candidates = make(uniforms(rows, tries * width).reshape(len(rows) * tries, width))
         return candidates.reshape(len(rows), tries, *candidates.shape[1:])
 
-    return first_accepted(draw, lambda c: codes(c) == code, n, tries)
+    return first_accepted(draw, accept, n, tries)
 
 
 #: Above this many pending rows, :func:`_draw_ahead` peeks one round at a time.
@@ -296,24 +310,18 @@ def _draw_ahead(
     rounds one by one. Rows with no accepted candidate look further.
     """
     per_round = tries * width
-    rows = np.arange(n)
-    out: np.ndarray | None = None
-    while out is None or len(rows):
+
+    def peek(rows: np.ndarray, tries: int) -> np.ndarray:
         # Only the speed depends on how far rows look, not the tasks: a large batch pays per
         # element, a small one per numpy call.
         rounds = 1 if len(rows) > ROWS_PER_PASS else 4
-        flat = make(uniforms.peek(rows, rounds * per_round).reshape(len(rows) * rounds * tries, width))
-        keep = accept(flat).reshape(len(rows), rounds * tries)
-        candidates = flat.reshape(len(rows), rounds * tries, *flat.shape[1:])
-        found = keep.any(axis=1)
-        first = keep.argmax(axis=1)
-        uniforms.advance(rows, np.where(found, first // tries + 1, rounds) * per_round)
-        if out is None:
-            out = np.empty((n, *flat.shape[1:]), dtype=flat.dtype)
-        hits = np.flatnonzero(found)
-        out[rows[hits]] = candidates[hits, first[hits]]
-        rows = rows[~found]
-    return out
+        candidates = make(uniforms.peek(rows, rounds * per_round).reshape(len(rows) * rounds * tries, width))
+        return candidates.reshape(len(rows), rounds * tries, *candidates.shape[1:])
+
+    def consume(rows: np.ndarray, last: np.ndarray) -> None:
+        uniforms.advance(rows, (last // tries + 1) * per_round)
+
+    return first_accepted(peek, accept, n, tries, consume)
 
 
 #: Candidates drawn per round for each split code: about 90% of draws then end in one round

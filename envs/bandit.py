@@ -198,7 +198,6 @@ class BanditDynamics(BatchedDynamics[BanditTask]):
         # since the task was set; nothing here is observed or changes the dynamics.
         self.pulls = np.zeros((self.num_envs, family.arms), dtype=np.int64)
         self.wins = np.zeros((self.num_envs, family.arms), dtype=np.int64)
-        self._everyone = np.arange(self.num_envs)
 
     def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
         self.probs[idx] = arrays["probs"]
@@ -208,10 +207,8 @@ class BanditDynamics(BatchedDynamics[BanditTask]):
         pass  # one pull per episode: nothing to reset (the last pull stays on screen)
 
     def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
-        everyone = bool(active.all())  # the usual case: plain slices instead of index arrays
-        idx = self._everyone if everyone else np.flatnonzero(active)
-        rows = slice(None) if everyone else idx
-        pulled = actions if everyone else actions[idx]
+        idx, rows = self.active_rows(active)
+        pulled = actions[rows]
         flat = idx * self.probs.shape[1] + pulled  # (env, arm) entries, one per env
         won = rngs.random(rows)[:, 0] < self.probs.ravel()[flat]
         reward = np.zeros(self.num_envs)

@@ -13,7 +13,7 @@ from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.policies import Policy
-from metagym.streams import STREAM_CONTENT, Streams
+from metagym.streams import STREAM_CONTENT, Streams, box_muller
 from metagym.tasks import (
     SPLIT_CODES,
     Param,
@@ -189,32 +189,24 @@ class TabularMDPDynamics(BatchedDynamics[TabularMDPTask]):
         self.cumulative = np.ones((n, s, a, s))  # cumulative transition probabilities
         self.state = np.zeros(n, dtype=np.int64)
         self.last_reward = np.zeros(n)
-        self._everyone = np.arange(n)
 
     def set_task_arrays(self, idx: np.ndarray, arrays: Mapping[str, np.ndarray]) -> None:
         family = self.family
         assert isinstance(family, TabularMDPFamily)
-        seeds = np.asarray(arrays["seed"])
-        per_block = 64  # MDPs built and installed while they are in the CPU's cache
-        for start in range(0, len(idx), per_block):
-            rows = idx[start : start + per_block]
-            means, transitions = mdps_of(seeds[start : start + per_block], family.states, family.actions)
-            self.means[rows] = means
-            for k in range(1, family.states):  # np.cumsum's sums, in S passes (it is slow on short rows)
-                transitions[..., k] += transitions[..., k - 1]
-            self.cumulative[rows] = transitions
+        means, transitions = mdps_of(arrays["seed"], family.states, family.actions)
+        for k in range(1, family.states):  # np.cumsum's sums, in S passes (it is slow on short rows)
+            transitions[..., k] += transitions[..., k - 1]
+        self.means[idx], self.cumulative[idx] = means, transitions
 
     def reset_envs(self, idx: np.ndarray, rngs: Streams) -> None:
         self.state[idx] = 0
 
     def step(self, actions: np.ndarray, active: np.ndarray, rngs: Streams) -> tuple[np.ndarray, np.ndarray]:
-        everyone = bool(active.all())  # the usual case: slices instead of index arrays
-        idx = self._everyone if everyone else np.flatnonzero(active)
-        rows = slice(None) if everyone else idx
-        # A normal (Box-Muller, two uniforms) for the reward, then a uniform for the next state:
-        # the draws of rngs.normal(idx) then rngs.random(idx), in one call.
+        idx, rows = self.active_rows(active)
+        # A normal for the reward, then a uniform for the next state: the draws of
+        # rngs.normal(idx) then rngs.random(idx), in one call.
         u = rngs.random(rows, 3)
-        noise = np.sqrt(-2.0 * np.log1p(-u[:, 0])) * np.cos(2.0 * np.pi * u[:, 1])
+        noise = box_muller(u[:, 0], u[:, 1])
         states, acts = self.means.shape[1:]
         pair = (idx * states + self.state[rows]) * acts + actions[rows]  # (env, s, a), flat
         reward = np.zeros(self.num_envs)

@@ -66,6 +66,7 @@ class BatchedDynamics(ABC, Generic[T]):
         self.num_envs = int(num_envs)
         #: Steps after which each env's episode is truncated; set by :meth:`set_tasks`.
         self.horizons = np.full(self.num_envs, family.horizon, dtype=np.int64)
+        self._everyone = np.arange(self.num_envs)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -104,6 +105,14 @@ class BatchedDynamics(ABC, Generic[T]):
     @abstractmethod
     def render_frame(self, i: int) -> np.ndarray:
         """An RGB frame (H, W, 3) uint8 of env ``i``, hidden task included (for the viewer)."""
+
+    def active_rows(self, active: np.ndarray) -> tuple[np.ndarray, np.ndarray | slice]:
+        """The active envs as an index array, and as what indexes their rows cheapest: a
+        slice when every env is active (the usual case; index arrays cost a copy per use)."""
+        if active.all():
+            return self._everyone, slice(None)
+        idx = np.flatnonzero(active)
+        return idx, idx
 
     def check_actions(self, actions: Any) -> np.ndarray:
         """Return ``actions`` as an array of shape (N, ...), or raise ValueError naming it."""

@@ -167,8 +167,7 @@ class Streams:
     def normal(self, idx: Rows, size: int = 1) -> np.ndarray:
         """(len(idx), size) standard normals (Box-Muller, two uniforms each)."""
         u = self.random(idx, 2 * size)
-        radius = np.sqrt(-2.0 * np.log1p(-u[:, :size]))  # 1 - u lies in (0, 1]: log is finite
-        return radius * np.cos(2.0 * np.pi * u[:, size:])
+        return box_muller(u[:, :size], u[:, size:])
 
     def integers(self, idx: Rows, high: Any, size: int = 1) -> np.ndarray:
         """(len(idx), size) int64 in [0, high) (``high`` per env or shared, at most 2^32)."""
@@ -180,6 +179,12 @@ class Streams:
     def __getitem__(self, i: int) -> np.random.Generator:
         word = int(self.bits(np.array([i]), 1)[0, 0])
         return np.random.Generator(np.random.PCG64(word))
+
+
+def box_muller(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Standard normals from two arrays of uniforms in [0, 1) (:meth:`Streams.normal`'s)."""
+    radius = np.sqrt(-2.0 * np.log1p(-u))  # 1 - u lies in (0, 1]: log is finite
+    return radius * np.cos(2.0 * np.pi * v)
 
 
 #: The most words :meth:`Streams._draw` makes in one block (256 KiB of them).

@@ -224,6 +224,10 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         fresh = idx_rest[~pinned]
         if len(fresh):
             self._draw(fresh)
+        self._start_episodes(idx)
+
+    def _start_episodes(self, idx: np.ndarray) -> None:
+        """Episode starts in ``idx`` on the tasks they hold."""
         self._dyn.reset_envs(idx, self._streams)
         self._elapsed[idx] = 0
         self._needs_reset[idx] = False
@@ -232,10 +236,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         """New episodes on the same tasks in sub-envs ``mask``; the observations of all sub-envs.
         What ``reset(options={"reset_mask": mask, "keep_task": True})`` does, without its
         option checks: trial wrappers call it at every inner episode's end."""
-        idx = np.flatnonzero(mask)
-        self._dyn.reset_envs(idx, self._streams)  # _reset_envs with keep_task, minus its task logic
-        self._elapsed[idx] = 0
-        self._needs_reset[idx] = False
+        self._start_episodes(np.flatnonzero(mask))
         return self._dyn.observe()
 
     def restart_next_step(self, mask: np.ndarray) -> None:

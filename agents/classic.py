@@ -37,6 +37,14 @@ class _BanditStats(Policy):
         self.successes[int(action)] += reward
         self.failures[int(action)] += 1.0 - reward
 
+    @classmethod
+    def for_family(cls, family: Any, episodes: int) -> Policy | None:
+        """This baseline for trials of ``episodes`` pulls of ``family``; None unless it is a
+        Bernoulli bandit family (the registry's entry point for the bandit baselines)."""
+        from metagym.envs.bandit import BanditFamily
+
+        return cls(family.arms) if isinstance(family, BanditFamily) else None
+
     def _argmax(self, scores: np.ndarray) -> int:
         best = np.flatnonzero(scores == scores.max())
         return int(best[self.rng.integers(len(best))])  # random tie-break
@@ -127,6 +135,12 @@ class GittinsIndex(_BanditStats):
         self.discount = 1.0 - 1.0 / max(pulls, 2) if discount is None else discount
         self.table = gittins_table(round(self.discount, 6), pulls)
 
+    @classmethod
+    def for_family(cls, family: Any, episodes: int) -> Policy | None:
+        from metagym.envs.bandit import BanditFamily
+
+        return cls(family.arms, episodes) if isinstance(family, BanditFamily) else None
+
     def act(self, obs: Any) -> int:
         a = self.successes.astype(int) - 1
         b = self.failures.astype(int) - 1
@@ -152,6 +166,15 @@ class PSRL(Policy):
         self.states, self.actions, self.horizon = states, actions, horizon
         self.rng = np.random.default_rng(0)
         self.reset_trial(Task(), self.rng)
+
+    @classmethod
+    def for_family(cls, family: Any, episodes: int) -> Policy | None:
+        """PSRL for ``family``'s MDPs; None unless it is a tabular MDP family."""
+        from metagym.envs.tabular_mdp import TabularMDPFamily
+
+        if not isinstance(family, TabularMDPFamily):
+            return None
+        return cls(family.states, family.actions, family.horizon)
 
     def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
         s, a = self.states, self.actions
@@ -182,14 +205,10 @@ class PSRL(Policy):
         self.t += 1
 
 
-#: The classic baselines by their command-line names (``metagym sweep --agents``).
-BASELINES = ("ucb1", "thompson", "gittins", "psrl")
-
-
 def baseline_for(name: str, family: Any, episodes: int) -> Policy | None:
-    """The classic baseline ``name`` built for trials of ``episodes`` episodes of ``family``;
-    None where it does not apply (the bandit baselines need Bernoulli bandits, PSRL a tabular
-    MDP family).
+    """The registered baseline ``name`` (:mod:`metagym.agents.registry`, kind ``baseline``)
+    built for trials of ``episodes`` episodes of ``family``; None where it does not apply (the
+    bandit baselines need Bernoulli bandits, PSRL a tabular MDP family).
 
     Examples:
         >>> import gymnasium as gym, metagym
@@ -199,15 +218,11 @@ def baseline_for(name: str, family: Any, episodes: int) -> Policy | None:
         >>> baseline_for("psrl", family_of(gym.make("MetaBandit-v0")), 10) is None
         True
     """
-    from metagym.envs.bandit import BanditFamily
-    from metagym.envs.tabular_mdp import TabularMDPFamily
+    from metagym.agents.registry import agent_names, agent_spec
 
-    if name not in BASELINES:
-        raise ValueError(f"name: unknown baseline {name!r}; allowed: {', '.join(BASELINES)}")
-    if name == "psrl":
-        return PSRL(family.states, family.actions, family.horizon) if isinstance(family, TabularMDPFamily) else None
-    if not isinstance(family, BanditFamily):
-        return None
-    if name == "ucb1":
-        return UCB1(family.arms)
-    return ThompsonSampling(family.arms) if name == "thompson" else GittinsIndex(family.arms, episodes)
+    if name not in agent_names("baseline"):
+        raise ValueError(f"name: unknown baseline {name!r}; allowed: {', '.join(agent_names('baseline'))}")
+    policy = agent_spec(name).load()(family, episodes)
+    if policy is not None and not isinstance(policy, Policy):
+        raise TypeError(f"baseline {name}: its entry point gave {policy!r}, not a metagym.policies.Policy")
+    return policy

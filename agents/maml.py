@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +38,8 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 from torch.func import functional_call, vmap
 
-from metagym.agents.common.checkpoint import (
-    CHECKPOINT_SECONDS,
-    check_interval,
-    config_from,
-    extended,
-    field,
-    generator_from,
-    load,
-    save_atomic,
-)
+from metagym.agents.common.checkpoint import field, generator_from
+from metagym.agents.common.memory import sample_action
 from metagym.agents.common.policy_gradient import (
     Batch,
     advantages,
@@ -56,15 +47,8 @@ from metagym.agents.common.policy_gradient import (
     flat,
     weighted_mean,
 )
-from metagym.agents.common.runlog import (
-    Interrupted,
-    append_log,
-    check_finite,
-    run_lock,
-    stop_between_updates,
-    tensorboard,
-    truncate_log,
-)
+from metagym.agents.common.settings import setting
+from metagym.agents.common.trainer import Algorithm, Trainer, load_agent
 from metagym.agents.common.validation import check_config
 from metagym.registration import family_of
 
@@ -76,47 +60,41 @@ VARIANTS = ("maml", "fomaml", "reptile", "pretrained")
 class MAMLConfig:
     """Everything that defines a MAML-family run (saved as ``config.json``)."""
 
-    env_id: str = "PointNav2D-v0"
-    """Family id to meta-train on."""
-    variant: str = "maml"
-    """maml, fomaml, reptile, or pretrained (the paper's multi-task control)."""
-    total_steps: int = 4_000_000
-    """Environment steps to train for."""
-    meta_batch_size: int = 20
-    """Tasks per meta-update."""
-    fast_batch_size: int = 20
-    """Episodes per task per adaptation step."""
-    inner_lr: float = 0.5
-    """Step size of the inner policy-gradient update (alpha): 0.5 is the MAML code's value for
-    2-D navigation (its locomotion runs used 0.1)."""
-    inner_steps: int | None = None
-    """Policy-gradient steps in the inner loop; default 5 for reptile (Nichol et al.), else 1."""
-    eval_batch_size: int = 40
-    """Episodes per task per adaptation step in evaluation (the MAML code's 40)."""
-    normalize_actions: bool = True
-    """Gaussian policies act in [-1, 1], rescaled to the action bounds (rllab's normalised env)."""
-    hidden_size: int = 100
-    """Width of each of the policy's two hidden layers."""
-    gamma: float = 0.99
-    """Discount."""
-    max_kl: float = 0.01
-    """TRPO's KL bound."""
-    cg_iters: int = 10
-    """Conjugate-gradient iterations."""
-    cg_damping: float = 1e-5
-    """Damping added to the Fisher-vector product."""
-    ls_max_steps: int = 15
-    """Backtracking line-search steps."""
-    ls_backtrack: float = 0.8
-    """Line-search shrink factor."""
-    reptile_lr: float = 0.1
-    """Reptile's outer step size (epsilon)."""
-    seed: int = 0
-    """Root seed: tasks, environments, initialisation and sampling."""
-    torch_threads: int = 1
-    """Threads for torch (one is fastest for networks this small on a 2-core machine)."""
-    selected_on: str = ""
-    """The split these hyperparameters were selected on ("validation"), empty when unknown."""
+    env_id: str = setting("PointNav2D-v0", "Family id to meta-train on.")
+    variant: str = setting("maml", "maml, fomaml, reptile, or pretrained (the paper's multi-task control).")
+    total_steps: int = setting(4_000_000, "Environment steps to train for.")
+    meta_batch_size: int = setting(20, "Tasks per meta-update.")
+    fast_batch_size: int = setting(20, "Episodes per task per adaptation step.")
+    inner_lr: float = setting(
+        0.5,
+        "Step size of the inner policy-gradient update (alpha): 0.5 is the MAML code's value for 2-D "
+        "navigation (its locomotion runs used 0.1).",
+    )
+    inner_steps: int | None = setting(
+        None, "Policy-gradient steps in the inner loop; none: 5 for reptile (Nichol et al.), else 1."
+    )
+    eval_batch_size: int = setting(40, "Episodes per task per adaptation step in evaluation (the MAML code's 40).")
+    normalize_actions: bool = setting(
+        True, "Gaussian policies act in [-1, 1], rescaled to the action bounds (rllab's normalised env)."
+    )
+    hidden_size: int = setting(100, "Width of each of the policy's two hidden layers.")
+    gamma: float = setting(0.99, "Discount.")
+    max_kl: float = setting(0.01, "TRPO's KL bound.")
+    cg_iters: int = setting(10, "Conjugate-gradient iterations.")
+    cg_damping: float = setting(1e-5, "Damping added to the Fisher-vector product.")
+    ls_max_steps: int = setting(15, "Backtracking line-search steps.")
+    ls_backtrack: float = setting(0.8, "Line-search shrink factor.")
+    reptile_lr: float = setting(0.1, "Reptile's outer step size (epsilon).")
+    seed: int = setting(0, "Root seed: tasks, environments, initialisation and sampling.")
+    torch_threads: int = setting(1, "Threads for torch (one is fastest for networks this small on a 2-core machine).")
+    selected_on: str = setting(
+        "", 'The split these hyperparameters were selected on ("validation"), empty when unknown.'
+    )
+
+    @property
+    def agent(self) -> str:
+        """The registered agent this config trains: its variant."""
+        return self.variant
 
     def __post_init__(self) -> None:
         if self.inner_steps is None:  # the variant's default, resolved once (config.json shows it)
@@ -174,6 +152,8 @@ class Policy(nn.Module):
 
 class MAMLAgent:
     """The meta-learned initialisation, with ``adapt`` and SB3's ``predict`` interface."""
+
+    kind = "gradient"
 
     def __init__(self, config: MAMLConfig, observation_space: spaces.Space[Any], action_space: spaces.Space[Any]):
         self.config, self.action_space = config, action_space
@@ -261,21 +241,34 @@ class MAMLAgent:
                 params = [self.adapt(batch.task(i), params[i], lr=lr) for i in range(len(tasks))]
         return out
 
+    def adapted_params(self, task: Any, steps: int, seed: int) -> list[Params]:
+        """The parameters after 0..``steps`` adaptation steps on ``task`` (``eval_batch_size``
+        sampled episodes each, the step size halved after the first, as in evaluation)."""
+        sampler = Sampler(self, 1, seed, per_task=self.config.eval_batch_size)
+        params = [self.params]
+        for k in range(steps):
+            batch = sampler.sample([task], [params[-1]])
+            lr = self.config.inner_lr * (1.0 if k == 0 else 0.5)
+            params.append(self.adapt(batch.task(0), params[-1], lr=lr))
+        return params
+
     def reinitialised(self, seed: int) -> MAMLAgent:
         """A freshly initialised agent with the same config (the random-initialisation control)."""
         torch.manual_seed(seed)
         env = gym.make(self.config.env_id)
         return MAMLAgent(self.config, env.observation_space, env.action_space)
 
+    @property
+    def experience_per_step(self) -> int:
+        """Episodes per task that one adaptation step plays in evaluation."""
+        return int(self.config.eval_batch_size)
+
     @classmethod
     def load(cls, run_dir: str | Path) -> MAMLAgent:
         """The agent saved in ``run_dir/checkpoint.pt`` (read without running any code of the file)."""
-        path = Path(run_dir) / "checkpoint.pt"
-        state = load(path)
-        config = config_from(MAMLConfig, state, path)
-        env = gym.make(config.env_id)
-        agent = cls(config, env.observation_space, env.action_space)
-        agent.params = checked_params(agent.params, field(state, "params", dict, path), path)
+        agent = load_agent(run_dir)
+        if not isinstance(agent, cls):
+            raise ValueError(f"checkpoint: {run_dir} holds a {type(agent).__name__}, not a {cls.__name__}")
         return agent
 
 
@@ -333,11 +326,9 @@ class Sampler:
                 out, log_std = batched(stacked, o)
                 if deterministic:
                     action = out.argmax(-1) if policy.discrete else out
-                elif policy.discrete:
-                    u = torch.rand(out.shape, generator=self.generator).clamp_min(1e-20)
-                    action = (out - (-u.log()).log()).argmax(-1)
                 else:
-                    action = out + log_std[:, None, :].exp() * torch.randn(out.shape, generator=self.generator)
+                    std = None if policy.discrete else log_std[:, None, :].exp()
+                    action = sample_action(out, std, self.generator)
             env_action = self.agent.to_env(action.reshape(n * per, *action.shape[2:]).numpy())
             obs, reward, terminated, truncated, _ = self.envs.step(env_action)
             buf_obs.append(o)
@@ -362,12 +353,15 @@ def _detached(dist: torch.distributions.Distribution) -> torch.distributions.Dis
     return torch.distributions.Normal(dist.mean.detach(), dist.stddev.detach())
 
 
-class Trainer:
-    """Meta-training loop with the same progress bar, logs and exact-resume checkpoints as RL²."""
+class MAML(Algorithm):
+    """The MAML family's meta-training (``config.variant`` says which), driven by the shared
+    :class:`~metagym.agents.common.trainer.Trainer`."""
 
-    def __init__(self, config: MAMLConfig, run_dir: str | Path) -> None:
+    Config = MAMLConfig
+    log_fields = ["pre_adaptation_return", "post_adaptation_return", "kl", "step_fraction", "surrogate"]
+
+    def __init__(self, config: MAMLConfig) -> None:
         self.config = config.validate()
-        self.run_dir = Path(run_dir)
         torch.set_num_threads(config.torch_threads)
         task_seq, init_seq, sample_seq = np.random.SeedSequence(config.seed).spawn(3)
         self.task_rng = np.random.default_rng(task_seq)
@@ -376,8 +370,24 @@ class Trainer:
         torch.manual_seed(int(init_seq.generate_state(1)[0]))
         self.agent = MAMLAgent(config, env.observation_space, env.action_space)
         self.sampler = Sampler(self.agent, config.meta_batch_size, int(sample_seq.generate_state(1)[0]) % 2**31)
-        self.iteration, self.global_step, self.elapsed = 0, 0, 0.0
-        self.checkpoint_seconds = CHECKPOINT_SECONDS
+        self.global_step = 0
+
+    def learn(self, update: int) -> dict[str, float]:
+        return self.meta_step()
+
+    def tensors(self) -> Any:
+        return self.agent.params.values()
+
+    def progress(self, stats: dict[str, float]) -> str:
+        post = stats.get("post_adaptation_return", float("nan"))
+        return f"return before {stats['pre_adaptation_return']:.1f} after {post:.1f}"
+
+    @classmethod
+    def agent_from(cls, config: MAMLConfig, state: dict[str, Any], path: str | Path) -> MAMLAgent:
+        env = gym.make(config.env_id)
+        agent = MAMLAgent(config, env.observation_space, env.action_space)
+        agent.params = checked_params(agent.params, field(state, "params", dict, path), path)
+        return agent
 
     # -- one meta-update -----------------------------------------------------------------------
     def _collect(self, tasks: list[Any], params: list[Params]) -> Batch:
@@ -477,16 +487,11 @@ class Trainer:
             "surrogate": old_loss,
         }
 
-    # -- checkpoints and the loop --------------------------------------------------------------
+    # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything the next meta-update depends on, as tensors, numbers, strings and JSON."""
         return {
-            "config": dataclasses.asdict(self.config),
             "params": self.agent.params,
-            "iteration": self.iteration,
-            "global_step": self.global_step,
-            "elapsed": self.elapsed,
-            "checkpoint_seconds": self.checkpoint_seconds,
             "task_rng": json.dumps(self.task_rng.bit_generator.state),
             "sampler": {
                 "generator": self.sampler.generator.get_state(),
@@ -495,85 +500,16 @@ class Trainer:
             },
         }
 
-    def save(self) -> None:
-        save_atomic(self.state_dict(), self.run_dir / "checkpoint.pt")
-
-    @classmethod
-    def resume(cls, run_dir: str | Path, total_steps: int | None = None) -> Trainer:
-        """The trainer saved in ``run_dir``, to continue bit for bit (to ``total_steps`` if given)."""
-        path = Path(run_dir) / "checkpoint.pt"
-        state = load(path)
-        config = config_from(MAMLConfig, state, path)
-        if total_steps is not None:
-            config = extended(config, total_steps, state.get("global_step"), path)
-        trainer = cls(config, run_dir)
-        trainer.agent.params = checked_params(trainer.agent.params, field(state, "params", dict, path), path)
-        trainer.iteration = field(state, "iteration", int, path)
-        trainer.global_step = field(state, "global_step", int, path)
-        trainer.elapsed = float(field(state, "elapsed", (int, float), path))
-        trainer.checkpoint_seconds = check_interval(state.get("checkpoint_seconds", CHECKPOINT_SECONDS), path)
-        trainer.task_rng = generator_from(field(state, "task_rng", str, path), f"{path}: task_rng")
+    def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
+        self.agent.params = checked_params(self.agent.params, field(state, "params", dict, path), path)
+        self.task_rng = generator_from(field(state, "task_rng", str, path), f"{path}: task_rng")
         sampler = field(state, "sampler", dict, path)
-        trainer.sampler.calls = field(sampler, "calls", int, path)
-        trainer.sampler.seed = field(sampler, "seed", int, path)
+        self.sampler.calls = field(sampler, "calls", int, path)
+        self.sampler.seed = field(sampler, "seed", int, path)
         try:
-            trainer.sampler.generator.set_state(field(sampler, "generator", torch.Tensor, path))
+            self.sampler.generator.set_state(field(sampler, "generator", torch.Tensor, path))
         except RuntimeError as error:
             raise ValueError(f"checkpoint: {path}: 'sampler' is not a torch generator state ({error})") from None
-        return trainer
-
-    def run(
-        self, checkpoint_seconds: float | None = None, progress: bool = True, stop_after: int | None = None
-    ) -> None:
-        """Meta-train until ``total_steps`` env steps (or ``stop_after`` more iterations)."""
-        with run_lock(self.run_dir):  # one trainer per run folder
-            if checkpoint_seconds is not None:  # kept in the checkpoint: a resumed run saves as often
-                self.checkpoint_seconds = check_interval(checkpoint_seconds)
-            self._run(self.checkpoint_seconds, progress, stop_after)
-
-    def _run(self, checkpoint_seconds: float, progress: bool, stop_after: int | None) -> None:
-        from tqdm import tqdm
-
-        c = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(c), indent=2) + "\n")
-        fields = ["iteration", "global_step", "steps_per_sec", "pre_adaptation_return", "post_adaptation_return"]
-        fields += ["kl", "step_fraction", "surrogate"]
-        log_path = self.run_dir / "progress.csv"
-        truncate_log(log_path, self.iteration, fields, key="iteration")
-        writer = tensorboard(self.run_dir, self.global_step)
-        bar = tqdm(total=c.total_steps, initial=min(self.global_step, c.total_steps), disable=not progress, unit="step")
-        last_save, done = time.monotonic(), 0
-        with stop_between_updates(bar, writer) as stop:
-            stop.update = self.iteration
-            while self.global_step < c.total_steps and (stop_after is None or done < stop_after):
-                tic, before = time.perf_counter(), self.global_step
-                stats = self.meta_step()
-                check_finite(self.run_dir, self.iteration + 1, stats, self.agent.params.values())
-                self.iteration, done = self.iteration + 1, done + 1
-                seconds = time.perf_counter() - tic
-                self.elapsed += seconds
-                row: dict[str, float] = {"iteration": self.iteration, "global_step": self.global_step}
-                row |= {"steps_per_sec": (self.global_step - before) / seconds, **stats}
-                append_log(log_path, row, fields)
-                if writer is not None:
-                    for key, value in row.items():
-                        writer.add_scalar(f"{c.variant}/{key}", value, self.global_step)
-                bar.update(min(self.global_step, c.total_steps) - bar.n)
-                post = stats.get("post_adaptation_return", float("nan"))
-                bar.set_postfix_str(
-                    f"{row['steps_per_sec']:,.0f} steps/s  return before {stats['pre_adaptation_return']:.1f}"
-                    f" after {post:.1f}"
-                )
-                stop.update = self.iteration
-                if stop.requested or time.monotonic() - last_save >= checkpoint_seconds:
-                    self.save()
-                    last_save = time.monotonic()
-                if stop.requested:
-                    raise Interrupted(saved=True, update=self.iteration)
-            self.save()
 
 
-# The names the ``metagym`` command looks for in an agent module.
-Config = MAMLConfig
-Agent = MAMLAgent
+__all__ = ["MAML", "MAMLAgent", "MAMLConfig", "Sampler", "Trainer", "load_agent"]

@@ -7,13 +7,11 @@ Every bad argument ends the command with one line naming it and exit status 2.
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import importlib
 import importlib.util
 import json
 import os
-import shutil
 import sys
 import threading
 from pathlib import Path
@@ -26,120 +24,73 @@ import metagym
 from metagym.backends import BACKENDS
 from metagym.evaluation import TASKS_PER_BLOCK
 from metagym.registration import check_family_id, family_of
-
-#: Agent name -> module holding ``Config``, ``Trainer`` and ``Agent`` (with ``Agent.load``).
-#: The MAML family shares one module; the agent name is its config's ``variant``.
-AGENTS = {
-    "rl2": "metagym.agents.rl2",
-    "maml": "metagym.agents.maml",
-    "fomaml": "metagym.agents.maml",
-    "reptile": "metagym.agents.maml",
-    "pretrained": "metagym.agents.maml",
-}
-
-
-#: How each agent is named in tables and plot legends.
-AGENT_NAMES = {"rl2": "RL²", "maml": "MAML", "fomaml": "FO-MAML", "reptile": "Reptile", "pretrained": "pretrained"}
+from metagym.runs import new_run, resumed_run, run_agent, run_config
 
 
 class CommandError(Exception):
     """A bad argument: printed as one line, exit status 2."""
 
 
-#: Config fields that have their own options (--env, --steps, --seed).
-COMMON_FIELDS = {"env_id", "total_steps", "seed"}
+def _registry() -> Any:
+    """metagym.agents.registry (torch-free), or a CommandError if the package lacks it."""
+    from metagym.agents import registry
+
+    return registry
 
 
-def _flag(text: str) -> bool:
-    if text.lower() in ("1", "true", "yes"):
-        return True
-    if text.lower() in ("0", "false", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
-
-
-def config_options(module: str) -> dict[str, tuple[Any, str]]:
-    """Each field of the agent's ``Config`` dataclass: (type, the docstring under it).
-
-    Read from the module's source, not imported, so building the parser needs no torch.
-    """
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        return {}
-    tree = ast.parse(Path(spec.origin).read_text())
-    kinds = {"int": int, "float": float, "str": str, "bool": _flag}
-    options: dict[str, tuple[Any, str]] = {}
-    for cls in (n for n in tree.body if isinstance(n, ast.ClassDef) and n.name.endswith("Config")):
-        for node, after in zip(cls.body, cls.body[1:], strict=False):
-            if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
-                continue
-            doc = after.value.value if isinstance(after, ast.Expr) and isinstance(after.value, ast.Constant) else ""
-            kind = ast.unparse(node.annotation).split("|")[0].strip()
-            if node.target.id not in COMMON_FIELDS and kind in kinds:
-                options[node.target.id] = (kinds[kind], str(doc))
-    return options
-
-
-def agent_module(name: str) -> Any:
-    if name not in AGENTS:
-        raise CommandError(f"--agent: unknown agent {name!r}; allowed: {', '.join(AGENTS)}")
+def agent_spec(name: str, flag: str = "--agent") -> Any:
     try:
-        return importlib.import_module(AGENTS[name])
-    except ModuleNotFoundError as error:
-        # A missing third-party module is a missing extra (the agents' dependencies all come
-        # with it); a missing metagym module is a real bug, raised as it is.
-        if not error.name or error.name.partition(".")[0] == "metagym":
-            raise
-        extra = "pip install 'metagym-rl[agents]'"
-        raise CommandError(f"--agent: {name} needs the agents extra: {extra} ({error})") from None
+        return _registry().agent_spec(name, flag)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
-def run_kind(run_dir: Path) -> str:
-    """Which agent trained the run in ``run_dir``."""
-    if not (run_dir / "checkpoint.pt").is_file():
-        raise CommandError(f"--run-dir: no checkpoint.pt in {run_dir}")
-    marker = run_dir / "agent.txt"
-    return marker.read_text().strip() if marker.exists() else "rl2"
+def algorithm_of(name: str, flag: str = "--agent") -> Any:
+    """The Algorithm class of trained agent ``name``; a CommandError naming a missing extra."""
+    from metagym.agents.common.trainer import algorithm_class
+
+    spec = agent_spec(name, flag)
+    try:
+        return algorithm_class(spec)
+    except ImportError as error:
+        raise CommandError(f"{flag}: {error}") from None
+
+
+def title_of(name: str) -> str:
+    """How an agent is named in tables and plot legends (its registered title)."""
+    return _registry().agent_spec(name).title if name in _registry().agent_names() else name
+
+
+#: Ids registered before ``--import`` ran (what is registered after is the user's).
+_BEFORE_IMPORTS: set[str] = set()
+
+
+def user_env_ids() -> list[str]:
+    """Family ids that ``--import``ed modules registered (their trial ids left out)."""
+    return [i for i in gym.registry if i not in _BEFORE_IMPORTS and not i.endswith("-Trial-v0") and "-Trial-" not in i]
 
 
 def cmd_list(args: argparse.Namespace) -> None:
-    """Print every family: id, trial id, horizon, splits and parameters with bounds."""
-    for env_id in metagym.env_ids(trials=False):
+    """Print every family (metagym's and those ``--import`` registered), then every agent."""
+    for env_id in [*metagym.env_ids(trials=False), *user_env_ids()]:
         try:
             family = family_of(gym.make(env_id, disable_env_checker=True))
         except ImportError as error:  # an optional extra (e.g. mujoco) is not installed
             print(f"{env_id}  (unavailable: {error})")
             continue
+        except TypeError:  # a user's id that is not a metagym family
+            continue
         print(f"{env_id}  (trial: {metagym.trial_id(env_id)}, {family.episodes_per_trial} episodes per trial)")
         print("  " + family.describe().replace("\n", "\n  "))
+    registry = _registry()
+    print("\nagents (metagym train --agent NAME; NAME --help lists its options):")
+    for name in registry.agent_names():
+        spec = registry.agent_spec(name)
+        print(f"  {name:<12} {spec.kind:<9} {spec.title}  ({spec.entry_point})")
 
 
-#: What a run folder holds; ``--overwrite`` deletes exactly these.
-RUN_FILES = ("checkpoint.pt", "config.json", "progress.csv", "agent.txt", "tensorboard")
 #: What ``metagym demo`` adds to its run folder.
 DEMO_FILES = ("results.json", "results.csv", "results.png", "trial.gif")
-
-
-def prepare_run_dir(folder: Path, overwrite: bool, flag: str, extra: tuple[str, ...] = ()) -> None:
-    """Refuse a folder that already holds a run unless ``overwrite``; then delete only that run's files."""
-    if folder.exists() and not folder.is_dir():
-        raise CommandError(f"{flag}: {folder} is a file, not a folder")
-    if not any((folder / name).exists() for name in RUN_FILES[:4]):
-        return
-    if not overwrite:
-        raise CommandError(
-            f"{flag}: {folder} already holds a run; continue it with --resume (train), "
-            "or start it over with --overwrite, which deletes its checkpoint and logs"
-        )
-    from metagym.agents.common.runlog import run_lock
-
-    with run_lock(folder):  # never clear a folder that another trainer is using
-        for name in RUN_FILES + extra:
-            path = folder / name
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
 
 
 #: ``metagym train`` defaults for a new run (options left unset on ``--resume`` keep the run's own).
@@ -154,41 +105,28 @@ def cmd_train(args: argparse.Namespace) -> None:
         trainer = resumed_trainer(args, run_dir)
     else:
         chosen = apply_preset(args)
-        module = agent_module(args.agent)
         check_family_id(args.env, "--env")
         if args.steps < 1:
             raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
-        fields = {f.name for f in dataclasses.fields(module.Config)}
-        given = {k for k, v in vars(args).items() if k in args.config_options and v is not None}
-        if given - fields:
-            name = sorted(given - fields)[0]
-            raise CommandError(f"--{name.replace('_', '-')}: not an option of --agent {args.agent}")
-        overrides = dict(chosen.config) if chosen is not None else {}
-        overrides.update({k: v for k, v in vars(args).items() if k in fields and v is not None})
-        overrides.update(env_id=args.env, total_steps=args.steps, seed=args.seed)
-        if "variant" in fields:
-            overrides["variant"] = args.agent
-        # Everything is checked before anything is written: a failing command leaves the folder as it was.
-        config = module.Config(**overrides).validate()
-        batch = getattr(config, "batch_size", None)
-        if batch is not None and config.total_steps != config.num_updates * batch:
-            print(
-                f"note: RL² trains whole updates of {batch:,} steps (num_envs x rollout_steps): "
-                f"{config.num_updates * batch:,} steps, not the {config.total_steps:,} asked for",
-                file=sys.stderr,
-            )
-        prepare_run_dir(run_dir, args.overwrite, "--run-dir")
-        trainer = module.Trainer(config, run_dir)
-        writable(run_dir, "--run-dir")
-        (run_dir / "agent.txt").write_text(args.agent + "\n")
+        algorithm_of(args.agent)  # a missing extra is named before anything else
+        # Everything is checked and built before anything is written: a failing command leaves the folder as it was.
+        config = run_config(args.agent, args.env, args.steps, args.seed, chosen, given_options(args), "--agent")
+        trainer = new_run(config, run_dir, args.overwrite, "--run-dir")
+        if trainer.algorithm.note:
+            print(f"note: {trainer.algorithm.note}", file=sys.stderr)
     trained(trainer, run_dir, args.checkpoint_seconds, args.quiet, "continue with --resume")
     print(f"trained {trainer.global_step:,} steps; run folder {run_dir}")
+
+
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The agent's config options given on the command line."""
+    return {o.name: getattr(args, o.name) for o in args.agent_options if getattr(args, o.name) is not None}
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
     """Train and evaluate every (env, agent, seed); write the summary (metagym.sweep)."""
     from metagym.presets import preset
-    from metagym.sweep import RECURRENT_PPO, Run, SweepFailed, applies, summarize, sweep, sweep_agents
+    from metagym.sweep import RECURRENT_PPO, Run, SweepFailed, applies, summarize, sweep, sweep_agents, untrained
 
     check_backend_arg(args.backend)
     for env_id in args.env:
@@ -199,8 +137,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     for agent in args.agents:
         if agent not in allowed:
             raise CommandError(f"--agents: unknown agent {agent!r}; allowed: {', '.join(allowed)}")
-        if agent in AGENTS:
-            agent_module(agent)
+        if agent != RECURRENT_PPO and not untrained(agent):
+            algorithm_of(agent, "--agents")
         if agent == RECURRENT_PPO and importlib.util.find_spec("sb3_contrib") is None:
             raise CommandError("--agents: recurrentppo needs the agents extra: pip install 'metagym-rl[agents]'")
     steps = sweep_steps(args.steps, args.agents)
@@ -213,7 +151,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         for agent in dict.fromkeys(args.agents):
             if not applies(agent, env_id):
                 print(f"sweep: {agent} does not apply to {env_id}; skipped")
-            elif agent in AGENTS or agent == RECURRENT_PPO:
+            elif not untrained(agent):
                 runs += [Run(env_id, agent, seed, steps.get(agent), args.preset, args.tasks) for seed in args.seeds]
             else:  # a classic baseline: nothing to train, one run
                 runs.append(Run(env_id, agent, None, None, None, args.tasks))
@@ -284,7 +222,7 @@ def resumed_trainer(args: argparse.Namespace, run_dir: Path) -> Any:
     """The trainer of the run in ``run_dir``, as it was saved; ``--steps`` may extend it."""
     if args.overwrite:
         raise CommandError("--overwrite: not with --resume (one continues the run, the other deletes it)")
-    names = ("preset", "agent", "env", "seed", *sorted(args.config_options))
+    names = ("preset", "agent", "env", "seed", *(o.name for o in args.agent_options))
     fixed = [name for name in names if getattr(args, name) is not None]
     if fixed:
         flag = "--" + fixed[0].replace("_", "-")
@@ -293,21 +231,11 @@ def resumed_trainer(args: argparse.Namespace, run_dir: Path) -> Any:
         )
     if args.steps is not None and args.steps < 1:
         raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
-    module = agent_module(run_kind(run_dir))  # the run says which agent trained it
+    algorithm_of(run_agent(run_dir), "--run-dir")  # the run says which agent trained it
     try:
-        return module.Trainer.resume(run_dir, total_steps=args.steps)
+        return resumed_run(run_dir, args.steps)
     except ValueError as error:
         raise CommandError(str(error).replace("steps: ", "--steps: ", 1)) from None
-
-
-def writable(folder: Path, flag: str) -> None:
-    """Create ``folder`` if needed, or raise a one-line error naming ``flag`` if it cannot be written."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise CommandError(f"{flag}: cannot create {folder} ({error.strerror or error})") from None
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise CommandError(f"{flag}: {folder} is not writable")
 
 
 def trained(trainer: Any, run_dir: Path, checkpoint_seconds: float | None, quiet: bool, hint: str) -> None:
@@ -329,16 +257,22 @@ def trained(trainer: Any, run_dir: Path, checkpoint_seconds: float | None, quiet
 
 
 def load_agent(run_dir: str) -> Any:
-    path = Path(run_dir)
-    module = agent_module(run_kind(path))
-    return module.Agent.load(path)
+    from metagym.runs import load_run
+
+    algorithm_of(run_agent(run_dir), "--run-dir")  # a missing extra, named
+    return load_run(run_dir)
 
 
 def agent_names(runs: list[str]) -> list[str]:
     """Legend names: the agent (``RL²``, ``MAML``), with the run folder where two runs share one."""
-    kinds = [AGENT_NAMES.get(run_kind(Path(run)), run_kind(Path(run))) for run in runs]
+    kinds = [title_of(run_agent(run)) for run in runs]
     pairs = zip(kinds, runs, strict=True)
     return [kind if kinds.count(kind) == 1 else f"{kind} ({Path(run).name})" for kind, run in pairs]
+
+
+def gradient(agent: Any) -> bool:
+    """Whether ``agent`` adapts by gradient steps (its declared ``kind``)."""
+    return getattr(agent, "kind", "memory") == "gradient"
 
 
 def _with_inner_lr(agent: Any, inner_lr: float) -> Any:
@@ -426,7 +360,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         if not args.inner_lr > 0:  # also refuses nan
             raise CommandError(f"--inner-lr: expected a number > 0, got {args.inner_lr}")
         for run, agent in zip(runs, agents, strict=True):
-            if not hasattr(agent, "adapt"):
+            if not gradient(agent):
                 raise CommandError(f"--inner-lr: {run} holds a memory agent, which takes no gradient steps")
         agents = [_with_inner_lr(agent, args.inner_lr) for agent in agents]
     if args.split is not None:
@@ -464,7 +398,7 @@ def cmd_render(args: argparse.Namespace) -> None:
     if not args.human:
         check_folder_of(Path(args.out), "--out")
     task = held_out_tasks(agent.config.env_id, args.split, args.task_index + 1, args.seed)[args.task_index]
-    frames = play_adaptation(agent, task, args.seed) if hasattr(agent, "adapt") else play_trial(agent, task, args.seed)
+    frames = play_adaptation(agent, task, args.seed) if gradient(agent) else play_trial(agent, task, args.seed)
     if args.human:
         window = Window("metagym render", 8)
         for frame in frames:
@@ -542,17 +476,12 @@ def play_trial(agent: Any, task: Any, seed: int) -> list[Any]:
 
 
 def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[Any]:
-    """One episode on ``task`` before and after each of ``steps`` adaptation steps, as frames."""
-    import torch
-
-    from metagym.agents.maml import Sampler
+    """One greedy episode on ``task`` before and after each of ``steps`` adaptation steps, as frames."""
     from metagym.render import caption
 
-    torch.manual_seed(seed)
-    sampler = Sampler(agent, 1, seed, per_task=agent.config.eval_batch_size)
     env = gym.make(agent.config.env_id, render_mode="rgb_array")
-    params, frames = agent.params, []
-    for k in range(steps + 1):
+    frames = []
+    for k, params in enumerate(agent.adapted_params(task, steps, seed)):
         obs, _ = env.reset(seed=seed + k, options={"task": task})
         done, running = False, 0.0
         while not done:
@@ -566,9 +495,6 @@ def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[An
             obs, reward, terminated, truncated, _ = env.step(action[0])
             running += float(reward)
             done = terminated or truncated
-        if k < steps:
-            batch = sampler.sample([task], [params])
-            params = agent.adapt(batch.task(0), params, lr=agent.config.inner_lr * (1.0 if k == 0 else 0.5))
     return frames
 
 
@@ -579,17 +505,14 @@ def cmd_demo(args: argparse.Namespace) -> None:
     from metagym.results import table, write
 
     demo = preset("rl2-gridnavi")
-    module = agent_module(demo.agent)
+    algorithm_of(demo.agent)
     out = Path(args.out)
     steps = demo.steps if args.steps is None else args.steps
     if steps < 1:
         raise CommandError(f"--steps: expected an integer >= 1, got {steps}")
-    config = module.Config(**demo.config, env_id=demo.env, total_steps=steps, seed=args.seed).validate()
+    config = run_config(demo.agent, demo.env, steps, args.seed, demo)
     imageio = video_writer()
-    prepare_run_dir(out, args.overwrite, "--out", DEMO_FILES)
-    trainer = module.Trainer(config, out)
-    writable(out, "--out")
-    (out / "agent.txt").write_text("rl2\n")
+    trainer = new_run(config, out, args.overwrite, "--out", DEMO_FILES)
     print(f"1/3 meta-training RL² on {demo.env} for {steps:,} steps, preset {demo.name} (run folder {out})")
     trained(trainer, out, None, args.quiet, f"continue with metagym train --run-dir {out} --resume")
     print("2/3 evaluating on 210 fresh trials from GridNavi's prior (each of the 21 goals 10 times, as VariBAD)")
@@ -605,7 +528,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("results: " + ", ".join(str(p) for p in paths) + f"\nGIF of one trial: {gif}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(agent_options: list[Any] | None = None, agent: str | None = None) -> argparse.ArgumentParser:
+    """The command's parser; ``metagym train`` takes ``agent_options`` (the fields of ``agent``'s
+    config, :func:`metagym.agents.common.settings.options`) besides its own."""
     from metagym.sweep import sweep_agents
 
     parser = argparse.ArgumentParser(prog="metagym", description="meta-RL task families, agents and evaluation")
@@ -629,7 +554,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--preset", help="a tuned setting (metagym presets): agent, env, steps and config; options override it"
     )
-    train.add_argument("--agent", help=f"one of {', '.join(AGENTS)} (default: {d['agent']})")
+    trained_agents = [n for n in _registry().agent_names() if _registry().agent_spec(n).trained]
+    train.add_argument("--agent", help=f"one of {', '.join(trained_agents)} (default: {d['agent']})")
     train.add_argument("--env", help=f"family id (default: {d['env']})")
     train.add_argument(
         "--steps", type=int, help=f"environment steps (default: {d['steps']}); with --resume, extends the run to this"
@@ -646,14 +572,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between checkpoints (default: 120; a resumed run keeps its own)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
-    options: dict[str, tuple[Any, str]] = {}
-    for module in dict.fromkeys(AGENTS.values()):
-        for name, (kind, doc) in config_options(module).items():
-            if name not in options and name != "variant":
-                options[name] = (kind, doc)
-    for name, (kind, doc) in options.items():
-        train.add_argument(f"--{name.replace('_', '-')}", dest=name, type=kind, default=None, help=doc)
-    train.set_defaults(run=cmd_train, config_options=set(options))
+    options = list(agent_options or [])
+    group = train.add_argument_group(
+        f"options of --agent {agent}" if agent else "agent options",
+        None if agent else "each agent's config fields are options: metagym train --agent NAME --help lists them",
+    )
+    for option in options:
+        group.add_argument(
+            option.flag, dest=option.name, type=_typed(option), default=None, metavar=option.metavar, help=option.help
+        )
+    train.set_defaults(run=cmd_train, agent_options=options)
 
     ev = sub.add_parser("evaluate", help="measure adaptation on held-out tasks")
     ev.add_argument("--run-dir", required=True, help="a trained run")
@@ -726,23 +654,91 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _typed(option: Any) -> Any:
+    """``option.parse`` for argparse: a bad value is reported as ``argument --flag: <why>``."""
+
+    def parse(text: str) -> Any:
+        try:
+            return option.parse(text)
+        except (TypeError, ValueError) as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parse
+
+
+def _import_modules(argv: list[str]) -> None:
+    """Import every ``--import MODULE`` (before the parser is built: they may register agents)."""
+    scan = argparse.ArgumentParser(add_help=False)
+    scan.add_argument("--import", dest="imports", action="append", default=[])
+    _BEFORE_IMPORTS.update(gym.registry)
+    for module in scan.parse_known_args(argv)[0].imports:
+        try:
+            importlib.import_module(module)
+        except ImportError as error:
+            raise CommandError(f"--import: cannot import {module!r} ({error})") from None
+
+
+def _train_options(argv: list[str]) -> tuple[str | None, list[Any]]:
+    """For ``metagym train``: the agent it trains (``--agent``, the preset's, the resumed run's,
+    or the default) and its config options; (None, []) where that is not known yet (the
+    command then names what is wrong)."""
+    from metagym.agents.common.settings import options
+
+    scan = argparse.ArgumentParser(add_help=False)
+    for flag in ("--agent", "--preset", "--run-dir", "--import"):
+        scan.add_argument(flag)
+    scan.add_argument("--resume", action="store_true")
+    scan.add_argument("command", nargs="?")
+    known, _ = scan.parse_known_args([a for a in argv if a not in ("-h", "--help")])
+    if known.command != "train":
+        return None, []
+    try:
+        if known.resume:
+            name = run_agent(known.run_dir) if known.run_dir else None
+        elif known.agent:
+            name = known.agent
+        elif known.preset:
+            from metagym.presets import preset
+
+            name = preset(known.preset).agent
+        else:
+            name = str(TRAIN_DEFAULTS["agent"])
+        if name is None:
+            return None, []
+        spec = agent_spec(name)
+        return name, options(algorithm_of(name).Config, spec.kwargs)
+    except (CommandError, ValueError, ImportError):
+        return None, []
+
+
+def _refuse_unknown(unknown: list[str], args: argparse.Namespace, agent: str | None) -> None:
+    """One line for an option the command does not take (an agent's option names the agent)."""
+    flag = next((a.split("=")[0] for a in unknown if a.startswith("-")), unknown[0])
+    if args.command == "train" and agent is not None:
+        hint = f"metagym train --agent {agent} --help lists its options"
+        raise CommandError(f"{flag}: not an option of --agent {agent} ({hint})")
+    raise CommandError(f"{flag}: not an option of metagym {args.command} (metagym {args.command} --help)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
     background: list[BaseException | None] = []  # e.g. TensorBoard's writer thread on a full disk
     hook = threading.excepthook
     threading.excepthook = lambda failed: background.append(failed.exc_value)
+    values = {i + 1 for i, a in enumerate(argv) if a == "--import"}  # MODULE after --import
+    command = next((a for i, a in enumerate(argv) if not a.startswith("-") and i not in values), "")
     try:
-        for module in args.imports:
-            try:
-                importlib.import_module(module)
-            except ImportError as error:
-                raise CommandError(f"--import: cannot import {module!r} ({error})") from None
+        _import_modules(argv)
+        agent, agent_options = _train_options(argv)
+        args, unknown = build_parser(agent_options, agent).parse_known_args(argv)
+        command = args.command
+        if unknown:
+            _refuse_unknown(unknown, args, agent)
         args.run(args)
         if background:
             print(f"metagym {args.command}: warning: a background writer failed ({background[0]})", file=sys.stderr)
     except (CommandError, ValueError, TypeError) as error:
-        print(f"metagym {args.command}: {error}", file=sys.stderr)
+        print(f"metagym {command}: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`metagym list | head`): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -750,7 +746,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except OSError as error:  # a file that cannot be read or written: disk full, read-only, removed
         where = f"{error.filename}: " if error.filename else ""
-        print(f"metagym {args.command}: {where}{error.strerror or error}", file=sys.stderr)
+        print(f"metagym {command}: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     finally:
         threading.excepthook = hook

@@ -14,8 +14,9 @@ two-task bandit presets) is enumerated in equal strata, so a mean over it is an 
 expectation over the split: 42 tasks on GridNavi are each of the 21 goals twice.
 
 An agent here is anything with ``predict(obs, state, episode_start, deterministic)`` (SB3's
-interface) and a ``config`` naming ``env_id`` and ``episodes_per_trial``; gradient agents add
-``adapt``, ``adaptation_returns`` and ``reinitialised``.
+interface) and a ``config`` naming ``env_id`` and ``episodes_per_trial``; an agent that declares
+``kind = "gradient"`` adds ``adaptation_returns``, ``reinitialised`` and
+``experience_per_step`` (the episodes one adaptation step plays).
 
 Where: the tasks are scored in blocks of ``tasks_per_block`` (50), each block one batch and one
 unit of work of a backend (:mod:`metagym.backends`): this process, or a Ray task on any worker.
@@ -282,7 +283,7 @@ def evaluate_gradient(
     plan = _Plan(env_id, split, 1, seed, deterministic, steps)
     scored = _score(agent, control, plan, tasks, tasks_per_block, backend, address, progress)
     returns = scored.pop("agent")
-    per_step = int(getattr(agent.config, "eval_batch_size", agent.config.fast_batch_size))
+    per_step = int(agent.experience_per_step)
     experience = [k * per_step for k in range(steps + 1)]
     results = _results(
         name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
@@ -313,7 +314,7 @@ def evaluate(
     """Run the protocol and return the results dictionary (see :func:`metagym.results.write`).
 
     Args:
-        agent: A memory agent (``predict``) or a gradient agent (also ``adapt``).
+        agent: A memory agent (``predict``) or a gradient agent (``kind = "gradient"``).
         split: Split to score; None: ``test`` where the family holds tasks out, else its prior.
         num_tasks: Trials, one per task (finite splits are enumerated in equal strata).
         seed: Seed of the tasks, the trials and the bootstrap (an integer >= 0).
@@ -326,7 +327,7 @@ def evaluate(
             on (it is recorded in the results); smaller blocks spread over more workers.
         progress: Show a progress bar of the tasks scored, across workers.
     """
-    if hasattr(agent, "adapt"):
+    if getattr(agent, "kind", "memory") == "gradient":
         return evaluate_gradient(
             agent, split, num_tasks, seed, name, 3, deterministic, backend, address, tasks_per_block, progress
         )
@@ -345,6 +346,8 @@ def evaluate(
 
 class _Scored:
     """A user's memory agent with the ``config`` the protocol reads (env id, K)."""
+
+    kind = "memory"
 
     def __init__(self, agent: Any, env_id: str, episodes_per_trial: int | None) -> None:
         from types import SimpleNamespace

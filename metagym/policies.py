@@ -1,6 +1,8 @@
 """Reference policies and the loop that measures them over trials.
 
-A :class:`Policy` plays whole trials: :meth:`Policy.reset_trial` is called at trial start
+This module depends on no other of metagym's (a task is whatever the env's family takes: a
+:class:`metagym.tasks.Task`), so ``metagym.tasks`` can name :class:`Policy` without an import
+circle. A :class:`Policy` plays whole trials: :meth:`Policy.reset_trial` is called at trial start
 (a task oracle reads the task there; adaptive baselines clear their statistics), then
 :meth:`Policy.act` and :meth:`Policy.update` at every step. Every family offers
 :class:`RandomPolicy` and its own task oracle (``family.oracle_policy()``); classic adaptive
@@ -25,8 +27,6 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from metagym.tasks import Task
-
 
 class Policy(ABC):
     """A policy that plays whole trials, possibly adapting from what it sees."""
@@ -34,7 +34,7 @@ class Policy(ABC):
     #: Name used in results tables and plots.
     name = "policy"
 
-    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:  # noqa: B027 (optional hook)
+    def reset_trial(self, task: Any, rng: np.random.Generator) -> None:  # noqa: B027 (optional hook)
         """Start a trial on ``task``. Only a task oracle may read ``task``."""
 
     def reset_episode(self, obs: Any) -> None:  # noqa: B027 (optional hook)
@@ -56,7 +56,7 @@ class RandomPolicy(Policy):
     def __init__(self, action_space: gym.Space[Any]) -> None:
         self.action_space = action_space
 
-    def reset_trial(self, task: Task, rng: np.random.Generator) -> None:
+    def reset_trial(self, task: Any, rng: np.random.Generator) -> None:
         self.action_space.seed(int(rng.integers(2**31)))
 
     def act(self, obs: Any) -> Any:
@@ -64,7 +64,7 @@ class RandomPolicy(Policy):
 
 
 def run_trials(
-    env: gym.Env[Any, Any], policy: Policy, tasks: Sequence[Task], episodes: int, seed: int = 0, start: int = 0
+    env: gym.Env[Any, Any], policy: Policy, tasks: Sequence[Any], episodes: int, seed: int = 0, start: int = 0
 ) -> np.ndarray:
     """Play one trial of ``episodes`` inner episodes per task; return each episode's return.
 

@@ -1,14 +1,15 @@
 """Sweeps: every (family, agent, seed) run trained and scored, on one machine or on Ray.
 
-A sweep is a grid of runs. A run of a metagym agent (RL², MAML, ...) is the same two commands
-a user would type, ``metagym train`` then ``metagym evaluate`` (on ``test`` where the family
-holds tasks out, else on its prior), in its own folder ``OUT/<env>/<agent>/seed-<seed>``, so a
-sweep's runs can be inspected, resumed and re-scored like any other. Two more kinds of agent
-make the comparison: ``recurrentppo``, SB3-contrib's RecurrentPPO trained on the family's trial
-id with its defaults (8 envs) for the same steps, its weights saved as a plain state dict; and
-the classic baselines of :data:`metagym.agents.classic.BASELINES` (UCB1, Thompson sampling,
-Gittins, PSRL), which need no training: one run each, in ``OUT/<env>/<agent>/untrained``,
-only on the families where they apply. All are scored by the same protocol, on the same tasks.
+A sweep is a grid of runs. A run of a registered agent (RL², MAML, a user's) is what
+``metagym train`` then ``metagym evaluate`` do (the same library calls, :mod:`metagym.runs`;
+scored on ``test`` where the family holds tasks out, else on its prior), in its own folder
+``OUT/<env>/<agent>/seed-<seed>``, so a sweep's runs can be inspected, resumed and re-scored
+like any other. Two more kinds of agent make the comparison: ``recurrentppo``, SB3-contrib's
+RecurrentPPO trained on the family's trial id with its defaults (8 envs) for the same steps,
+its weights saved as a plain state dict; and the registered baselines
+(:mod:`metagym.agents.registry`, kind ``baseline``: UCB1, Thompson sampling, Gittins, PSRL),
+which need no training: one run each, in ``OUT/<env>/<agent>/untrained``, only on the families
+where they apply. All are scored by the same protocol, on the same tasks.
 
 A run is one unit of work: the local backend plays them one after another in this process;
 the Ray backend (``pip install "metagym-rl[ray]"``) makes each a Ray task, so a cluster runs
@@ -29,12 +30,9 @@ experience before each (so RL²'s episodes and MAML's adaptation steps share an 
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
 import math
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +42,7 @@ from metagym.backends import BACKENDS, check_backend, map_calls
 
 __all__ = [
     "BACKENDS", "Run", "SweepFailed", "applies", "interval", "run_one", "summarize", "sweep", "sweep_agents", "table",
+    "untrained",
 ]  # fmt: skip
 
 
@@ -54,19 +53,26 @@ RECURRENT_PPO_STEPS = 1_000_000
 
 
 def sweep_agents() -> list[str]:
-    """Every agent a sweep can run: metagym's trained agents, RecurrentPPO, the classic baselines."""
-    from metagym.agents.classic import BASELINES
-    from metagym.cli import AGENTS
+    """Every agent a sweep can run: the registered trained agents, RecurrentPPO, the baselines."""
+    from metagym.agents.registry import agent_names
 
-    return [*AGENTS, RECURRENT_PPO, *BASELINES]
+    trained = [name for name in agent_names() if not untrained(name)]
+    return [*trained, RECURRENT_PPO, *agent_names("baseline")]
+
+
+def untrained(agent: str) -> bool:
+    """Whether ``agent`` is a registered untrained baseline (one run, no seeds)."""
+    from metagym.agents.registry import agent_names
+
+    return agent in agent_names("baseline")
 
 
 def applies(agent: str, env_id: str) -> bool:
-    """Whether ``agent`` can run on family ``env_id`` (a classic baseline only where it is defined)."""
-    from metagym.agents.classic import BASELINES, baseline_for
+    """Whether ``agent`` can run on family ``env_id`` (a baseline only where it is defined)."""
+    from metagym.agents.classic import baseline_for
     from metagym.evaluation import family_for
 
-    if agent not in BASELINES:
+    if not untrained(agent):
         return True
     family = family_for(env_id)
     return baseline_for(agent, family, family.episodes_per_trial) is not None
@@ -75,13 +81,12 @@ def applies(agent: str, env_id: str) -> bool:
 def cpus_of(run: Run) -> int:
     """CPUs a run's Ray task asks for: its training config's ``torch_threads`` (the agent's
     default, or its preset's setting); 1 for RecurrentPPO and the untrained baselines."""
-    from metagym.cli import AGENTS
-
-    if run.agent not in AGENTS:
+    if run.agent == RECURRENT_PPO or untrained(run.agent):
         return 1
-    import importlib
+    from metagym.agents.common.trainer import algorithm_class
+    from metagym.agents.registry import agent_spec
 
-    threads = importlib.import_module(AGENTS[run.agent]).Config().torch_threads
+    threads = getattr(algorithm_class(agent_spec(run.agent)).Config(), "torch_threads", 1)
     if run.preset is not None:
         from metagym.presets import preset
 
@@ -159,45 +164,37 @@ def _recurrent_ppo(run: Run, folder: Path) -> dict[str, Any]:
 
 def run_one(run: Run, out: str) -> dict[str, Any]:
     """Train (or resume) and evaluate ``run`` under ``out``; its results. Safe to repeat."""
-    from metagym.agents.classic import BASELINES
-
     folder = run.folder(Path(out))
     results = folder / "results.json"
     if results.is_file():
         return json.loads(results.read_text())
-    if run.agent in BASELINES:
+    if untrained(run.agent):
         return _baseline(run, folder)
     if run.agent == RECURRENT_PPO:
         return _recurrent_ppo(run, folder)
+    from metagym.evaluation import evaluate
+    from metagym.presets import default_for, preset
+    from metagym.results import write
+    from metagym.runs import load_run, run_config, train_run
+
     run_dir = folder / "run"
-    if (run_dir / "checkpoint.pt").is_file():
-        argv = ["train", "--resume", "--run-dir", str(run_dir), "--quiet"]
+    if (run_dir / "checkpoint.pt").is_file():  # interrupted: continue (a finished run just saves)
+        train_run(None, run_dir, resume=True, progress=False)
     else:
-        argv = ["train", "--agent", run.agent, "--env", run.env, "--seed", str(run.seed)]
-        argv += ["--run-dir", str(run_dir), "--quiet", "--overwrite"]
-        argv += ["--steps", str(run.steps)] if run.steps is not None else []
-        argv += ["--preset", run.preset] if run.preset is not None else []
-    _command(argv, f"training {run}")
+        chosen = preset(run.preset) if run.preset is not None else default_for(run.agent, run.env)
+        if chosen is not None and chosen.agent != run.agent:
+            raise ValueError(f"preset: {chosen.name} trains {chosen.agent}, not {run.agent}")
+        steps = run.steps if run.steps is not None else (chosen.steps if chosen is not None else 1_000_000)
+        config = run_config(run.agent, run.env, steps, run.seed or 0, chosen)
+        train_run(config, run_dir, overwrite=True, progress=False)
+    agent = load_run(run_dir)
 
     def score(staged: Path) -> None:
-        argv = ["evaluate", "--run-dir", str(run_dir), "--tasks", str(run.tasks), "--out", str(staged), "--quiet"]
-        _command(argv, f"evaluating {run}")
+        from metagym.agents.registry import agent_spec
+
+        write(evaluate(agent, None, run.tasks, 0, agent_spec(run.agent).title), staged)
 
     return _publish(folder, score)
-
-
-def _command(argv: list[str], what: str) -> None:
-    """Run a ``metagym`` command; if it fails, raise with its own message (a Ray worker's
-    stderr does not reach the driver, so the message travels in the exception)."""
-    from metagym.cli import main
-
-    captured = io.StringIO()
-    with contextlib.redirect_stderr(captured):
-        code = main(argv)
-    sys.stderr.write(captured.getvalue())
-    if code != 0:
-        message = captured.getvalue().strip().splitlines()
-        raise RuntimeError(f"{what} failed: {message[0] if message else f'exit status {code}'}")
 
 
 class SweepFailed(RuntimeError):

@@ -53,7 +53,7 @@ def main() -> None:
             trainer.run()
             agent = trainer.agent
             print(
-                f"{variant}: {trainer.global_step:,} steps, {trainer.iteration} iterations, "
+                f"{variant}: {trainer.global_step:,} steps, {trainer.update} iterations, "
                 f"{(time.perf_counter() - tic) / 60:.1f} min"
             )
         if variant == "pretrained":  # choose the control's fine-tuning step on validation

@@ -45,20 +45,19 @@ def test_bad_arguments_fail_clearly(args: list[str], words: str) -> None:
 
 def test_every_shipped_preset_is_complete_and_builds_a_valid_config() -> None:
     import dataclasses
-    import importlib
 
     import gymnasium as gym
 
-    from metagym.cli import AGENTS
+    from metagym.agents.registry import agent_names
     from metagym.presets import presets
+    from metagym.runs import run_config
 
     assert {"rl2-gridnavi", "rl2-bandit", "rl2-tabular", "maml-pointnav"} <= set(presets())
     for name, preset in presets().items():
-        assert preset.agent in AGENTS and preset.env in gym.registry, name
+        assert preset.agent in agent_names() and preset.env in gym.registry, name
         assert "test" not in preset.expected["selected_on"].split(":")[0], name  # never selected on test
         assert preset.expected["command"].startswith("metagym "), name
-        module = importlib.import_module(AGENTS[preset.agent])
-        config = module.Config(**preset.config, env_id=preset.env, total_steps=preset.steps).validate()
+        config = run_config(preset.agent, preset.env, preset.steps, 0, preset)
         assert dataclasses.asdict(config)["total_steps"] == preset.steps
 
 

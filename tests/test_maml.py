@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from metagym.agents.common.policy_gradient import Batch, discounted_returns, linear_baseline  # noqa: E402
-from metagym.agents.maml import MAMLAgent, MAMLConfig, Sampler, Trainer  # noqa: E402
+from metagym.agents.maml import MAML, MAMLAgent, MAMLConfig, Sampler, Trainer  # noqa: E402
 from metagym.evaluation import evaluate  # noqa: E402
 
 TINY = {"meta_batch_size": 3, "fast_batch_size": 4, "hidden_size": 16, "total_steps": 4000}
@@ -25,13 +25,13 @@ def tiny(**kwargs) -> MAMLConfig:  # type: ignore[no-untyped-def]
 
 
 def one_task_batch(agent: MAMLAgent, seed: int = 0) -> tuple[object, Batch]:
-    trainer_tasks = Trainer(agent.config, "/tmp/unused").family.sample(np.random.default_rng(seed), 1)
+    trainer_tasks = MAML(agent.config).family.sample(np.random.default_rng(seed), 1)
     batch = Sampler(agent, 1, seed).sample(trainer_tasks, [agent.params])
     return trainer_tasks[0], batch.task(0)
 
 
 def test_inner_step_equals_one_sgd_step_on_a_deep_copy() -> None:
-    trainer = Trainer(tiny(), "/tmp/unused")
+    trainer = MAML(tiny())
     agent = trainer.agent
     _, batch = one_task_batch(agent)
     adapted = agent.adapt(batch)
@@ -49,7 +49,7 @@ def test_inner_step_equals_one_sgd_step_on_a_deep_copy() -> None:
 
 
 def test_second_order_terms_are_non_zero_and_first_order_drops_them() -> None:
-    agent = Trainer(tiny(), "/tmp/unused").agent
+    agent = MAML(tiny()).agent
     _, train = one_task_batch(agent, 0)
     _, valid = one_task_batch(agent, 1)
 
@@ -70,7 +70,7 @@ def test_second_order_terms_are_non_zero_and_first_order_drops_them() -> None:
 
 
 def test_trpo_step_satisfies_its_kl_bound() -> None:
-    trainer = Trainer(tiny(max_kl=0.005), "/tmp/unused")
+    trainer = MAML(tiny(max_kl=0.005))
     before = {k: v.clone() for k, v in trainer.agent.params.items()}
     stats = trainer.meta_step()
     assert 0.0 <= stats["kl"] <= 0.005
@@ -96,7 +96,7 @@ def test_every_variant_trains_deterministically(tmp_path: Path, variant: str) ->
     a, b = Trainer(config, tmp_path / "a"), Trainer(config, tmp_path / "b")
     a.run(progress=False, stop_after=2)
     b.run(progress=False, stop_after=2)
-    assert a.iteration == 2 and a.global_step > 0
+    assert a.update == 2 and a.global_step > 0
     for key in a.agent.params:
         torch.testing.assert_close(a.agent.params[key], b.agent.params[key], rtol=0, atol=0)
     assert (tmp_path / "a" / "progress.csv").read_text().count("\n") == 3
@@ -163,7 +163,7 @@ def test_bad_configs_fail_clearly(kwargs: dict, words: str) -> None:
 def test_maml_runs_on_discrete_families(tmp_path: Path, env_id: str) -> None:
     trainer = Trainer(tiny(env_id=env_id), tmp_path / "run")
     trainer.run(progress=False, stop_after=2)
-    assert "log_std" not in trainer.agent.params and trainer.iteration == 2
+    assert "log_std" not in trainer.agent.params and trainer.update == 2
     result = evaluate(trainer.agent, None, 3, seed=0)
     assert len(result["episode_returns"]["mean"]) == 4
 
@@ -195,7 +195,7 @@ def test_reptile_defaults_to_five_inner_steps_and_refuses_one(tmp_path: Path) ->
 def test_reptile_update_is_not_the_joint_training_step() -> None:
     """With one inner step Reptile's update is exactly the joint (multi-task SGD) step on the first
     batch; with the default five it is not."""
-    trainer = Trainer(tiny(variant="reptile", inner_steps=5), "/tmp/unused")
+    trainer = MAML(tiny(variant="reptile", inner_steps=5))
     agent, batches = trainer.agent, []
     collect = trainer._collect
 
@@ -219,7 +219,7 @@ def test_reptile_update_is_not_the_joint_training_step() -> None:
 
 
 def test_point_nav_policy_acts_in_unit_box_as_the_reference_code() -> None:
-    agent = Trainer(tiny(), "/tmp/unused").agent
+    agent = MAML(tiny()).agent
     assert agent.config.inner_lr == 0.5 and agent.normalized
     np.testing.assert_allclose(agent.to_env(np.array([[-1.0, 1.0], [0.5, 3.0]])), [[-0.1, 0.1], [0.05, 0.1]])
     # At initialisation (std 1 in unit actions) about a third of sampled actions saturate, not 90%.
@@ -265,7 +265,7 @@ def test_a_meta_batch_with_no_gradient_takes_no_step(tmp_path) -> None:  # type:
     TRPO's conjugate gradient is 0 / 0. The update is skipped (it used to crash with NaN logits)."""
     from metagym.envs.bandit import BanditTask
 
-    trainer = Trainer(tiny(env_id="MetaBandit-v0"), tmp_path / "run")
+    trainer = MAML(tiny(env_id="MetaBandit-v0"))
     tasks = [BanditTask(probs=(0.0,) * 5)] * trainer.config.meta_batch_size
     params = [trainer.agent.params] * len(tasks)
     batch = trainer._collect(tasks, params)

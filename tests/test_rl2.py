@@ -63,7 +63,7 @@ def test_gae_matches_hand_computed_returns() -> None:
 def test_hidden_state_persists_within_a_trial_and_resets_between() -> None:
     trainer = Trainer(tiny(), "/tmp/unused")
     agent = trainer.agent
-    obs = trainer.obs[:2]
+    obs = trainer.algorithm.obs[:2]
     _, h1 = agent.predict(obs, None, np.ones(2, dtype=bool))
     _, h2 = agent.predict(obs, h1, np.zeros(2, dtype=bool))
     _, h_reset = agent.predict(obs, h2, np.ones(2, dtype=bool))
@@ -71,7 +71,7 @@ def test_hidden_state_persists_within_a_trial_and_resets_between() -> None:
     np.testing.assert_allclose(h_reset, h1, atol=1e-6)  # a new trial starts from scratch
     # unroll: a start in the middle of a sequence equals starting a fresh sequence there
     net = agent.network
-    seq = torch.as_tensor(np.stack([trainer.obs[:2]] * 4))
+    seq = torch.as_tensor(np.stack([trainer.algorithm.obs[:2]] * 4))
     starts = torch.tensor([[1.0, 1.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
     features, _ = net.unroll(seq, torch.zeros(2, 16), starts)
     fresh, _ = net.unroll(seq[2:], torch.zeros(2, 16), torch.tensor([[1.0, 1.0], [0.0, 0.0]]))

@@ -118,8 +118,10 @@ def test_a_failed_run_stops_no_other_and_says_why(
     with pytest.raises(SweepFailed) as failed:
         sweep(runs, tmp_path / "api")
     assert failed.value.results[0] is not None and failed.value.results[1] is None
-    assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: RuntimeError: evaluating" in str(failed.value)
-    assert "--tasks: expected an integer >= 1, got 0" in str(failed.value)  # the command's own message travels
+    # The run's own error travels, whole, in one line.
+    assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: ValueError: tasks: expected an integer >= 1, got 0" in str(
+        failed.value
+    )
     out = tmp_path / "cli"
     argv = ["sweep", "--env", "MetaBandit-v0", "--agents", "ucb1", "rl2", "--seeds", "0", "--tasks", "12"]
     assert main([*argv, "--preset", "no-such", "--out", str(out)]) == 2  # refused before any run

@@ -99,7 +99,8 @@ def test_checkpoints_load_with_weights_only(rl2_run: Path, tmp_path: Path) -> No
     assert state["update"] == 2 and isinstance(state["envs"], dict)
     trainer = maml.Trainer(maml.MAMLConfig(meta_batch_size=2, fast_batch_size=2, hidden_size=8), tmp_path / "m")
     trainer.run(progress=False, stop_after=1)
-    assert torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=True)["iteration"] == 1
+    saved = torch.load(tmp_path / "m" / "checkpoint.pt", weights_only=True)
+    assert saved["update"] == 1 and saved["agent"] == "maml"
 
 
 def test_a_crafted_checkpoint_runs_no_code(rl2_run: Path, tmp_path: Path) -> None:
@@ -163,11 +164,11 @@ def test_an_error_saves_nothing_and_divergence_keeps_the_last_good_checkpoint(
     def broken(buf: object) -> dict[str, float]:
         raise RuntimeError("a bug in the middle of an update")
 
-    monkeypatch.setattr(trainer, "learn", broken)
+    monkeypatch.setattr(trainer.algorithm, "train_on", broken)
     with pytest.raises(RuntimeError):
         trainer.run(progress=False)
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == saved  # the half-done update is not saved
-    monkeypatch.setattr(trainer, "learn", lambda buf: {"policy_loss": float("nan")})
+    monkeypatch.setattr(trainer.algorithm, "train_on", lambda buf: {"policy_loss": float("nan")})
     with pytest.raises(Diverged, match=r"diverged at update 3 .*policy_loss.*last good checkpoint"):
         trainer.run(progress=False)
     assert (tmp_path / "run" / "checkpoint.pt").read_bytes() == saved

@@ -23,7 +23,12 @@ def truncate_log(path: Path, update: int, fields: list[str], key: str = "update"
     if not path.exists():
         return
     with path.open() as handle:
-        rows = [r for r in csv.DictReader(handle) if _whole(r, key) and int(r[key]) <= update]
+        reader = csv.DictReader(handle)
+        if key not in (reader.fieldnames or []) and "iteration" in (reader.fieldnames or []):
+            key = "iteration"  # a MAML log of metagym 0.1 (its counter is "update" now)
+        rows = [r for r in reader if _whole(r, key) and int(r[key]) <= update]
+    if key not in fields:
+        rows = [{**r, fields[0]: r[key]} for r in rows]
     with replaced_atomically(path) as out:
         writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()

@@ -1,0 +1,270 @@
+"""The seam every trained agent plugs into: an :class:`Algorithm` supplies one update and the
+state it depends on; the :class:`Trainer` owns everything else about a run.
+
+The Trainer holds the run folder's lock, writes ``config.json`` and ``agent.txt``, the CSV and
+TensorBoard logs and the progress bar, stops between updates on Ctrl-C/SIGTERM, saves atomic
+checkpoints on a timer and resumes them bit for bit. An algorithm (RL²'s on-policy memory
+learner, MAML's meta-update, a user's) is a config dataclass and four methods:
+
+- ``__init__(config)``: build envs, networks, optimisers and generators from ``config.seed``
+  alone (a resumed run is built the same way, then its state is written into it);
+- ``learn(update) -> dict[str, float]``: one update; the numbers are logged (``log_fields``);
+- ``state_dict()`` / ``load_state_dict(state, path)``: what the next update depends on, as
+  tensors, arrays, numbers, strings and JSON (``torch.load(weights_only=True)`` reads it back);
+- ``agent``: the object that acts (``predict``) and is evaluated, with ``kind`` declared.
+
+A user's agent registers its Algorithm class by name (:mod:`metagym.agents.registry`) and then
+trains, evaluates, sweeps and renders from the CLI like metagym's own (``docs/api.md`` shows one).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from metagym.agents.common.checkpoint import (
+    CHECKPOINT_SECONDS,
+    check_interval,
+    config_from,
+    extended,
+    field,
+    load,
+    save_atomic,
+)
+from metagym.agents.common.runlog import (
+    Interrupted,
+    append_log,
+    check_finite,
+    run_lock,
+    stop_between_updates,
+    tensorboard,
+    truncate_log,
+)
+from metagym.agents.registry import AgentSpec, agent_spec
+
+
+class Algorithm(ABC):
+    """One agent's learning, driven by :class:`Trainer` (see the module docstring)."""
+
+    #: The config dataclass: ``env_id``, ``total_steps``, ``seed`` and the agent's own fields.
+    Config: ClassVar[type]
+    #: Logged numbers that :meth:`learn` returns, in the CSV's column order.
+    log_fields: ClassVar[list[str]] = []
+
+    config: Any
+    agent: Any
+    global_step: int
+
+    @abstractmethod
+    def __init__(self, config: Any) -> None:
+        """Build everything from ``config`` (validated) and its seed alone."""
+
+    @property
+    def planned_steps(self) -> int:
+        """Environment steps the run trains for (an agent that trains in whole updates may
+        round ``total_steps``; :attr:`note` says so)."""
+        return int(self.config.total_steps)
+
+    @property
+    def note(self) -> str | None:
+        """Something the user should know about the config before training (or None)."""
+        return None
+
+    @abstractmethod
+    def learn(self, update: int) -> dict[str, float]:
+        """Run update number ``update`` (0-based): collect, learn; the numbers to log."""
+
+    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next update depends on (beyond the config and the counters)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
+        """Write a saved state into this freshly built algorithm; ValueError naming ``path``."""
+
+    @abstractmethod
+    def tensors(self) -> Iterable[Any]:
+        """The trained tensors (checked to be finite after every update)."""
+
+    def progress(self, stats: dict[str, float]) -> str:
+        """The progress bar's text after an update (besides steps/s)."""
+        return "  ".join(f"{k} {v:.3g}" for k, v in stats.items())
+
+    @classmethod
+    @abstractmethod
+    def agent_from(cls, config: Any, state: dict[str, Any], path: str | Path) -> Any:
+        """The acting agent of a checkpoint's state (no envs to train, no optimiser)."""
+
+
+def name_of(config: Any) -> str:
+    """The registered agent a config belongs to (its ``agent`` attribute: a class constant, or
+    MAML's ``variant``)."""
+    name = getattr(config, "agent", None)
+    if not isinstance(name, str):
+        raise TypeError(f"config: {type(config).__name__} does not say which agent it configures (no 'agent' name)")
+    return name
+
+
+def algorithm_class(spec: AgentSpec) -> type[Algorithm]:
+    """The Algorithm class a trained agent's spec names."""
+    if not spec.trained:
+        raise ValueError(f"agent: {spec.name} is an untrained baseline; there is nothing to train")
+    cls = spec.load()
+    if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
+        raise TypeError(f"agent: {spec.name}'s entry point {spec.entry_point} is not an Algorithm class")
+    return cls
+
+
+class Trainer:
+    """Trains one algorithm in one run folder; see the module docstring.
+
+    Args:
+        config: A trained agent's config (its ``agent`` names the registered agent), or an
+            :class:`Algorithm` built already.
+        run_dir: The run folder (created at :meth:`run`).
+    """
+
+    def __init__(self, config: Any, run_dir: str | Path) -> None:
+        if isinstance(config, Algorithm):
+            self.algorithm = config
+        else:
+            self.algorithm = algorithm_class(agent_spec(name_of(config)))(config.validate())
+        self.name = name_of(self.algorithm.config)
+        self.run_dir = Path(run_dir)
+        self.update, self.elapsed = 0, 0.0
+        self.checkpoint_seconds = CHECKPOINT_SECONDS
+
+    @property
+    def config(self) -> Any:
+        return self.algorithm.config
+
+    @property
+    def agent(self) -> Any:
+        return self.algorithm.agent
+
+    @property
+    def global_step(self) -> int:
+        return self.algorithm.global_step
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint: the agent's name, config and counters, and the algorithm's state."""
+        return {
+            "agent": self.name,
+            "config": dataclasses.asdict(self.config),
+            "update": self.update,
+            "global_step": self.global_step,
+            "elapsed": self.elapsed,
+            "checkpoint_seconds": self.checkpoint_seconds,
+            **self.algorithm.state_dict(),
+        }
+
+    def save(self) -> None:
+        save_atomic(self.state_dict(), self.run_dir / "checkpoint.pt")
+
+    @classmethod
+    def resume(cls, run_dir: str | Path, total_steps: int | None = None) -> Trainer:
+        """The trainer saved in ``run_dir``, to continue bit for bit (to ``total_steps`` if given).
+
+        The algorithm is built from the saved config exactly as a new run is (same envs,
+        networks, optimisers), then the saved state is written into it.
+        """
+        path = Path(run_dir) / "checkpoint.pt"
+        state = load(path)
+        algorithm = algorithm_class(agent_spec(saved_agent(state, run_dir), "checkpoint"))
+        config = config_from(algorithm.Config, state, path)
+        if total_steps is not None:
+            config = extended(config, total_steps, state.get("global_step"), path)
+        built = algorithm(config)
+        built.load_state_dict(state, path)
+        built.global_step = field(state, "global_step", int, path)
+        trainer = cls(built, run_dir)
+        trainer.update = field(state, "update" if "update" in state else "iteration", int, path)
+        trainer.elapsed = float(field(state, "elapsed", (int, float), path))
+        trainer.checkpoint_seconds = check_interval(state.get("checkpoint_seconds", CHECKPOINT_SECONDS), path)
+        return trainer
+
+    # -- the loop ------------------------------------------------------------------------------
+    def run(
+        self, checkpoint_seconds: float | None = None, progress: bool = True, stop_after: int | None = None
+    ) -> None:
+        """Train to the planned steps (or ``stop_after`` more updates), logging and checkpointing."""
+        with run_lock(self.run_dir):  # one trainer per run folder
+            if checkpoint_seconds is not None:  # kept in the checkpoint: a resumed run saves as often
+                self.checkpoint_seconds = check_interval(checkpoint_seconds)
+            self._run(self.checkpoint_seconds, progress, stop_after)
+
+    def _run(self, checkpoint_seconds: float, progress: bool, stop_after: int | None) -> None:
+        from tqdm import tqdm
+
+        algorithm, planned = self.algorithm, self.algorithm.planned_steps
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
+        (self.run_dir / "agent.txt").write_text(self.name + "\n")
+        log_path = self.run_dir / "progress.csv"
+        fields = ["update", "global_step", "steps_per_sec", *algorithm.log_fields]
+        truncate_log(log_path, self.update, fields)
+        writer = tensorboard(self.run_dir, self.global_step)
+        last_save, done = time.monotonic(), 0
+        bar = tqdm(total=planned, initial=min(self.global_step, planned), disable=not progress, unit="step")
+        with stop_between_updates(bar, writer) as stop:
+            stop.update = self.update
+            while self.global_step < planned and (stop_after is None or done < stop_after):
+                tic, before = time.perf_counter(), self.global_step
+                stats = algorithm.learn(self.update)
+                check_finite(self.run_dir, self.update + 1, stats, algorithm.tensors())
+                self.update, done = self.update + 1, done + 1
+                seconds = time.perf_counter() - tic
+                self.elapsed += seconds
+                row: dict[str, float] = {"update": self.update, "global_step": self.global_step}
+                row |= {"steps_per_sec": (self.global_step - before) / seconds, **stats}
+                append_log(log_path, row, fields)
+                if writer is not None:
+                    for key, value in row.items():
+                        writer.add_scalar(f"{self.name}/{key}", value, self.global_step)
+                bar.update(min(self.global_step, planned) - bar.n)
+                bar.set_postfix_str(f"{row['steps_per_sec']:,.0f} steps/s  {algorithm.progress(stats)}")
+                stop.update = self.update
+                if stop.requested or time.monotonic() - last_save >= checkpoint_seconds:
+                    self.save()
+                    last_save = time.monotonic()
+                if stop.requested:
+                    raise Interrupted(saved=True, update=self.update)
+            self.save()
+
+
+def saved_agent(state: dict[str, Any], run_dir: str | Path) -> str:
+    """The agent that wrote a checkpoint: its ``agent`` entry, or (checkpoints of metagym 0.1)
+    the run folder's ``agent.txt``; a ValueError when neither says."""
+    name = state.get("agent")
+    if isinstance(name, str):
+        return name
+    marker = Path(run_dir) / "agent.txt"
+    if marker.is_file():
+        return marker.read_text().strip()
+    raise ValueError(f"checkpoint: {Path(run_dir) / 'checkpoint.pt'} does not say which agent wrote it (no agent.txt)")
+
+
+def run_agent(run_dir: str | Path) -> str:
+    """The name of the agent that trained the run in ``run_dir``: its ``agent.txt``, else its
+    checkpoint's own record; a ValueError naming the folder when there is no run."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "checkpoint.pt").is_file():
+        raise ValueError(f"--run-dir: no checkpoint.pt in {run_dir}")
+    marker = run_dir / "agent.txt"
+    if marker.is_file():
+        return marker.read_text().strip()
+    return saved_agent(load(run_dir / "checkpoint.pt"), run_dir)
+
+
+def load_agent(run_dir: str | Path) -> Any:
+    """The trained agent saved in ``run_dir`` (read without running any code of the file)."""
+    path = Path(run_dir) / "checkpoint.pt"
+    state = load(path)
+    algorithm = algorithm_class(agent_spec(saved_agent(state, run_dir), "checkpoint"))
+    return algorithm.agent_from(config_from(algorithm.Config, state, path), state, path)

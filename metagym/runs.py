@@ -1,0 +1,149 @@
+"""Run folders as library calls: configure, train, resume and load a run of any registered agent.
+
+``metagym train`` and ``metagym sweep`` are both made of these calls, so a run trained from
+Python, the command line or a sweep is the same run::
+
+    from metagym.runs import run_config, train_run, load_run
+
+    config = run_config("rl2", "MetaBandit-v0", steps=100_000, options={"hidden_size": 64})
+    train_run(config, "runs/bandit")
+    agent = load_run("runs/bandit")
+
+The agents are imported only when a call needs one (``import metagym.runs`` imports no torch).
+Errors are ValueErrors naming the argument (``flag`` lets the command line name its own option).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from metagym.registration import check_family_id
+
+#: What a run folder holds; ``overwrite`` deletes exactly these.
+RUN_FILES = ("checkpoint.pt", "config.json", "progress.csv", "agent.txt", "tensorboard")
+
+
+def run_config(
+    agent: str,
+    env_id: str,
+    steps: int,
+    seed: int = 0,
+    preset: Any = None,
+    options: dict[str, Any] | None = None,
+    flag: str = "agent",
+) -> Any:
+    """The validated config of a new run of the registered ``agent`` on family ``env_id``.
+
+    Fields come from the agent's defaults, then ``preset``'s config (a
+    :class:`metagym.presets.Preset`), then ``options``; the agent's name fixes its own
+    (MAML's ``variant``). An option the agent's config does not have is refused by name.
+    """
+    from metagym.agents.common.trainer import algorithm_class
+    from metagym.agents.registry import agent_spec
+
+    spec = agent_spec(agent, flag)
+    config_cls = algorithm_class(spec).Config
+    check_family_id(env_id, "env")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps: expected an integer >= 1, got {steps!r}")
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    given = dict(options or {})
+    for name in sorted(set(given) - fields):
+        raise ValueError(f"--{name.replace('_', '-')}: not an option of agent {agent}")
+    for name in sorted(set(given) & set(spec.kwargs)):
+        raise ValueError(f"--{name.replace('_', '-')}: agent {agent} fixes it to {spec.kwargs[name]!r}")
+    values = dict(preset.config) if preset is not None else {}
+    values |= given | spec.kwargs | {"env_id": env_id, "total_steps": steps, "seed": seed}
+    try:
+        return config_cls(**values).validate()
+    except TypeError as error:  # a field's value of a type the config cannot take
+        raise ValueError(f"{agent} config: {error}") from None
+
+
+def prepare_run_dir(folder: Path, overwrite: bool, flag: str = "run_dir", extra: tuple[str, ...] = ()) -> None:
+    """Refuse a folder that already holds a run unless ``overwrite``; then delete only that run's files."""
+    if folder.exists() and not folder.is_dir():
+        raise ValueError(f"{flag}: {folder} is a file, not a folder")
+    if not any((folder / name).exists() for name in RUN_FILES[:4]):
+        return
+    if not overwrite:
+        raise ValueError(
+            f"{flag}: {folder} already holds a run; continue it with --resume (train), "
+            "or start it over with --overwrite, which deletes its checkpoint and logs"
+        )
+    from metagym.agents.common.runlog import run_lock
+
+    with run_lock(folder):  # never clear a folder that another trainer is using
+        for name in RUN_FILES + extra:
+            path = folder / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def writable(folder: Path, flag: str = "run_dir") -> None:
+    """Create ``folder`` if needed, or raise a one-line error naming ``flag`` if it cannot be written."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"{flag}: cannot create {folder} ({error.strerror or error})") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag}: {folder} is not writable")
+
+
+def new_run(
+    config: Any, run_dir: str | Path, overwrite: bool = False, flag: str = "run_dir", extra: tuple[str, ...] = ()
+) -> Any:
+    """A :class:`~metagym.agents.common.trainer.Trainer` for a new run of ``config`` in ``run_dir``,
+    built (everything checked) before the folder is touched; not run yet."""
+    from metagym.agents.common.trainer import Trainer
+
+    folder = Path(run_dir)
+    prepare_run_dir(folder, overwrite, flag, extra)
+    trainer = Trainer(config, folder)
+    writable(folder, flag)
+    return trainer
+
+
+def resumed_run(run_dir: str | Path, steps: int | None = None) -> Any:
+    """The trainer of the run in ``run_dir``, as it was saved; ``steps`` may extend it."""
+    from metagym.agents.common.trainer import Trainer
+
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ValueError(f"steps: expected an integer >= 1, got {steps!r}")
+    return Trainer.resume(run_dir, total_steps=steps)
+
+
+def train_run(
+    config: Any,
+    run_dir: str | Path,
+    overwrite: bool = False,
+    resume: bool = False,
+    steps: int | None = None,
+    checkpoint_seconds: float | None = None,
+    progress: bool = True,
+) -> Any:
+    """Train a new run of ``config`` in ``run_dir`` (or, with ``resume``, continue the run there,
+    to ``steps`` if given; ``config`` is then ignored and may be None); the trainer, trained."""
+    trainer = resumed_run(run_dir, steps) if resume else new_run(config, run_dir, overwrite)
+    trainer.run(checkpoint_seconds=checkpoint_seconds, progress=progress)
+    return trainer
+
+
+def run_agent(run_dir: str | Path) -> str:
+    """The registered name of the agent that trained the run in ``run_dir``."""
+    from metagym.agents.common.trainer import run_agent as name
+
+    return name(run_dir)
+
+
+def load_run(run_dir: str | Path) -> Any:
+    """The trained agent of the run in ``run_dir`` (read without running any code of the file)."""
+    from metagym.agents.common.trainer import load_agent
+
+    return load_agent(run_dir)

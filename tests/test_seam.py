@@ -1,0 +1,116 @@
+"""The agent seam: one registry, configs read as CLI options, one trainer; a user's agent
+(tests/user_agent.py) trains, resumes, evaluates, renders, sweeps and lists like metagym's own."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import ClassVar, Literal
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from metagym.agents.common.settings import options, setting  # noqa: E402
+from metagym.agents.registry import agent_names, agent_spec, register_agent  # noqa: E402
+from metagym.cli import main  # noqa: E402
+
+USER = ["--import", "user_agent"]
+SMALL = ["--env", "MetaBandit-v0", "--num-envs", "8", "--rollout-steps", "10", "--num-minibatches", "2"]
+
+
+def test_the_registry_knows_every_agent_and_its_kind() -> None:
+    kinds = {name: agent_spec(name).kind for name in agent_names()}
+    assert kinds["rl2"] == "memory" and kinds["maml"] == kinds["reptile"] == "gradient"
+    assert {"ucb1", "thompson", "gittins", "psrl"} <= set(agent_names("baseline"))
+    assert agent_spec("fomaml").kwargs == {"variant": "fomaml"}
+    with pytest.raises(ValueError, match="agent: unknown agent 'dqn'; allowed: rl2, maml"):
+        agent_spec("dqn")
+    with pytest.raises(ValueError, match="an agent called 'rl2' is registered already"):
+        register_agent("rl2", "somewhere:Else")
+    with pytest.raises(ValueError, match="entry_point: expected 'module:attribute'"):
+        register_agent("x", "no_colon")
+    with pytest.raises(ValueError, match="kind: expected one of"):
+        register_agent("x", "a:b", kind="telepathic")
+
+
+@dataclasses.dataclass(frozen=True)
+class _Every:
+    agent: ClassVar[str] = "every"
+    env_id: str = "MetaBandit-v0"
+    total_steps: int = 1
+    seed: int = 0
+    count: int = setting(1, "a count")
+    rate: float = setting(0.5, "a rate")
+    name: str = setting("", "a name")
+    flag: bool = setting(True, "a flag")
+    maybe: int | None = setting(None, "an optional count")
+    mode: Literal["fast", "slow"] = setting("fast", "a mode")
+    widths: tuple[int, ...] = setting((4,), "widths")
+    table: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+def test_every_config_field_is_an_option_of_its_type() -> None:
+    found = {o.name: o for o in options(_Every)}
+    assert list(found) == ["count", "rate", "name", "flag", "maybe", "mode", "widths", "table"]  # none dropped
+    assert found["count"].parse("3") == 3 and found["rate"].parse("0.25") == 0.25 and found["name"].parse("a") == "a"
+    assert found["flag"].parse("false") is False and found["maybe"].parse("none") is None
+    assert found["maybe"].parse("7") == 7 and found["mode"].parse("slow") == "slow"
+    assert found["widths"].parse("[8, 8]") == [8, 8] and found["table"].parse('{"a": 1}') == {"a": 1}
+    assert found["count"].help == "a count" and found["table"].metavar == "JSON"
+    with pytest.raises(ValueError, match="expected one of"):
+        found["mode"].parse("medium")
+    with pytest.raises(ValueError, match="expected JSON for widths"):
+        found["widths"].parse("[8,")
+    assert [o.name for o in options(_Every, fixed=("mode",))].count("mode") == 0
+
+
+def test_a_users_agent_trains_resumes_evaluates_renders_and_sweeps_from_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = tmp_path / "run"
+    train = ["train", "--agent", "user-lstm", *SMALL, "--width", "8", "--encoder", "[6, 6]", "--quiet"]
+    assert main([*USER, *train, "--steps", "160", "--run-dir", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["width"], config["encoder"]) == (8, [6, 6])
+    assert (run / "agent.txt").read_text() == "user-lstm\n"
+    assert main([*USER, "train", "--resume", "--steps", "320", "--run-dir", str(run), "--quiet"]) == 0
+    assert len((run / "progress.csv").read_text().splitlines()) == 1 + 4
+    out = tmp_path / "r.json"
+    assert main([*USER, "evaluate", "--run-dir", str(run), "--tasks", "6", "--out", str(out), "--quiet"]) == 0
+    assert json.loads(out.read_text())["agent"] == "user LSTM"  # its registered title
+    gif = tmp_path / "t.gif"
+    assert main([*USER, "render", "--run-dir", str(run), "--out", str(gif)]) == 0 and gif.stat().st_size > 0
+    sweep = ["sweep", "--env", "MetaBandit-v0", "--agents", "user-lstm", "--seeds", "0", "--steps", "160"]
+    assert main([*USER, *sweep, "--tasks", "6", "--out", str(tmp_path / "sweep")]) == 0
+    assert "| MetaBandit-v0 | user-lstm | 160 | 1 |" in (tmp_path / "sweep" / "summary.md").read_text()
+    capsys.readouterr()
+    assert main([*USER, "list"]) == 0
+    assert "user-lstm" in capsys.readouterr().out
+    assert main([*USER, *train, "--encoder", "[0]", "--steps", "160", "--run-dir", str(tmp_path / "bad")]) == 2
+    assert "encoder: expected a list of integers >= 1, got [0]" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+
+
+def test_options_are_each_agents_own(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["train", "--agent", "maml", "--help"])
+    text = capsys.readouterr().out
+    assert "--inner-lr" in text and "--num-envs" not in text and "--variant" not in text
+    assert main(["train", "--agent", "rl2", "--inner-lr", "0.1", "--run-dir", str(tmp_path / "x")]) == 2
+    assert "--inner-lr: not an option of --agent rl2" in capsys.readouterr().err
+
+
+def test_a_run_without_a_record_of_its_agent_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *SMALL, "--steps", "80", "--hidden-size", "8", "--run-dir", str(run), "--quiet"]) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    assert state["agent"] == "rl2"
+    (run / "agent.txt").unlink()  # the checkpoint's own record is enough
+    assert main(["evaluate", "--run-dir", str(run), "--tasks", "2", "--out", str(tmp_path / "a.json")]) == 0
+    del state["agent"]  # a checkpoint that says nothing, in a folder that says nothing: not taken for RL²
+    torch.save(state, run / "checkpoint.pt")
+    capsys.readouterr()
+    assert main(["evaluate", "--run-dir", str(run), "--tasks", "2", "--out", str(tmp_path / "b.json")]) == 2
+    assert "does not say which agent wrote it" in capsys.readouterr().err

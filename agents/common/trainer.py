@@ -53,8 +53,11 @@ class Algorithm(ABC):
 
     #: The config dataclass: ``env_id``, ``total_steps``, ``seed`` and the agent's own fields.
     Config: ClassVar[type]
-    #: Logged numbers that :meth:`learn` returns, in the CSV's column order.
-    log_fields: ClassVar[list[str]] = []
+
+    @property
+    def log_fields(self) -> list[str]:
+        """Logged numbers that :meth:`learn` returns, in the CSV's column order."""
+        return []
 
     config: Any
     agent: Any

@@ -251,14 +251,6 @@ def sweep(
     return found
 
 
-#: Student's t 97.5% quantiles for 1..30 degrees of freedom (beyond: the normal's 1.96).
-T975 = (
-    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
-)  # fmt: skip
-
-
 def interval(values: Sequence[float]) -> tuple[float, float, float]:
     """Mean and 95% Student-t interval over seeds (the mean three times for one seed).
 
@@ -266,12 +258,14 @@ def interval(values: Sequence[float]) -> tuple[float, float, float]:
         >>> [round(v, 3) for v in interval([1.0, 2.0, 3.0])]
         [2.0, -0.484, 4.484]
     """
+    from scipy import stats
+
     n = len(values)
     mean = sum(values) / n
     if n < 2:
         return mean, mean, mean
     sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    half = (T975[n - 2] if n - 1 <= len(T975) else 1.96) * sd / math.sqrt(n)
+    half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
     return mean, mean - half, mean + half
 
 

@@ -155,10 +155,16 @@ class MAMLAgent:
 
     kind = "gradient"
 
-    def __init__(self, config: MAMLConfig, observation_space: spaces.Space[Any], action_space: spaces.Space[Any]):
-        self.config, self.action_space = config, action_space
+    def __init__(
+        self,
+        config: MAMLConfig,
+        observation_space: spaces.Space[Any],
+        action_space: spaces.Space[Any],
+        device: str = "cpu",
+    ) -> None:
+        self.config, self.action_space, self.device = config, action_space, torch.device(device)
         self.obs_dim = int(np.prod(observation_space.shape)) if isinstance(observation_space, spaces.Box) else 1
-        self.policy = Policy(self.obs_dim, action_space, config.hidden_size)
+        self.policy = Policy(self.obs_dim, action_space, config.hidden_size).to(self.device)
         # Only trainable parameters: a categorical head leaves log_std out (functional_call then
         # uses the module's own, unused, value).
         self.params: Params = {k: v.detach().clone() for k, v in self.policy.named_parameters() if v.requires_grad}
@@ -216,10 +222,10 @@ class MAMLAgent:
         params = self.params if state is None else state
         with torch.no_grad():
             dist = self.policy.distribution(
-                params, torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(-1, self.obs_dim)
+                params, torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device).reshape(-1, self.obs_dim)
             )
             action = (dist.probs.argmax(-1) if self.policy.discrete else dist.mean) if deterministic else dist.sample()  # type: ignore[attr-defined]
-        return self.to_env(action.numpy()), state
+        return self.to_env(action.cpu().numpy()), state
 
     def adaptation_returns(self, tasks: list[Any], steps: int, seed: int, deterministic: bool = False) -> np.ndarray:
         """Mean episode return per task after 0..``steps`` adaptation steps: (tasks, steps + 1).
@@ -256,7 +262,7 @@ class MAMLAgent:
         """A freshly initialised agent with the same config (the random-initialisation control)."""
         torch.manual_seed(seed)
         env = gym.make(self.config.env_id)
-        return MAMLAgent(self.config, env.observation_space, env.action_space)
+        return MAMLAgent(self.config, env.observation_space, env.action_space, str(self.device))
 
     @property
     def experience_per_step(self) -> int:
@@ -285,7 +291,7 @@ def checked_params(current: Params, saved: dict[str, Any], path: str | Path) -> 
             or value.dtype != current[name].dtype
         ):
             raise ValueError(f"checkpoint: {path}: parameter {name!r} does not fit the policy")
-    return {name: saved[name] for name in current}
+    return {name: saved[name].to(current[name].device) for name in current}
 
 
 class Sampler:
@@ -302,7 +308,7 @@ class Sampler:
             c.env_id, num_envs=tasks_per_batch * self.per_task, autoreset_mode=AutoresetMode.NEXT_STEP
         )
         self.horizon = family_of(gym.make(c.env_id, disable_env_checker=True)).horizon
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(agent.device).manual_seed(seed)
         self.seed = seed
         self.calls = 0
 
@@ -321,7 +327,7 @@ class Sampler:
         buf_obs, buf_act, buf_rew, buf_mask = [], [], [], []
         alive = np.ones(n * per, dtype=bool)
         for _ in range(self.horizon):
-            o = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(n, per, -1)
+            o = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.agent.device).reshape(n, per, -1)
             with torch.no_grad():
                 out, log_std = batched(stacked, o)
                 if deterministic:
@@ -329,12 +335,12 @@ class Sampler:
                 else:
                     std = None if policy.discrete else log_std[:, None, :].exp()
                     action = sample_action(out, std, self.generator)
-            env_action = self.agent.to_env(action.reshape(n * per, *action.shape[2:]).numpy())
+            env_action = self.agent.to_env(action.reshape(n * per, *action.shape[2:]).cpu().numpy())
             obs, reward, terminated, truncated, _ = self.envs.step(env_action)
             buf_obs.append(o)
             buf_act.append(action.float())
-            buf_rew.append(torch.as_tensor(reward, dtype=torch.float32).reshape(n, per))
-            buf_mask.append(torch.as_tensor(alive, dtype=torch.float32).reshape(n, per))
+            buf_rew.append(torch.as_tensor(reward, dtype=torch.float32, device=o.device).reshape(n, per))
+            buf_mask.append(torch.as_tensor(alive, dtype=torch.float32, device=o.device).reshape(n, per))
             alive &= ~(terminated | truncated)
             if not alive.any():
                 break
@@ -360,7 +366,7 @@ class MAML(Algorithm):
     Config = MAMLConfig
     log_fields = ["pre_adaptation_return", "post_adaptation_return", "kl", "step_fraction", "surrogate"]
 
-    def __init__(self, config: MAMLConfig) -> None:
+    def __init__(self, config: MAMLConfig, device: str = "cpu") -> None:
         self.config = config.validate()
         torch.set_num_threads(config.torch_threads)
         task_seq, init_seq, sample_seq = np.random.SeedSequence(config.seed).spawn(3)
@@ -368,7 +374,7 @@ class MAML(Algorithm):
         env = gym.make(config.env_id)
         self.family = family_of(env)
         torch.manual_seed(int(init_seq.generate_state(1)[0]))
-        self.agent = MAMLAgent(config, env.observation_space, env.action_space)
+        self.agent = MAMLAgent(config, env.observation_space, env.action_space, device)
         self.sampler = Sampler(self.agent, config.meta_batch_size, int(sample_seq.generate_state(1)[0]) % 2**31)
         self.global_step = 0
 
@@ -383,9 +389,9 @@ class MAML(Algorithm):
         return f"return before {stats['pre_adaptation_return']:.1f} after {post:.1f}"
 
     @classmethod
-    def agent_from(cls, config: MAMLConfig, state: dict[str, Any], path: str | Path) -> MAMLAgent:
+    def agent_from(cls, config: MAMLConfig, state: dict[str, Any], path: str | Path, device: str = "cpu") -> MAMLAgent:
         env = gym.make(config.env_id)
-        agent = MAMLAgent(config, env.observation_space, env.action_space)
+        agent = MAMLAgent(config, env.observation_space, env.action_space, device)
         agent.params = checked_params(agent.params, field(state, "params", dict, path), path)
         return agent
 

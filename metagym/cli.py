@@ -93,6 +93,9 @@ def cmd_list(args: argparse.Namespace) -> None:
 DEMO_FILES = ("results.json", "results.csv", "results.png", "trial.gif")
 
 
+#: ``--device``'s help (train, evaluate, render, sweep).
+DEVICE_HELP = "cpu, cuda, or auto (cuda where torch sees a GPU); any run loads on any device (default: %(default)s)"
+
 #: ``metagym train`` defaults for a new run (options left unset on ``--resume`` keep the run's own).
 TRAIN_DEFAULTS = {"agent": "rl2", "env": "MetaGrid-GridNavi-v0", "steps": 1_000_000, "seed": 0}
 
@@ -111,7 +114,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         algorithm_of(args.agent)  # a missing extra is named before anything else
         # Everything is checked and built before anything is written: a failing command leaves the folder as it was.
         config = run_config(args.agent, args.env, args.steps, args.seed, chosen, given_options(args), "--agent")
-        trainer = new_run(config, run_dir, args.overwrite, "--run-dir")
+        trainer = new_run(config, run_dir, args.overwrite, "--run-dir", device=device_arg(args.device))
         if trainer.algorithm.note:
             print(f"note: {trainer.algorithm.note}", file=sys.stderr)
     trained(trainer, run_dir, args.checkpoint_seconds, args.quiet, "continue with --resume")
@@ -142,6 +145,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         if agent == RECURRENT_PPO and importlib.util.find_spec("sb3_contrib") is None:
             raise CommandError("--agents: recurrentppo needs the agents extra: pip install 'metagym-rl[agents]'")
     steps = sweep_steps(args.steps, args.agents)
+    device = device_arg(args.device)
     if args.tasks < 1:
         raise CommandError(f"--tasks: expected an integer >= 1, got {args.tasks}")
     if any(seed < 0 for seed in args.seeds) or len(set(args.seeds)) != len(args.seeds):
@@ -152,7 +156,9 @@ def cmd_sweep(args: argparse.Namespace) -> None:
             if not applies(agent, env_id):
                 print(f"sweep: {agent} does not apply to {env_id}; skipped")
             elif not untrained(agent):
-                runs += [Run(env_id, agent, seed, steps.get(agent), args.preset, args.tasks) for seed in args.seeds]
+                runs += [
+                    Run(env_id, agent, seed, steps.get(agent), args.preset, args.tasks, device) for seed in args.seeds
+                ]
             else:  # a classic baseline: nothing to train, one run
                 runs.append(Run(env_id, agent, None, None, None, args.tasks))
     if not runs:
@@ -233,7 +239,7 @@ def resumed_trainer(args: argparse.Namespace, run_dir: Path) -> Any:
         raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
     algorithm_of(run_agent(run_dir), "--run-dir")  # the run says which agent trained it
     try:
-        return resumed_run(run_dir, args.steps)
+        return resumed_run(run_dir, args.steps, device_arg(args.device))
     except ValueError as error:
         raise CommandError(str(error).replace("steps: ", "--steps: ", 1)) from None
 
@@ -256,11 +262,21 @@ def trained(trainer: Any, run_dir: Path, checkpoint_seconds: float | None, quiet
         raise CommandError(f"--run-dir: cannot write {where} ({reason}); the last checkpoint is kept") from None
 
 
-def load_agent(run_dir: str) -> Any:
+def load_agent(run_dir: str, device: str = "cpu") -> Any:
     from metagym.runs import load_run
 
     algorithm_of(run_agent(run_dir), "--run-dir")  # a missing extra, named
-    return load_run(run_dir)
+    return load_run(run_dir, device_arg(device))
+
+
+def device_arg(device: str) -> str:
+    """``--device``, resolved to ``cpu`` or ``cuda``; a CommandError naming it otherwise."""
+    from metagym.agents.common.trainer import resolve_device
+
+    try:
+        return resolve_device(device)
+    except ValueError as error:
+        raise CommandError(f"--{error}") from None
 
 
 def agent_names(runs: list[str]) -> list[str]:
@@ -355,7 +371,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     for run in args.compare:
         if not (Path(run) / "checkpoint.pt").is_file():
             raise CommandError(f"--compare: no checkpoint.pt in {run}")
-    agents = [load_agent(run) for run in runs]  # every run loads before any is evaluated
+    agents = [load_agent(run, args.device) for run in runs]  # every run loads before any is evaluated
     if args.inner_lr is not None:
         if not args.inner_lr > 0:  # also refuses nan
             raise CommandError(f"--inner-lr: expected a number > 0, got {args.inner_lr}")
@@ -390,7 +406,7 @@ def cmd_render(args: argparse.Namespace) -> None:
     from metagym.evaluation import held_out_tasks
     from metagym.render import Window
 
-    agent = load_agent(args.run_dir)
+    agent = load_agent(args.run_dir, args.device)
     if args.task_index < 0:
         raise CommandError(f"--task-index: expected an integer >= 0, got {args.task_index}")
     if not args.human and Path(args.out).suffix.lower() not in (".gif", ".mp4"):
@@ -572,6 +588,7 @@ def build_parser(agent_options: list[Any] | None = None, agent: str | None = Non
         help="seconds between checkpoints (default: 120; a resumed run keeps its own)",
     )
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--device", default="cpu", help=DEVICE_HELP)
     options = list(agent_options or [])
     group = train.add_argument_group(
         f"options of --agent {agent}" if agent else "agent options",
@@ -611,6 +628,7 @@ def build_parser(agent_options: list[Any] | None = None, agent: str | None = Non
         help="tasks per batch and per Ray task; the numbers depend on it (default: %(default)s)",
     )
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.add_argument("--device", default="cpu", help=DEVICE_HELP)
     ev.set_defaults(run=cmd_evaluate)
 
     render = sub.add_parser("render", help="render one adaptation trial to a GIF/MP4 or a window")
@@ -620,6 +638,7 @@ def build_parser(agent_options: list[Any] | None = None, agent: str | None = Non
     render.add_argument("--seed", type=int, default=0, help="seed, as for evaluate (default: %(default)s)")
     render.add_argument("--out", default="trial.gif", help="a .gif or .mp4 path (default: %(default)s)")
     render.add_argument("--human", action="store_true", help="show it live in a pygame window instead")
+    render.add_argument("--device", default="cpu", help=DEVICE_HELP)
     render.set_defaults(run=cmd_render)
 
     sw = sub.add_parser("sweep", help="train and score every (family, agent, seed), locally or on Ray")
@@ -642,6 +661,7 @@ def build_parser(agent_options: list[Any] | None = None, agent: str | None = Non
     sw.add_argument("--backend", default="local", help="local (one process) or ray (default: %(default)s)")
     sw.add_argument("--address", default=None, help="Ray: an existing cluster's address (default: start Ray here)")
     sw.add_argument("--out", required=True, help="sweep folder: run folders, summary.csv, .md and .png")
+    sw.add_argument("--device", default="cpu", help=DEVICE_HELP)
     sw.set_defaults(run=cmd_sweep)
 
     demo = sub.add_parser("demo", help="the main job: meta-train, evaluate, plot, GIF")

@@ -97,7 +97,12 @@ def writable(folder: Path, flag: str = "run_dir") -> None:
 
 
 def new_run(
-    config: Any, run_dir: str | Path, overwrite: bool = False, flag: str = "run_dir", extra: tuple[str, ...] = ()
+    config: Any,
+    run_dir: str | Path,
+    overwrite: bool = False,
+    flag: str = "run_dir",
+    extra: tuple[str, ...] = (),
+    device: str = "cpu",
 ) -> Any:
     """A :class:`~metagym.agents.common.trainer.Trainer` for a new run of ``config`` in ``run_dir``,
     built (everything checked) before the folder is touched; not run yet."""
@@ -105,18 +110,18 @@ def new_run(
 
     folder = Path(run_dir)
     prepare_run_dir(folder, overwrite, flag, extra)
-    trainer = Trainer(config, folder)
+    trainer = Trainer(config, folder, device)
     writable(folder, flag)
     return trainer
 
 
-def resumed_run(run_dir: str | Path, steps: int | None = None) -> Any:
-    """The trainer of the run in ``run_dir``, as it was saved; ``steps`` may extend it."""
+def resumed_run(run_dir: str | Path, steps: int | None = None, device: str = "cpu") -> Any:
+    """The trainer of the run in ``run_dir``, as it was saved (on ``device``); ``steps`` may extend it."""
     from metagym.agents.common.trainer import Trainer
 
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
         raise ValueError(f"steps: expected an integer >= 1, got {steps!r}")
-    return Trainer.resume(run_dir, total_steps=steps)
+    return Trainer.resume(run_dir, total_steps=steps, device=device)
 
 
 def train_run(
@@ -127,10 +132,15 @@ def train_run(
     steps: int | None = None,
     checkpoint_seconds: float | None = None,
     progress: bool = True,
+    device: str = "cpu",
 ) -> Any:
     """Train a new run of ``config`` in ``run_dir`` (or, with ``resume``, continue the run there,
-    to ``steps`` if given; ``config`` is then ignored and may be None); the trainer, trained."""
-    trainer = resumed_run(run_dir, steps) if resume else new_run(config, run_dir, overwrite)
+    to ``steps`` if given; ``config`` is then ignored and may be None) on ``device`` (``cpu``,
+    ``cuda`` or ``auto``); the trainer, trained."""
+    if resume:
+        trainer = resumed_run(run_dir, steps, device)
+    else:
+        trainer = new_run(config, run_dir, overwrite, device=device)
     trainer.run(checkpoint_seconds=checkpoint_seconds, progress=progress)
     return trainer
 
@@ -142,8 +152,8 @@ def run_agent(run_dir: str | Path) -> str:
     return name(run_dir)
 
 
-def load_run(run_dir: str | Path) -> Any:
-    """The trained agent of the run in ``run_dir`` (read without running any code of the file)."""
+def load_run(run_dir: str | Path, device: str = "cpu") -> Any:
+    """The trained agent of the run in ``run_dir``, on ``device`` (read without running any code of the file)."""
     from metagym.agents.common.trainer import load_agent
 
-    return load_agent(run_dir)
+    return load_agent(run_dir, device)

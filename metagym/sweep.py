@@ -105,6 +105,7 @@ class Run:
     steps: int | None
     preset: str | None = None
     tasks: int = 200
+    device: str = "cpu"
 
     def folder(self, out: Path) -> Path:
         return out / self.env / self.agent / ("untrained" if self.seed is None else f"seed-{self.seed}")
@@ -179,15 +180,15 @@ def run_one(run: Run, out: str) -> dict[str, Any]:
 
     run_dir = folder / "run"
     if (run_dir / "checkpoint.pt").is_file():  # interrupted: continue (a finished run just saves)
-        train_run(None, run_dir, resume=True, progress=False)
+        train_run(None, run_dir, resume=True, progress=False, device=run.device)
     else:
         chosen = preset(run.preset) if run.preset is not None else default_for(run.agent, run.env)
         if chosen is not None and chosen.agent != run.agent:
             raise ValueError(f"preset: {chosen.name} trains {chosen.agent}, not {run.agent}")
         steps = run.steps if run.steps is not None else (chosen.steps if chosen is not None else 1_000_000)
         config = run_config(run.agent, run.env, steps, run.seed or 0, chosen)
-        train_run(config, run_dir, overwrite=True, progress=False)
-    agent = load_run(run_dir)
+        train_run(config, run_dir, overwrite=True, progress=False, device=run.device)
+    agent = load_run(run_dir, run.device)
 
     def score(staged: Path) -> None:
         from metagym.agents.registry import agent_spec

@@ -114,3 +114,28 @@ def test_a_run_without_a_record_of_its_agent_is_refused(tmp_path: Path, capsys: 
     capsys.readouterr()
     assert main(["evaluate", "--run-dir", str(run), "--tasks", "2", "--out", str(tmp_path / "b.json")]) == 2
     assert "does not say which agent wrote it" in capsys.readouterr().err
+
+
+def test_device_is_chosen_per_command_and_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    small = [*SMALL, "--steps", "80", "--hidden-size", "8", "--run-dir", str(run), "--quiet"]
+    assert main(["train", *small, "--device", "auto"]) == 0  # the CPU here
+    out = ["--tasks", "2", "--out", str(tmp_path / "r.json"), "--quiet"]
+    assert main(["evaluate", "--run-dir", str(run), *out, "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["evaluate", "--run-dir", str(run), *out, "--device", "tpu"]) == 2
+    assert "--device: expected one of auto, cpu, cuda, got 'tpu'" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        assert main(["train", "--run-dir", str(run), "--resume", "--steps", "160", "--device", "cuda"]) == 2
+        assert "--device: cuda is not available here" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device here")
+def test_a_cpu_run_resumes_and_evaluates_on_cuda(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert main(["train", *SMALL, "--steps", "80", "--hidden-size", "8", "--run-dir", str(run), "--quiet"]) == 0
+    assert main(["train", "--run-dir", str(run), "--resume", "--steps", "160", "--device", "cuda", "--quiet"]) == 0
+    out = ["--tasks", "2", "--out", str(tmp_path / "r.json"), "--quiet"]
+    assert main(["evaluate", "--run-dir", str(run), *out, "--device", "cuda"]) == 0
+    maml = ["--agent", "maml", "--env", "MetaBandit-v0", "--meta-batch-size", "2", "--fast-batch-size", "2"]
+    assert main(["train", *maml, "--steps", "200", "--run-dir", str(tmp_path / "m"), "--device", "cuda"]) == 0

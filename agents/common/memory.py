@@ -107,12 +107,14 @@ class MemoryConfig:
 
 
 def sample_action(logits_or_mean: torch.Tensor, std: torch.Tensor | None, generator: torch.Generator) -> torch.Tensor:
-    """An action drawn with ``generator``: Gumbel-max from logits (``std`` None), else a Gaussian
-    sample around the mean (each learner owns its generator: runs in one process stay apart)."""
+    """An action drawn with ``generator`` (on the tensors' device): Gumbel-max from logits
+    (``std`` None), else a Gaussian sample around the mean (each learner owns its generator:
+    runs in one process stay apart)."""
+    shape, device = logits_or_mean.shape, logits_or_mean.device
     if std is None:
-        u = torch.rand(logits_or_mean.shape, generator=generator).clamp_min(1e-20)
+        u = torch.rand(shape, generator=generator, device=device).clamp_min(1e-20)
         return (logits_or_mean - (-u.log()).log()).argmax(-1)
-    return logits_or_mean + std * torch.randn(logits_or_mean.shape, generator=generator)
+    return logits_or_mean + std * torch.randn(shape, generator=generator, device=device)
 
 
 def gru_unroll(
@@ -233,12 +235,14 @@ class MemoryAgent:
         ``episode_start`` marks sub-envs whose *trial* starts with this observation (the
         state resets there; inner episodes keep it).
         """
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)).reshape(-1, self.obs_dim)
+        device = self.network.actor.weight.device
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=device).reshape(-1, self.obs_dim)
         n = obs_t.shape[0]
-        h = torch.as_tensor(self.initial_state(n) if state is None else state)
-        starts = (
-            torch.zeros(1, n) if episode_start is None else torch.as_tensor(episode_start, dtype=torch.float32)[None]
-        )
+        h = torch.as_tensor(self.initial_state(n) if state is None else state, device=device)
+        if episode_start is None:
+            starts = torch.zeros(1, n, device=device)
+        else:
+            starts = torch.as_tensor(episode_start, dtype=torch.float32, device=device)[None]
         with torch.no_grad():
             features, h = self.network.unroll(obs_t[None], h, starts)
             dist = self.network.distribution(features[0])
@@ -246,10 +250,10 @@ class MemoryAgent:
                 action = dist.probs.argmax(-1) if self.network.discrete else dist.mean  # type: ignore[attr-defined]
             else:
                 action = dist.sample()
-        out = action.numpy()
+        out = action.cpu().numpy()
         if isinstance(self.action_space, spaces.Box):
             out = np.clip(out, self.action_space.low, self.action_space.high).astype(np.float32)
-        return out, h.numpy()
+        return out, h.cpu().numpy()
 
 
 def ppo_loss(
@@ -301,14 +305,15 @@ class OnPolicy(Algorithm):
         network = cls.build_network(config, observation_space, action_space)
         return MemoryAgent(config, network, observation_space, action_space)
 
-    def __init__(self, config: MemoryConfig) -> None:
-        self.config = config.validate()
+    def __init__(self, config: MemoryConfig, device: str = "cpu") -> None:
+        self.config, self.device = config.validate(), torch.device(device)
         env_seed, torch_seed, self.shuffle_rng = _seeds(config.seed)
         torch.set_num_threads(config.torch_threads)
         self.envs = make_envs(config)
-        torch.manual_seed(torch_seed)  # network initialisation
+        torch.manual_seed(torch_seed)  # network initialisation (on the CPU: the same weights on any device)
         self.agent = self.build_agent(config, self.envs.single_observation_space, self.envs.single_action_space)
-        self.sampler = torch.Generator().manual_seed(torch_seed)  # action sampling
+        self.agent.network.to(self.device)
+        self.sampler = torch.Generator(self.device).manual_seed(torch_seed)  # action sampling
         self.optimizer = torch.optim.Adam(self.agent.network.parameters(), lr=config.learning_rate, eps=1e-5)
         obs, _ = self.envs.reset(seed=env_seed)
         self.obs = obs.astype(np.float32)
@@ -341,10 +346,11 @@ class OnPolicy(Algorithm):
         return self.agent.network.parameters()
 
     @classmethod
-    def agent_from(cls, config: Any, state: dict[str, Any], path: str | Path) -> Any:
+    def agent_from(cls, config: Any, state: dict[str, Any], path: str | Path, device: str = "cpu") -> Any:
         envs = make_envs(config, num_envs=1)
         agent = cls.build_agent(config, envs.single_observation_space, envs.single_action_space)
         load_weights(agent.network, field(state, "network", dict, path), path)
+        agent.network.to(device)
         return agent
 
     # -- checkpoints ---------------------------------------------------------------------------
@@ -406,34 +412,37 @@ class OnPolicy(Algorithm):
             "terminals": np.zeros((steps, n), np.float32),
             "hidden0": self.hidden.copy(),
         }
-        h = torch.as_tensor(self.hidden)
+        device = self.device
+        h = torch.as_tensor(self.hidden, device=device)
         for t in range(steps):
             buf["obs"][t], buf["starts"][t] = self.obs, self.starts
             with torch.no_grad():
-                features, h = net.unroll(torch.as_tensor(self.obs)[None], h, torch.as_tensor(self.starts)[None])
+                obs_t, starts_t = (torch.as_tensor(a, device=device)[None] for a in (self.obs, self.starts))
+                features, h = net.unroll(obs_t, h, starts_t)
                 dist = net.distribution(features[0])
                 action = net.sample(dist, self.sampler)
-                buf["logp"][t] = net.log_prob(dist, action).numpy()
-                buf["values"][t] = net.value(features[0]).numpy()
-            env_action = action.numpy()
+                buf["logp"][t] = net.log_prob(dist, action).cpu().numpy()
+                buf["values"][t] = net.value(features[0]).cpu().numpy()
+            env_action = action.cpu().numpy()
             if not net.discrete:
                 space = self.envs.single_action_space
                 env_action = np.clip(env_action, space.low, space.high)
             obs, reward, terminated, truncated, infos = self.envs.step(env_action)
             reward = reward * c.reward_scale  # values are learnt in scaled units
             if truncated.any():  # trials end by termination; bootstrap any truncation anyway
-                final = torch.as_tensor(np.asarray(infos["final_obs"], dtype=np.float32))[None]
+                final = torch.as_tensor(np.asarray(infos["final_obs"], dtype=np.float32), device=device)[None]
                 with torch.no_grad():
-                    feats, _ = net.unroll(final, h, torch.zeros(1, n))
-                reward = reward + c.gamma * truncated * net.value(feats[0]).numpy()
-            buf["actions"][t] = action.numpy().reshape(buf["actions"][t].shape)
+                    feats, _ = net.unroll(final, h, torch.zeros(1, n, device=device))
+                reward = reward + c.gamma * truncated * net.value(feats[0]).cpu().numpy()
+            buf["actions"][t] = action.cpu().numpy().reshape(buf["actions"][t].shape)
             buf["rewards"][t], buf["terminals"][t] = reward, terminated | truncated
             self._track(infos)
             self.obs, self.starts = obs.astype(np.float32), (terminated | truncated).astype(np.float32)
-        self.hidden = h.numpy()
+        self.hidden = h.cpu().numpy()
         with torch.no_grad():
-            features, _ = net.unroll(torch.as_tensor(self.obs)[None], h, torch.as_tensor(self.starts)[None])
-            buf["last_value"] = net.value(features[0]).numpy()
+            obs_t, starts_t = (torch.as_tensor(a, device=device)[None] for a in (self.obs, self.starts))
+            features, _ = net.unroll(obs_t, h, starts_t)
+            buf["last_value"] = net.value(features[0]).cpu().numpy()
         self.global_step += steps * n
         return buf
 
@@ -456,14 +465,15 @@ class OnPolicy(Algorithm):
         """PPO epochs over whole-sequence minibatches of sub-envs."""
         c, net = self.config, self.agent.network
         adv, ret = gae(buf["rewards"], buf["values"], buf["terminals"], buf["last_value"], c.gamma, c.gae_lambda)
-        t = {k: torch.as_tensor(v) for k, v in buf.items()}
-        b_adv, b_ret = torch.as_tensor(adv, dtype=torch.float32), torch.as_tensor(ret, dtype=torch.float32)
+        t = {k: torch.as_tensor(v, device=self.device) for k, v in buf.items()}
+        b_adv = torch.as_tensor(adv, dtype=torch.float32, device=self.device)
+        b_ret = torch.as_tensor(ret, dtype=torch.float32, device=self.device)
         size = c.num_envs // c.num_minibatches
         stats: dict[str, float] = {}
         for _ in range(c.update_epochs):
             order = self.shuffle_rng.permutation(c.num_envs)
             for start in range(0, c.num_envs, size):
-                mb = torch.as_tensor(order[start : start + size])
+                mb = torch.as_tensor(order[start : start + size], device=self.device)
                 features, _ = net.unroll(t["obs"][:, mb], t["hidden0"][mb], t["starts"][:, mb])
                 dist = net.distribution(features)
                 action = t["actions"][:, mb].long() if net.discrete else t["actions"][:, mb]

@@ -25,7 +25,7 @@ class Batch:
     @property
     def mean_return(self) -> np.ndarray:
         """(tasks,) mean undiscounted episode return."""
-        return (self.rewards * self.mask).sum(0).mean(-1).numpy()
+        return (self.rewards * self.mask).sum(0).mean(-1).cpu().numpy()
 
 
 def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -41,11 +41,11 @@ def linear_baseline(batch: Batch, returns: torch.Tensor, reg: float = 1e-5) -> t
     """rllab's linear feature baseline, fitted to one task's episodes: values (T, episodes)."""
     steps = batch.obs.shape[0]
     obs = batch.obs.clamp(-10, 10)
-    t = (torch.arange(steps, dtype=torch.float32) / 100.0)[:, None, None].expand(*obs.shape[:2], 1)
+    t = (torch.arange(steps, dtype=torch.float32, device=obs.device) / 100.0)[:, None, None].expand(*obs.shape[:2], 1)
     features = torch.cat([obs, obs**2, t, t**2, t**3, torch.ones_like(t)], dim=-1)
     flat_f = features[batch.mask > 0]
     flat_r = returns[batch.mask > 0]
-    eye = torch.eye(flat_f.shape[1])
+    eye = torch.eye(flat_f.shape[1], device=flat_f.device)
     for scale in (1.0, 10.0, 100.0, 1000.0):  # raise the ridge until the system is well posed
         try:
             coef = torch.linalg.solve(flat_f.T @ flat_f + reg * scale * eye, flat_f.T @ flat_r)

@@ -64,8 +64,9 @@ class Algorithm(ABC):
     global_step: int
 
     @abstractmethod
-    def __init__(self, config: Any) -> None:
-        """Build everything from ``config`` (validated) and its seed alone."""
+    def __init__(self, config: Any, device: str = "cpu") -> None:
+        """Build everything from ``config`` (validated) and its seed alone, the networks on
+        ``device`` (``cpu`` or ``cuda``: :func:`resolve_device`)."""
 
     @property
     def planned_steps(self) -> int:
@@ -100,8 +101,30 @@ class Algorithm(ABC):
 
     @classmethod
     @abstractmethod
-    def agent_from(cls, config: Any, state: dict[str, Any], path: str | Path) -> Any:
-        """The acting agent of a checkpoint's state (no envs to train, no optimiser)."""
+    def agent_from(cls, config: Any, state: dict[str, Any], path: str | Path, device: str = "cpu") -> Any:
+        """The acting agent of a checkpoint's state (no envs to train, no optimiser), on ``device``."""
+
+
+#: What ``--device`` takes: ``auto`` is ``cuda`` where torch sees a GPU, else ``cpu``.
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def resolve_device(name: str) -> str:
+    """``cpu`` or ``cuda`` for a ``--device`` value; a ValueError naming ``device`` otherwise.
+
+    Every run trains and loads on any device (checkpoints are read onto the CPU, then moved).
+    The CPU is the default and the tests' device; numbers on a GPU differ from the CPU's in the
+    last float digits (other kernels), so a run is reproducible on the device it ran on.
+    """
+    import torch
+
+    if name not in DEVICES:
+        raise ValueError(f"device: expected one of {', '.join(DEVICES)}, got {name!r}")
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda is not available here (torch.cuda.is_available() is False); use cpu or auto")
+    return name
 
 
 def name_of(config: Any) -> str:
@@ -130,13 +153,15 @@ class Trainer:
         config: A trained agent's config (its ``agent`` names the registered agent), or an
             :class:`Algorithm` built already.
         run_dir: The run folder (created at :meth:`run`).
+        device: ``cpu``, ``cuda`` or ``auto`` (:func:`resolve_device`; a built Algorithm keeps its own).
     """
 
-    def __init__(self, config: Any, run_dir: str | Path) -> None:
+    def __init__(self, config: Any, run_dir: str | Path, device: str = "cpu") -> None:
         if isinstance(config, Algorithm):
             self.algorithm = config
         else:
-            self.algorithm = algorithm_class(agent_spec(name_of(config)))(config.validate())
+            algorithm = algorithm_class(agent_spec(name_of(config)))
+            self.algorithm = algorithm(config.validate(), resolve_device(device))
         self.name = name_of(self.algorithm.config)
         self.run_dir = Path(run_dir)
         self.update, self.elapsed = 0, 0.0
@@ -171,7 +196,7 @@ class Trainer:
         save_atomic(self.state_dict(), self.run_dir / "checkpoint.pt")
 
     @classmethod
-    def resume(cls, run_dir: str | Path, total_steps: int | None = None) -> Trainer:
+    def resume(cls, run_dir: str | Path, total_steps: int | None = None, device: str = "cpu") -> Trainer:
         """The trainer saved in ``run_dir``, to continue bit for bit (to ``total_steps`` if given).
 
         The algorithm is built from the saved config exactly as a new run is (same envs,
@@ -183,7 +208,7 @@ class Trainer:
         config = config_from(algorithm.Config, state, path)
         if total_steps is not None:
             config = extended(config, total_steps, state.get("global_step"), path)
-        built = algorithm(config)
+        built = algorithm(config, resolve_device(device))
         built.load_state_dict(state, path)
         built.global_step = field(state, "global_step", int, path)
         trainer = cls(built, run_dir)
@@ -265,9 +290,10 @@ def run_agent(run_dir: str | Path) -> str:
     return saved_agent(load(run_dir / "checkpoint.pt"), run_dir)
 
 
-def load_agent(run_dir: str | Path) -> Any:
-    """The trained agent saved in ``run_dir`` (read without running any code of the file)."""
+def load_agent(run_dir: str | Path, device: str = "cpu") -> Any:
+    """The trained agent saved in ``run_dir``, on ``device`` (read without running any code of the file)."""
     path = Path(run_dir) / "checkpoint.pt"
     state = load(path)
     algorithm = algorithm_class(agent_spec(saved_agent(state, run_dir), "checkpoint"))
-    return algorithm.agent_from(config_from(algorithm.Config, state, path), state, path)
+    config = config_from(algorithm.Config, state, path)
+    return algorithm.agent_from(config, state, path, resolve_device(device))

@@ -35,6 +35,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.vector import AutoresetMode
 
 from metagym.backends import check_backend, map_calls
 from metagym.policies import Policy, RandomPolicy, run_trials
@@ -118,7 +119,7 @@ def agent_trials(
     import torch
 
     torch.manual_seed(block_seed(seed, start))
-    envs = make_trial_vector(len(tasks), agent.config.env_id, episodes)  # SAME_STEP autoreset
+    envs = make_trial_vector(len(tasks), agent.config.env_id, episodes, AutoresetMode.SAME_STEP)
     envs.set_attr("task", list(tasks))
     obs, _ = envs.reset(seed=seed + start)
     n = len(tasks)

@@ -170,10 +170,11 @@ class TrialVector(gym.vector.VectorWrapper):
         env: A family vector env whose ``autoreset_mode`` is ``DISABLED`` (this wrapper resets
             inner episodes itself), or ``NEXT_STEP`` for this wrapper's ``NEXT_STEP``.
         episodes_per_trial: K; default: the family's ``episodes_per_trial``.
-        autoreset_mode: ``SAME_STEP`` (default; a finished trial's last observation is in
-            ``infos["final_obs"]``), ``NEXT_STEP`` (Gymnasium's default: the step after a trial
-            ends starts the next one, ignores its action and returns reward 0, exactly as a
-            SyncVectorEnv of :class:`Trial` envs does) or ``DISABLED`` (reset finished trials
+        autoreset_mode: ``NEXT_STEP`` (default, as Gymnasium's and the family vector envs': the
+            step after a trial ends starts the next one, ignores its action and returns reward
+            0, exactly as a SyncVectorEnv of :class:`Trial` envs does, so Gymnasium's vector
+            wrappers work as they come), ``SAME_STEP`` (a finished trial's last observation is
+            in ``infos["final_obs"]``; what the memory agents' learner uses) or ``DISABLED`` (reset finished trials
             with ``options={"reset_mask": mask}``; stepping a finished trial raises, as
             Gymnasium's SyncVectorEnv does).
         max_episode_steps: Truncate a trial after this many steps (all its episodes together),
@@ -184,7 +185,7 @@ class TrialVector(gym.vector.VectorWrapper):
         self,
         env: gym.vector.VectorEnv,
         episodes_per_trial: int | None = None,
-        autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         max_episode_steps: int | None = None,
     ) -> None:
         super().__init__(env)
@@ -361,7 +362,7 @@ def make_trial_vector(
     num_envs: int,
     env_id: str,
     episodes_per_trial: int | None = None,
-    autoreset_mode: AutoresetMode | str = AutoresetMode.SAME_STEP,
+    autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     **env_kwargs: Any,
 ) -> TrialVector:
     """Vector entry point of the ``<Name>-Trial-v0`` ids: the family's own batched env (or

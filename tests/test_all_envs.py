@@ -146,3 +146,28 @@ def test_out_of_range_actions_are_refused_or_applied_clipped(env_id: str) -> Non
     trial.reset(seed=1)
     obs = trial.step(high * 1000)[0]
     assert trial.observation_space.contains(obs)
+
+
+@pytest.mark.parametrize("env_id", ALL_IDS)
+def test_gymnasium_vector_wrappers_work_on_every_batched_id_as_it_comes(env_id: str) -> None:
+    """NEXT_STEP autoreset (Gymnasium's default) on family and trial ids alike: Gymnasium's own
+    RecordEpisodeStatistics counts each episode's return, NormalizeObservation keeps it finite."""
+    from gymnasium.wrappers.vector import NormalizeObservation, RecordEpisodeStatistics
+
+    raw = gym.make_vec(env_id, num_envs=2, max_episode_steps=25)
+    assert raw.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP
+    envs = RecordEpisodeStatistics(NormalizeObservation(raw))
+    envs.reset(seed=0)
+    envs.action_space.seed(0)
+    running, ended, counted = np.zeros(2), np.zeros(2, dtype=bool), 0
+    for _ in range(60):
+        obs, reward, terminated, truncated, info = envs.step(envs.action_space.sample())
+        running = np.where(ended, 0.0, running + reward)  # the step after an end starts the next episode
+        if "episode" in info:
+            done = info["_episode"]
+            np.testing.assert_allclose(info["episode"]["r"][done], running[done], atol=1e-4)
+            counted += int(done.sum())
+        ended = terminated | truncated
+        assert np.isfinite(obs).all()
+    assert counted >= 2
+    envs.close()

@@ -77,7 +77,8 @@ def test_pinned_task_persists_across_trials() -> None:
 @pytest.mark.parametrize("level", ["gridnavi", "procedural"])
 def test_trial_vector_equals_single_trials(level: str) -> None:
     n, k = 5, 3
-    fast = TrialVector(MetaGridVectorEnv(n, level=level, autoreset_mode="Disabled"), episodes_per_trial=k)
+    inner = MetaGridVectorEnv(n, level=level, autoreset_mode="Disabled")
+    fast = TrialVector(inner, episodes_per_trial=k, autoreset_mode="SameStep")
     slow = gym.vector.SyncVectorEnv(
         [lambda: Trial(MetaGridEnv(level), k) for _ in range(n)], autoreset_mode=gym.vector.AutoresetMode.SAME_STEP
     )
@@ -110,7 +111,7 @@ def test_trial_vector_equals_single_trials(level: str) -> None:
 
 def test_make_vec_trial_id_and_modes() -> None:
     envs = gym.make_vec("MetaGrid-GridNavi-Trial-v0", num_envs=4, episodes_per_trial=2)
-    assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
+    assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.NEXT_STEP  # Gymnasium's default
     obs, info = envs.reset(seed=0)
     assert obs.shape == (4, 10) and (info["trial_episode"] == 0).all()
     done = np.zeros(4, dtype=bool)
@@ -121,7 +122,9 @@ def test_make_vec_trial_id_and_modes() -> None:
     with pytest.raises(ValueError, match=r"autoreset_mode: .* allowed: \['SameStep', 'NextStep', 'Disabled'\]"):
         make_trial_vector(2, "MetaGrid-GridNavi-v0", autoreset_mode="Later")
     with pytest.raises(ValueError, match="with autoreset_mode SameStep needs an env with autoreset_mode Disabled"):
-        TrialVector(MetaGridVectorEnv(2))
+        TrialVector(MetaGridVectorEnv(2), autoreset_mode="SameStep")
+    with pytest.raises(ValueError, match="with autoreset_mode NextStep needs an env with autoreset_mode NextStep"):
+        TrialVector(MetaGridVectorEnv(2, autoreset_mode="Disabled"))
 
 
 @pytest.mark.parametrize(
@@ -166,7 +169,7 @@ def test_make_vec_trial_id_truncates_at_max_episode_steps_as_make_does() -> None
     single = gym.make(tid, max_episode_steps=3)
     single.reset(seed=0)
     expected = [single.step(0)[3] for _ in range(3)]
-    envs = gym.make_vec(tid, num_envs=2, max_episode_steps=3)
+    envs = gym.make_vec(tid, num_envs=2, max_episode_steps=3, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
     envs.reset(seed=0)
     got = [envs.step(np.zeros(2, dtype=np.int64)) for _ in range(4)]
     assert [bool(step[3][0]) for step in got[:3]] == expected == [False, False, True]

@@ -413,8 +413,11 @@ def cmd_render(args: argparse.Namespace) -> None:
         raise CommandError(f"--out: expected a .gif or .mp4 file, got {args.out!r}")
     if not args.human:
         check_folder_of(Path(args.out), "--out")
-    task = held_out_tasks(agent.config.env_id, args.split, args.task_index + 1, args.seed)[args.task_index]
-    frames = play_adaptation(agent, task, args.seed) if gradient(agent) else play_trial(agent, task, args.seed)
+    if args.results is not None:
+        frames = replayed(agent, Path(args.results), args.task_index)
+    else:
+        task = held_out_tasks(agent.config.env_id, args.split, args.task_index + 1, args.seed)[args.task_index]
+        frames = play_adaptation(agent, task, args.seed) if gradient(agent) else play_trial(agent, task, args.seed)
     if args.human:
         window = Window("metagym render", 8)
         for frame in frames:
@@ -429,6 +432,25 @@ def cmd_render(args: argparse.Namespace) -> None:
     else:
         imageio.mimsave(out, [pad_even(f) for f in frames], fps=8)
     print(f"wrote {out} ({len(frames)} frames)")
+
+
+def replayed(agent: Any, path: Path, index: int) -> list[Any]:
+    """Frames of the trial that the evaluation in ``path`` scored as task ``index``."""
+    from metagym.evaluation import scored_trial
+
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CommandError(f"--results: cannot read {path} ({getattr(error, 'strerror', None) or error})") from None
+    if not isinstance(results, dict) or not {"tasks", "seed", "tasks_per_block", "num_tasks"} <= set(results):
+        raise CommandError(f"--results: {path} is not the JSON of a metagym evaluation")
+    try:
+        task, seed, actions, recorded = scored_trial(agent, results, index)
+    except ValueError as error:
+        message = str(error).replace("task_index: ", "--task-index: ").replace("results: ", "--results: ")
+        raise CommandError(message) from None
+    score = f": scored {sum(recorded):+.2f}" if recorded else ""
+    return play_trial(agent, task, seed, actions, title=f"task {index} of {path.name}{score}")
 
 
 def video_writer() -> Any:
@@ -461,8 +483,11 @@ def short(task: Any) -> str:
     return ", ".join(parts)
 
 
-def play_trial(agent: Any, task: Any, seed: int) -> list[Any]:
-    """One trial of ``agent`` on ``task``, as captioned frames (the hidden task shown)."""
+def play_trial(
+    agent: Any, task: Any, seed: int, actions: list[Any] | None = None, title: str | None = None
+) -> list[Any]:
+    """One trial of ``agent`` on ``task``, as captioned frames (the hidden task shown); with
+    ``actions``, the trial those actions play (a scored trial replayed)."""
     import torch
 
     from metagym.render import caption
@@ -477,14 +502,18 @@ def play_trial(agent: Any, task: Any, seed: int) -> list[Any]:
     terminated = False
     while not terminated:
         lines = [
-            f"{agent.config.env_id}   episode {episode + 1}/{k}",
+            f"{title or agent.config.env_id}   episode {episode + 1}/{k}",
             f"return {running:+.2f}   trial so far {total:+.2f}",
             f"hidden task: {short(task)}",
         ]
         frames.append(caption(np.asarray(env.render()), lines, size=15))
-        action, state = agent.predict(obs[None], state, start)
+        if actions is None:
+            action, state = agent.predict(obs[None], state, start)
+            step = action[0]
+        else:
+            step = actions[len(frames) - 1]
         start = np.zeros(1, dtype=bool)
-        obs, reward, terminated, _, info = env.step(action[0])
+        obs, reward, terminated, _, info = env.step(step)
         running, total = running + float(reward), total + float(reward)
         if "inner_return" in info:
             episode, running = episode + 1, 0.0
@@ -638,6 +667,11 @@ def build_parser(agent_options: list[Any] | None = None, agent: str | None = Non
     render.add_argument("--seed", type=int, default=0, help="seed, as for evaluate (default: %(default)s)")
     render.add_argument("--out", default="trial.gif", help="a .gif or .mp4 path (default: %(default)s)")
     render.add_argument("--human", action="store_true", help="show it live in a pygame window instead")
+    render.add_argument(
+        "--results",
+        default=None,
+        help="an evaluation's JSON: replay the very trial it scored as --task-index (same task, seed, action noise)",
+    )
     render.add_argument("--device", default="cpu", help=DEVICE_HELP)
     render.set_defaults(run=cmd_render)
 

@@ -116,6 +116,20 @@ def agent_trials(
     action noise is seeded with :func:`block_seed`, so the numbers depend only on (seed, start)
     and the tasks.
     """
+    return _play_block(agent, tasks, episodes, seed, deterministic, start)[0]
+
+
+def _play_block(
+    agent: Any,
+    tasks: Sequence[Task],
+    episodes: int,
+    seed: int,
+    deterministic: bool,
+    start: int,
+    watch: int | None = None,
+) -> tuple[np.ndarray, list[Any]]:
+    """:func:`agent_trials`'s returns, and the actions that trial ``watch`` of the block played
+    (until its trial ended; an empty list without ``watch``)."""
     import torch
 
     torch.manual_seed(block_seed(seed, start))
@@ -126,8 +140,11 @@ def agent_trials(
     returns = np.zeros((n, episodes))
     counts = np.zeros(n, dtype=np.int64)
     state, trial_start = None, np.ones(n, dtype=bool)
+    watched: list[Any] = []
     while (counts < episodes).any():
         action, state = agent.predict(obs, state, trial_start, deterministic)
+        if watch is not None and counts[watch] < episodes:
+            watched.append(np.array(action[watch]))
         obs, _, trial_over, _, infos = envs.step(action)
         trial_start = trial_over  # a finished trial restarts (same task) and plays on, unscored, until all are done
         finished = infos.get("_inner_return", np.zeros(n, dtype=bool)) | trial_over
@@ -138,7 +155,40 @@ def agent_trials(
                 returns[i, counts[i]] = ended[i]
                 counts[i] += 1
     envs.close()
-    return returns
+    return returns, watched
+
+
+def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task, int, list[Any], list[float]]:
+    """The trial that an evaluation scored as task ``index``, played again: (task, the seed its
+    env was reset with, the actions the agent played, the returns the results recorded).
+
+    The evaluation's block of tasks is played again as it was (same tasks, seeds and action
+    noise, one torch thread), so the actions are the scored trial's; play them in a single trial
+    env reset with that seed to watch it (``metagym render --results``).
+    """
+    import torch
+
+    if getattr(agent, "kind", "memory") == "gradient":
+        raise ValueError("results: replaying a gradient agent's scored episodes is not supported; render without it")
+    if results.get("env") != agent.config.env_id:
+        raise ValueError(f"results: they score {results.get('env')!r}, but the run trains {agent.config.env_id!r}")
+    count = int(results["num_tasks"])
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
+        raise ValueError(f"task_index: expected an integer from 0 to {count - 1} (the results score {count} tasks)")
+    family = family_for(agent.config.env_id)
+    tasks = [family.task_type.from_json(json.dumps(t)) for t in results["tasks"]]
+    size, seed, episodes = int(results["tasks_per_block"]), int(results["seed"]), int(results["episodes_per_trial"])
+    start = index - index % size
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        block = tasks[start : start + size]
+        deterministic = results.get("actions") == "greedy"
+        _, actions = _play_block(agent, block, episodes, seed, deterministic, start, index - start)
+    finally:
+        torch.set_num_threads(threads)
+    recorded = [float(r) for r in results.get("task_returns", [[]] * count)[index]]
+    return tasks[index], seed + index, actions, recorded
 
 
 def reference_trials(
@@ -491,6 +541,8 @@ def _results(
         "scored_index_to_80pct_oracle": reached,
         "episodes_to_80pct_oracle": None if reached is None else experience[reached],
         "tasks": [json.loads(task.to_json()) for task in tasks],
+        # Each task's return per scored episode (or adaptation step), in task order.
+        "task_returns": returns.tolist(),
     }
 
 

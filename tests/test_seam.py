@@ -139,3 +139,39 @@ def test_a_cpu_run_resumes_and_evaluates_on_cuda(tmp_path: Path) -> None:
     assert main(["evaluate", "--run-dir", str(run), *out, "--device", "cuda"]) == 0
     maml = ["--agent", "maml", "--env", "MetaBandit-v0", "--meta-batch-size", "2", "--fast-batch-size", "2"]
     assert main(["train", *maml, "--steps", "200", "--run-dir", str(tmp_path / "m"), "--device", "cuda"]) == 0
+
+
+@pytest.mark.parametrize("env_id", ["MetaBandit-v0", "MetaGrid-GridNavi-v0", "PointNav2D-v0"])
+def test_render_replays_the_very_trial_evaluate_scored(tmp_path: Path, env_id: str) -> None:
+    import gymnasium as gym
+    import imageio.v2 as imageio
+    import numpy as np
+
+    import metagym
+    from metagym.evaluation import scored_trial
+    from metagym.runs import load_run
+
+    run = tmp_path / "run"
+    small = ["--env", env_id, "--num-envs", "8", "--rollout-steps", "16", "--num-minibatches", "2"]
+    assert main(["train", *small, "--steps", "128", "--hidden-size", "8", "--run-dir", str(run), "--quiet"]) == 0
+    out = tmp_path / "r.json"
+    how = ["--tasks", "7", "--tasks-per-block", "3", "--seed", "5", "--out", str(out), "--quiet"]
+    assert main(["evaluate", "--run-dir", str(run), *how]) == 0
+    results = json.loads(out.read_text())
+    agent = load_run(run)
+    for index in (0, 4, 6):  # first block, inside the second, the last (short) block
+        task, seed, actions, recorded = scored_trial(agent, results, index)
+        env = gym.make(metagym.trial_id(env_id))
+        env.reset(seed=seed, options={"task": task})
+        returns, running = [], 0.0
+        for action in actions:  # a single trial env, the scored trial's actions
+            _, reward, terminated, _, info = env.step(action)
+            running += float(reward)
+            if "inner_return" in info or terminated:
+                returns.append(running)
+                running = 0.0
+        assert terminated and np.allclose(returns, recorded, atol=1e-5), (index, returns, recorded)
+    gif = tmp_path / "t.gif"
+    assert main(["render", "--run-dir", str(run), "--results", str(out), "--task-index", "4", "--out", str(gif)]) == 0
+    assert len(imageio.mimread(gif)) == len(scored_trial(agent, results, 4)[2])
+    assert main(["render", "--run-dir", str(run), "--results", str(out), "--task-index", "7", "--out", str(gif)]) == 2

@@ -166,7 +166,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     out = Path(args.out)
     print(f"sweep: {len(runs)} runs on the {args.backend} backend, in {out}")
     failed = None
-    results: list[dict[str, Any] | None]
+    results: list[Any]
     try:
         results = list(sweep(runs, out, args.backend, args.address, progress=True))
     except SweepFailed as error:
@@ -388,7 +388,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         results.append(
             evaluate(agent, args.split, args.tasks, args.seed, name, args.deterministic, progress=not args.quiet, **how)
         )
-        results[-1]["run_dir"] = str(run)
+        results[-1] = dataclasses.replace(results[-1], run_dir=str(run))
     if results[0]["task_sampling"].get("remainder"):
         how = results[0]["task_sampling"]
         print(

@@ -28,6 +28,7 @@ returns exactly the results of ``backend="local"``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from gymnasium.vector import AutoresetMode
 from metagym.backends import check_backend, map_calls
 from metagym.policies import Policy, RandomPolicy, run_trials
 from metagym.registration import check_family_id, family_of
+from metagym.results import Results, Summary
 from metagym.tasks import Task, TaskFamily
 from metagym.wrappers import make_trial_vector
 
@@ -284,16 +286,16 @@ def _check_how(seed: int, tasks_per_block: int, backend: str) -> None:
     check_backend(backend)
 
 
-def summarize(returns: np.ndarray, seed: int) -> dict[str, list[float]]:
+def summarize(returns: np.ndarray, seed: int) -> Summary:
     """Per-column mean and bootstrap 95% interval over tasks (rows)."""
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, returns.shape[0], size=(BOOTSTRAP_SAMPLES, returns.shape[0]))
     means = returns[picks].mean(axis=1)  # (samples, episodes)
-    return {
-        "mean": returns.mean(axis=0).tolist(),
-        "ci_low": np.percentile(means, 2.5, axis=0).tolist(),
-        "ci_high": np.percentile(means, 97.5, axis=0).tolist(),
-    }
+    return Summary(
+        mean=returns.mean(axis=0).tolist(),
+        ci_low=np.percentile(means, 2.5, axis=0).tolist(),
+        ci_high=np.percentile(means, 97.5, axis=0).tolist(),
+    )
 
 
 def normalized(values: np.ndarray, random: np.ndarray, oracle: np.ndarray) -> list[float | None]:
@@ -316,7 +318,7 @@ def evaluate_gradient(
     address: str | None = None,
     tasks_per_block: int = TASKS_PER_BLOCK,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> Results:
     """The protocol for gradient-based agents: return after 0..``steps`` adaptation steps.
 
     Each step plays ``eval_batch_size`` fresh episodes per task with the current parameters and
@@ -339,15 +341,15 @@ def evaluate_gradient(
     results = _results(
         name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
     )
-    reached = results["scored_index_to_80pct_oracle"]
-    return results | {
-        "inner_lr": float(agent.config.inner_lr),
-        "adaptation_steps": list(range(steps + 1)),
-        "episodes_per_adaptation_step": per_step,
-        "env_steps_per_adaptation_step": per_step * family.horizon,
-        "x_axis": "gradient steps",
-        "gradient_steps_to_80pct_oracle": reached,
-    }
+    return dataclasses.replace(
+        results,
+        inner_lr=float(agent.config.inner_lr),
+        adaptation_steps=list(range(steps + 1)),
+        episodes_per_adaptation_step=per_step,
+        env_steps_per_adaptation_step=per_step * family.horizon,
+        x_axis="gradient steps",
+        gradient_steps_to_80pct_oracle=results.scored_index_to_80pct_oracle,
+    )
 
 
 def evaluate(
@@ -361,8 +363,9 @@ def evaluate(
     address: str | None = None,
     tasks_per_block: int = TASKS_PER_BLOCK,
     progress: bool = False,
-) -> dict[str, Any]:
-    """Run the protocol and return the results dictionary (see :func:`metagym.results.write`).
+) -> Results:
+    """Run the protocol and return its :class:`~metagym.results.Results` (typed fields, which also
+    read as the JSON's mapping; :func:`metagym.results.write` saves them).
 
     Args:
         agent: A memory agent (``predict``) or a gradient agent (``kind = "gradient"``).
@@ -421,7 +424,7 @@ def evaluate_agent(
     deterministic: bool = False,
     backend: str = "local",
     address: str | None = None,
-) -> dict[str, Any]:
+) -> Results:
     """Score your own memory agent (RL²-style, or SB3-contrib's RecurrentPPO as it is) with the
     adaptation protocol, beside the family's references on the same tasks and seeds.
 
@@ -445,7 +448,7 @@ def evaluate_agent(
         backend, address: As for :func:`evaluate` (on Ray the agent must pickle).
 
     Returns:
-        The results dictionary that :func:`write` saves and plots.
+        The :class:`~metagym.results.Results` that :func:`write` saves and plots.
     """
     check_family_id(env_id, "env_id")
     if not callable(getattr(agent, "predict", None)):
@@ -470,7 +473,7 @@ def evaluate_policy(
     address: str | None = None,
     tasks_per_block: int = TASKS_PER_BLOCK,
     progress: bool = False,
-) -> dict[str, Any]:
+) -> Results:
     """Score a :class:`metagym.policies.Policy` (a classic baseline such as UCB1 or PSRL, or
     your own) with the adaptation protocol: the same tasks, seeds and results as :func:`evaluate`,
     each trial played like the references (:func:`metagym.policies.run_trials`).
@@ -511,42 +514,40 @@ def _results(
     references: dict[str, np.ndarray],
     experience: list[int],
     tasks_per_block: int,
-) -> dict[str, Any]:
+) -> Results:
     env_id = agent.config.env_id
     random_mean, oracle_mean = references["random"].mean(axis=0), references["oracle"].mean(axis=0)
     score = normalized(returns.mean(axis=0), random_mean, oracle_mean)
     reached = next((k for k, v in enumerate(score) if v is not None and v >= ORACLE_FRACTION), None)
-    return {
-        "agent": name,
-        "env": env_id,
-        "split": split,
-        "distribution": distribution_of(family, split),
-        "selection_split": getattr(agent.config, "selected_on", "") or None,
-        "actions": "greedy" if deterministic else "sampled",
-        "num_tasks": len(tasks),
-        "task_sampling": how,
-        "episodes_per_trial": returns.shape[1],
-        "seed": seed,
-        "tasks_per_block": tasks_per_block,
-        "episode_returns": summarize(returns, seed),
-        "trial_return": summarize(returns.sum(axis=1, keepdims=True), seed),
-        "references": {key: summarize(value, seed) for key, value in references.items()},
-        "reference_trial_return": {key: float(value.sum(axis=1).mean()) for key, value in references.items()},
-        "normalized_score": score,
-        "reference_normalized_score": {
+    return Results(
+        agent=name,
+        env=env_id,
+        split=split,
+        distribution=distribution_of(family, split),
+        selection_split=getattr(agent.config, "selected_on", "") or None,
+        actions="greedy" if deterministic else "sampled",
+        num_tasks=len(tasks),
+        task_sampling=how,
+        episodes_per_trial=returns.shape[1],
+        seed=seed,
+        tasks_per_block=tasks_per_block,
+        episode_returns=summarize(returns, seed),
+        trial_return=summarize(returns.sum(axis=1, keepdims=True), seed),
+        references={key: summarize(value, seed) for key, value in references.items()},
+        reference_trial_return={key: float(value.sum(axis=1).mean()) for key, value in references.items()},
+        normalized_score=score,
+        reference_normalized_score={
             key: normalized(value.mean(axis=0), random_mean, oracle_mean) for key, value in references.items()
         },
-        # x positions: episodes of experience on the task before the scored episode(s).
-        "experience_episodes": experience,
-        "scored_index_to_80pct_oracle": reached,
-        "episodes_to_80pct_oracle": None if reached is None else experience[reached],
-        "tasks": [json.loads(task.to_json()) for task in tasks],
-        # Each task's return per scored episode (or adaptation step), in task order.
-        "task_returns": returns.tolist(),
-    }
+        experience_episodes=experience,
+        scored_index_to_80pct_oracle=reached,
+        episodes_to_80pct_oracle=None if reached is None else experience[reached],
+        tasks=[json.loads(task.to_json()) for task in tasks],
+        task_returns=returns.tolist(),
+    )
 
 
-def write(results: dict[str, Any], out: Any, compare: Sequence[dict[str, Any]] = ()) -> list[Any]:
+def write(results: Results, out: Any, compare: Sequence[Results] = ()) -> list[Any]:
     """Write ``out`` (JSON), a CSV and a PNG plot beside it; see :func:`metagym.results.write`."""
     from metagym.results import write as write_results
 

@@ -10,14 +10,146 @@ before the scored episode.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from metagym.atomic import replaced_atomically
+
+
+class _Record(Mapping[str, Any]):
+    """A frozen dataclass that also reads as the plain mapping of its JSON (``r["trial_return"]``
+    and ``r.trial_return`` both work; fields that are None are left out, as the JSON leaves them)."""
+
+    def __getitem__(self, key: str) -> Any:
+        if key not in self._keys():
+            raise KeyError(key)
+        return getattr(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
+
+    def _keys(self) -> list[str]:
+        return [f.name for f in dataclasses.fields(self) if getattr(self, f.name) is not None]  # type: ignore[arg-type]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as plain JSON data."""
+
+        def plain(value: Any) -> Any:
+            if isinstance(value, _Record):
+                return value.to_dict()
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            if isinstance(value, (list, tuple)):
+                return [plain(v) for v in value]
+            return value
+
+        return {key: plain(getattr(self, key)) for key in self._keys()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary(_Record):
+    """Per-column mean over tasks, with its bootstrap 95% interval."""
+
+    mean: list[float]
+    ci_low: list[float]
+    ci_high: list[float]
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "summary") -> Summary:
+        if not isinstance(data, Mapping) or set(data) != {"mean", "ci_low", "ci_high"}:
+            raise ValueError(f"{where}: expected mean, ci_low and ci_high, got {data!r:.80}")
+        return cls(list(data["mean"]), list(data["ci_low"]), list(data["ci_high"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Results(_Record):
+    """An evaluation's results (:func:`metagym.evaluation.evaluate`): what was scored, how, and
+    the returns; ``write`` saves it as JSON with a CSV and a plot. Gradient agents' fields are
+    None for memory agents (and left out of their JSON)."""
+
+    agent: str
+    env: str
+    split: str
+    distribution: str
+    selection_split: str | None
+    actions: str
+    num_tasks: int
+    task_sampling: dict[str, Any]
+    episodes_per_trial: int
+    seed: int
+    tasks_per_block: int
+    episode_returns: Summary
+    trial_return: Summary
+    references: dict[str, Summary]
+    reference_trial_return: dict[str, float]
+    normalized_score: list[float | None]
+    reference_normalized_score: dict[str, list[float | None]]
+    experience_episodes: list[int]
+    """x positions: episodes of experience on the task before each scored episode."""
+    scored_index_to_80pct_oracle: int | None
+    episodes_to_80pct_oracle: int | None
+    tasks: list[dict[str, Any]]
+    task_returns: list[list[float]] = dataclasses.field(default_factory=list)
+    """Each task's return per scored episode (or adaptation step), in task order."""
+    x_axis: str = "episodes"
+    """``episodes`` (memory agents) or ``gradient steps``."""
+    inner_lr: float | None = None
+    adaptation_steps: list[int] | None = None
+    episodes_per_adaptation_step: int | None = None
+    env_steps_per_adaptation_step: int | None = None
+    gradient_steps_to_80pct_oracle: int | None = None
+    run_dir: str | None = None
+    """The run folder scored (``metagym evaluate`` records it)."""
+
+    def _keys(self) -> list[str]:  # the 80%-of-oracle indices are kept when None (never reached)
+        always = {"selection_split", "scored_index_to_80pct_oracle", "episodes_to_80pct_oracle"}
+        if self.x_axis == "gradient steps":
+            always.add("gradient_steps_to_80pct_oracle")
+        return [f.name for f in dataclasses.fields(self) if f.name in always or getattr(self, f.name) is not None]
+
+    @property
+    def gradient(self) -> bool:
+        return self.x_axis == "gradient steps"
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "results") -> Results:
+        """Results read back from their JSON data; a ValueError naming ``where`` if it is not one."""
+        if not isinstance(data, Mapping):
+            raise ValueError(f"{where}: expected an evaluation's JSON object, got {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        required = [
+            n
+            for n, f in fields.items()
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        ]
+        missing = [name for name in required if name not in data]
+        if unknown or missing:
+            raise ValueError(f"{where}: not an evaluation's results (unknown {unknown}, missing {missing})")
+        values = dict(data)
+        for name in ("episode_returns", "trial_return"):
+            values[name] = Summary.from_dict(data[name], f"{where}: {name}")
+        values["references"] = {
+            k: Summary.from_dict(v, f"{where}: references.{k}") for k, v in data["references"].items()
+        }
+        return cls(**values)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def read(path: str | Path) -> Results:
+    """The results an evaluation wrote to ``path`` (JSON)."""
+    return Results.from_dict(json.loads(Path(path).read_text()), str(path))
+
 
 #: How each reference is drawn and named, in plot and table order.
 REFERENCE_STYLES = {
@@ -28,12 +160,13 @@ REFERENCE_STYLES = {
 }
 
 
-def write(results: dict[str, Any], out: str | Path, compare: Sequence[dict[str, Any]] = ()) -> list[Path]:
+def write(results: Mapping[str, Any], out: str | Path, compare: Sequence[Mapping[str, Any]] = ()) -> list[Path]:
     """Write ``out`` (JSON), and beside it a CSV and a PNG plot; return the three paths."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    data = results.to_dict() if isinstance(results, _Record) else dict(results)
     with replaced_atomically(out) as handle:
-        handle.write(json.dumps(results, indent=2) + "\n")
+        handle.write(json.dumps(data, indent=2) + "\n")
     table_path = out.with_suffix(".csv")
     refs = list(results["references"])
     rows = [["index", "experience_episodes", "mean", "ci_low", "ci_high", *refs, "normalized_score"]]
@@ -49,11 +182,11 @@ def write(results: dict[str, Any], out: str | Path, compare: Sequence[dict[str, 
     return [out, table_path, figure]
 
 
-def is_gradient(result: dict[str, Any]) -> bool:
+def is_gradient(result: Mapping[str, Any]) -> bool:
     return result.get("x_axis") == "gradient steps"
 
 
-def _x(result: dict[str, Any], mixed: bool) -> np.ndarray:
+def _x(result: Mapping[str, Any], mixed: bool) -> np.ndarray:
     if mixed:
         return np.asarray(result["experience_episodes"], dtype=float)
     if is_gradient(result):
@@ -61,7 +194,7 @@ def _x(result: dict[str, Any], mixed: bool) -> np.ndarray:
     return np.arange(1, result["episodes_per_trial"] + 1, dtype=float)
 
 
-def plot(results: Sequence[dict[str, Any]], path: str | Path) -> None:
+def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     """Return and normalised score per episode / step: every run, and the first run's references."""
     import matplotlib
 
@@ -110,7 +243,7 @@ def plot(results: Sequence[dict[str, Any]], path: str | Path) -> None:
     plt.close(fig)
 
 
-def _cell(mean: float, data: dict[str, Any], i: int) -> str:
+def _cell(mean: float, data: Mapping[str, Any], i: int) -> str:
     """``mean`` with its 95% interval when ``data`` holds one and it is not a point."""
     low, high = data.get("ci_low", [None] * (i + 1))[i], data.get("ci_high", [None] * (i + 1))[i]
     if low is None or high is None or high - low < 5e-3:
@@ -118,7 +251,7 @@ def _cell(mean: float, data: dict[str, Any], i: int) -> str:
     return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
 
 
-def table(result: dict[str, Any]) -> str:
+def table(result: Mapping[str, Any]) -> str:
     """A Markdown table of mean return per episode (or gradient step) with 95% intervals: the
     agent and every reference."""
     k = len(result["episode_returns"]["mean"])

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from metagym.backends import BACKENDS, check_backend, map_calls
+from metagym.results import Results, read
 
 __all__ = [
     "BACKENDS", "Run", "SweepFailed", "applies", "interval", "run_one", "summarize", "sweep", "sweep_agents", "table",
@@ -111,7 +112,7 @@ class Run:
         return out / self.env / self.agent / ("untrained" if self.seed is None else f"seed-{self.seed}")
 
 
-def _publish(folder: Path, score: Any) -> dict[str, Any]:
+def _publish(folder: Path, score: Any) -> Results:
     """``score(staged_json)`` writes results into a staging folder; move them into ``folder``.
     A ``results.json`` in ``folder`` therefore always means a finished run."""
     staged = folder / "staged" / "results.json"
@@ -119,10 +120,10 @@ def _publish(folder: Path, score: Any) -> dict[str, Any]:
     for produced in staged.parent.iterdir():
         produced.replace(folder / produced.name)
     staged.parent.rmdir()
-    return json.loads((folder / "results.json").read_text())
+    return read(folder / "results.json")
 
 
-def _baseline(run: Run, folder: Path) -> dict[str, Any]:
+def _baseline(run: Run, folder: Path) -> Results:
     from metagym.agents.classic import baseline_for
     from metagym.evaluation import evaluate_policy, family_for
     from metagym.results import write
@@ -134,7 +135,7 @@ def _baseline(run: Run, folder: Path) -> dict[str, Any]:
     return _publish(folder, lambda staged: write(evaluate_policy(policy, run.env, num_tasks=run.tasks), staged))
 
 
-def _recurrent_ppo(run: Run, folder: Path) -> dict[str, Any]:
+def _recurrent_ppo(run: Run, folder: Path) -> Results:
     """Train SB3-contrib's RecurrentPPO on the trial id (or load its finished weights), score it."""
     import torch
     from sb3_contrib import RecurrentPPO
@@ -163,12 +164,12 @@ def _recurrent_ppo(run: Run, folder: Path) -> dict[str, Any]:
     )
 
 
-def run_one(run: Run, out: str) -> dict[str, Any]:
+def run_one(run: Run, out: str) -> Results:
     """Train (or resume) and evaluate ``run`` under ``out``; its results. Safe to repeat."""
     folder = run.folder(Path(out))
     results = folder / "results.json"
     if results.is_file():
-        return json.loads(results.read_text())
+        return read(results)
     if untrained(run.agent):
         return _baseline(run, folder)
     if run.agent == RECURRENT_PPO:
@@ -201,13 +202,13 @@ def run_one(run: Run, out: str) -> dict[str, Any]:
 class SweepFailed(RuntimeError):
     """Some runs failed; the others finished. ``results`` holds None where a run failed."""
 
-    def __init__(self, failures: list[tuple[Run, str]], results: list[dict[str, Any] | None]) -> None:
+    def __init__(self, failures: list[tuple[Run, str]], results: list[Results | None]) -> None:
         lines = "; ".join(message for _, message in failures)
         super().__init__(f"{len(failures)} of {len(results)} runs failed: {lines}")
         self.failures, self.results = failures, results
 
 
-def _attempt(run: Run, out: str) -> dict[str, Any] | str:
+def _attempt(run: Run, out: str) -> Results | str:
     """``run_one``'s results, or the message of its failure (so one failed run stops no other)."""
     try:
         return run_one(run, out)
@@ -217,7 +218,7 @@ def _attempt(run: Run, out: str) -> dict[str, Any] | str:
 
 def sweep(
     runs: Sequence[Run], out: Path, backend: str = "local", address: str | None = None, progress: bool = False
-) -> list[dict[str, Any]]:
+) -> list[Results]:
     """Every run's results, in the order of ``runs`` (see the module docstring). ``progress``
     shows a bar of runs done, with the last finished run's trial return.
 
@@ -233,10 +234,10 @@ def sweep(
 
         bar = tqdm(total=len(runs), unit="run", desc=f"sweep on {backend}")
 
-    def done(i: int, result: dict[str, Any] | str) -> None:
+    def done(i: int, result: Results | str) -> None:
         if bar is not None:
             run = runs[i]
-            said = f"{result['trial_return']['mean'][0]:.2f}" if isinstance(result, dict) else "FAILED"
+            said = "FAILED" if isinstance(result, str) else f"{result.trial_return.mean[0]:.2f}"
             bar.set_postfix_str(f"{run.env} {run.agent} seed {run.seed}: {said}")
             bar.update()
 
@@ -248,7 +249,7 @@ def sweep(
     pairs = zip(runs, found, strict=True)
     failures = [(run, f"{run.env} {run.agent} seed {run.seed}: {r}") for run, r in pairs if isinstance(r, str)]
     if failures:
-        raise SweepFailed(failures, [r if isinstance(r, dict) else None for r in found])
+        raise SweepFailed(failures, [None if isinstance(r, str) else r for r in found])
     return found
 
 
@@ -270,7 +271,7 @@ def interval(values: Sequence[float]) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def _spread(found: Sequence[dict[str, Any]], key: str, k: int, untrained: bool) -> tuple[float, float, float]:
+def _spread(found: Sequence[Results], key: str, k: int, untrained: bool) -> tuple[float, float, float]:
     """Mean and 95% interval of column ``k`` of ``key``: over seeds, or for one untrained
     (deterministic) run, its own bootstrap interval over tasks."""
     if untrained:
@@ -279,9 +280,9 @@ def _spread(found: Sequence[dict[str, Any]], key: str, k: int, untrained: bool) 
     return interval([r[key]["mean"][k] for r in found])
 
 
-def summarize(runs: Sequence[Run], results: Sequence[dict[str, Any]], out: Path) -> list[dict[str, Any]]:
+def summarize(runs: Sequence[Run], results: Sequence[Results], out: Path) -> list[dict[str, Any]]:
     """Write ``out/summary.csv``, ``out/summary.png`` and ``out/summary.md`` (:func:`table`); return the rows."""
-    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    groups: dict[tuple[str, str], list[Results]] = {}
     seeds: dict[tuple[str, str], list[int | None]] = {}
     steps: dict[tuple[str, str], int | None] = {}
     for run, result in zip(runs, results, strict=True):
@@ -304,7 +305,7 @@ def summarize(runs: Sequence[Run], results: Sequence[dict[str, Any]], out: Path)
         # Where each episode column sits: episodes of experience on the task before it (for a
         # gradient agent, the episodes its adaptation steps played), so agents of both kinds
         # can be read on one axis.
-        row["x_axis"] = found[0].get("x_axis", "episodes")
+        row["x_axis"] = found[0].x_axis
         row["experience_episodes"] = ";".join(str(e) for e in found[0]["experience_episodes"])
         rows.append(row)
     columns = list(dict.fromkeys(key for row in rows for key in row))

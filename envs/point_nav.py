@@ -189,8 +189,9 @@ class PointNav2DEnv(FamilyEnv[NavTask]):
 
     ## Action Space
 
-    ``Box(-0.1, 0.1, (2,), float32)``: a velocity; larger values are clipped to the bounds, as
-    in the MAML code.
+    ``Box(-0.1, 0.1, (2,), float32)``: a velocity. An action outside the bounds is clipped to
+    them per axis, with no error or warning, as in the MAML code and as Gymnasium's MuJoCo envs
+    treat out-of-range actions (the trial observation records the clipped action).
 
     ## Observation Space
 

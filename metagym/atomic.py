@@ -15,15 +15,19 @@ from typing import IO, Any
 
 
 @contextmanager
-def replaced_atomically(path: str | Path, binary: bool = False) -> Iterator[IO[Any]]:
+def replaced_atomically(path: str | Path, binary: bool = False, mode: int | None = None) -> Iterator[IO[Any]]:
     """Yield a handle whose contents replace ``path`` when the block ends without an error.
 
     The temp file (``.<name>.<random>.tmp``) is removed if the block raises; the new file gets
-    the mode any new file gets (``mkstemp`` alone would leave it 0600).
+    the mode any new file gets (``mkstemp`` alone would leave it 0600), or ``mode`` if given. An
+    OSError of the write (a full disk) names ``path``, the file the caller meant to write.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as error:
+        raise OSError(error.errno, error.strerror, str(path)) from None
     try:
         with os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", newline="") as handle:
             yield handle
@@ -31,8 +35,13 @@ def replaced_atomically(path: str | Path, binary: bool = False) -> Iterator[IO[A
             os.fsync(handle.fileno())
         umask = os.umask(0)
         os.umask(umask)
-        os.chmod(temp, 0o666 & ~umask)
+        os.chmod(temp, (0o666 if mode is None else mode) & ~umask)
         os.replace(temp, path)
+    except OSError as error:
+        Path(temp).unlink(missing_ok=True)
+        if error.errno is not None and (error.filename is None or str(error.filename) == temp):
+            raise OSError(error.errno, error.strerror, str(path)) from None
+        raise
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -113,12 +113,24 @@ def cmd_train(args: argparse.Namespace) -> None:
             raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
         algorithm_of(args.agent)  # a missing extra is named before anything else
         # Everything is checked and built before anything is written: a failing command leaves the folder as it was.
-        config = run_config(args.agent, args.env, args.steps, args.seed, chosen, given_options(args), "--agent")
+        try:
+            config = run_config(args.agent, args.env, args.steps, args.seed, chosen, given_options(args), "--agent")
+        except ValueError as error:
+            raise CommandError(as_flag(str(error))) from None
         trainer = new_run(config, run_dir, args.overwrite, "--run-dir", device=device_arg(args.device))
         if trainer.algorithm.note:
             print(f"note: {trainer.algorithm.note}", file=sys.stderr)
     trained(trainer, run_dir, args.checkpoint_seconds, args.quiet, "continue with --resume")
     print(f"trained {trainer.global_step:,} steps; run folder {run_dir}")
+
+
+def as_flag(message: str) -> str:
+    """A config error (``seed: ...``) as the option that sets it (``--seed: ...``)."""
+    name, colon, rest = message.partition(":")
+    flags = {"env_id": "--env", "total_steps": "--steps", "env": "--env", "steps": "--steps"}
+    if colon and name.isidentifier():
+        return f"{flags.get(name, '--' + name.replace('_', '-'))}:{rest}"
+    return message
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -239,9 +251,11 @@ def resumed_trainer(args: argparse.Namespace, run_dir: Path) -> Any:
         raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
     algorithm_of(run_agent(run_dir), "--run-dir")  # the run says which agent trained it
     try:
-        return resumed_run(run_dir, args.steps, device_arg(args.device))
+        trainer = resumed_run(run_dir, args.steps, device_arg(args.device))
     except ValueError as error:
         raise CommandError(str(error).replace("steps: ", "--steps: ", 1)) from None
+    say_config_note(run_dir)  # once the checkpoint is known to be good
+    return trainer
 
 
 def trained(trainer: Any, run_dir: Path, checkpoint_seconds: float | None, quiet: bool, hint: str) -> None:
@@ -259,14 +273,26 @@ def trained(trainer: Any, run_dir: Path, checkpoint_seconds: float | None, quiet
     except OSError as error:  # disk full, folder removed or made read-only under the run
         where = error.filename or run_dir
         reason = error.strerror or error
-        raise CommandError(f"--run-dir: cannot write {where} ({reason}); the last checkpoint is kept") from None
+        kept = "the run is as its last checkpoint left it" if (run_dir / "checkpoint.pt").exists() else "no run is left"
+        raise CommandError(f"--run-dir: cannot write {where} ({reason}); {kept}") from None
 
 
 def load_agent(run_dir: str, device: str = "cpu") -> Any:
     from metagym.runs import load_run
 
     algorithm_of(run_agent(run_dir), "--run-dir")  # a missing extra, named
-    return load_run(run_dir, device_arg(device))
+    agent = load_run(run_dir, device_arg(device))
+    say_config_note(Path(run_dir))
+    return agent
+
+
+def say_config_note(run_dir: Path) -> None:
+    """Print, in one line, where a run's config.json disagrees with its checkpoint."""
+    from metagym.agents.common.trainer import config_note
+
+    note = config_note(run_dir)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
 
 
 def device_arg(device: str) -> str:
@@ -396,7 +422,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             f"each task {how['repeats']} times, plus {how['remainder']} drawn without replacement",
             file=sys.stderr,
         )
-    paths = write(results[0], args.out, compare=results[1:])
+    try:
+        paths = write(results[0], args.out, compare=results[1:])
+    except OSError as error:
+        where = error.filename or args.out
+        raise CommandError(f"--out: cannot write {where} ({error.strerror or error})") from None
     for result in results:
         print(table(result))
     print("wrote " + ", ".join(str(p) for p in paths))
@@ -407,6 +437,8 @@ def cmd_render(args: argparse.Namespace) -> None:
     from metagym.render import Window
 
     agent = load_agent(args.run_dir, args.device)
+    if args.seed < 0:
+        raise CommandError(f"--seed: expected an integer >= 0, got {args.seed}")
     if args.task_index < 0:
         raise CommandError(f"--task-index: expected an integer >= 0, got {args.task_index}")
     if not args.human and Path(args.out).suffix.lower() not in (".gif", ".mp4"):
@@ -424,14 +456,34 @@ def cmd_render(args: argparse.Namespace) -> None:
             window.show(frame)
         window.close()
         return
-    imageio = video_writer()
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".gif":
-        imageio.mimsave(out, frames, duration=125, loop=0)
-    else:
-        imageio.mimsave(out, [pad_even(f) for f in frames], fps=8)
+    save_video(video_writer(), out, frames, "--out")
     print(f"wrote {out} ({len(frames)} frames)")
+
+
+def save_video(imageio: Any, out: Path, frames: list[Any], flag: str) -> None:
+    """Write ``frames`` as a GIF or MP4 (by suffix) so that ``out`` is replaced whole or not at
+    all: a GIF is encoded in memory, then written atomically; an MP4 (ffmpeg writes a file) goes
+    to a temp file beside ``out`` that is renamed over it. A full disk ends in one line naming ``flag``."""
+    import io
+
+    from metagym.atomic import replaced_atomically
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temp = out.with_name(f".{out.name}.{os.getpid()}.tmp{out.suffix}")
+    try:
+        if out.suffix.lower() == ".gif":
+            buffer = io.BytesIO()
+            imageio.mimsave(buffer, frames, format="GIF", duration=125, loop=0)
+            with replaced_atomically(out, binary=True) as handle:
+                handle.write(buffer.getbuffer())
+        else:
+            imageio.mimsave(temp, [pad_even(f) for f in frames], fps=8)
+            os.replace(temp, out)
+    except OSError as error:
+        raise CommandError(f"{flag}: cannot write {out} ({error.strerror or error}); nothing was replaced") from None
+    finally:
+        temp.unlink(missing_ok=True)
 
 
 def replayed(agent: Any, path: Path, index: int) -> list[Any]:
@@ -555,7 +607,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
     steps = demo.steps if args.steps is None else args.steps
     if steps < 1:
         raise CommandError(f"--steps: expected an integer >= 1, got {steps}")
-    config = run_config(demo.agent, demo.env, steps, args.seed, demo)
+    try:
+        config = run_config(demo.agent, demo.env, steps, args.seed, demo)
+    except ValueError as error:
+        raise CommandError(as_flag(str(error))) from None
     imageio = video_writer()
     trainer = new_run(config, out, args.overwrite, "--out", DEMO_FILES)
     print(f"1/3 meta-training RL² on {demo.env} for {steps:,} steps, preset {demo.name} (run folder {out})")
@@ -569,7 +624,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
     task = held_out_tasks(config.env_id, "train", 1, args.seed)[0]
     gif = out / "trial.gif"
-    imageio.mimsave(gif, play_trial(trainer.agent, task, args.seed), duration=125, loop=0)
+    save_video(imageio, gif, play_trial(trainer.agent, task, args.seed), "--out")
     print("results: " + ", ".join(str(p) for p in paths) + f"\nGIF of one trial: {gif}")
 
 

@@ -46,8 +46,15 @@ class Task:
     """Base class of every task: subclasses are frozen dataclasses of JSON-able fields.
 
     Fields may be ``int``, ``float``, ``str``, ``bool`` or tuples of those; tuples are written
-    as JSON lists and read back as tuples.
+    as JSON lists and read back as tuples. Every field is checked against its annotation when a
+    task is made (a string in an ``int`` field, a bool for a number, NaN or infinity in a
+    ``float`` field are refused there, naming the field), so a task that exists can be written
+    as strict JSON and played; the family's ``validate`` checks ranges.
     """
+
+    def __post_init__(self) -> None:
+        for name, kind in _field_kinds(type(self)):
+            _check_field(getattr(self, name), kind, f"task.{name}")
 
     def to_dict(self) -> dict[str, Any]:
         """The task's fields, with tuples as lists (JSON-ready)."""
@@ -56,7 +63,7 @@ class Task:
     def to_json(self) -> str:
         """Canonical JSON: sorted keys, no spaces, with the task type under ``"type"``."""
         payload = {"type": type(self).__name__, **self.to_dict()}
-        return json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Task:
@@ -89,6 +96,48 @@ class Task:
     def task_id(self) -> str:
         """Stable 16-hex-digit id: a hash of the canonical JSON, equal across runs and machines."""
         return hashlib.blake2b(self.to_json().encode(), digest_size=8).hexdigest()
+
+
+_FIELD_KINDS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _field_kinds(cls: type) -> tuple[tuple[str, Any], ...]:
+    """(name, annotation) of a task class's fields (resolved once per class)."""
+    if cls not in _FIELD_KINDS:
+        import typing
+
+        hints = typing.get_type_hints(cls)
+        _FIELD_KINDS[cls] = tuple((f.name, hints.get(f.name, Any)) for f in dataclasses.fields(cls))
+    return _FIELD_KINDS[cls]
+
+
+def _check_field(value: Any, kind: Any, where: str) -> None:
+    """Raise ValueError naming ``where`` unless ``value`` fits annotation ``kind``."""
+    import math
+    import typing
+
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            raise ValueError(f"{where}: expected a tuple, got {value!r}")
+        ellipsis = len(args) == 2 and args[1] is Ellipsis
+        if not ellipsis and args and len(args) != len(value):
+            raise ValueError(f"{where}: expected {len(args)} values, got {value!r}")
+        for i, item in enumerate(value):
+            _check_field(item, args[0] if ellipsis else (args[i] if args else Any), f"{where}[{i}]")
+        return
+    number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
+    if kind is float:
+        if not number or not math.isfinite(float(value)):
+            raise ValueError(f"{where}: expected a finite number, got {value!r}")
+    elif kind is int:
+        if not number or not float(value).is_integer() or isinstance(value, float | np.floating):
+            raise ValueError(f"{where}: expected an integer, got {value!r}")
+    elif kind is bool:
+        if not isinstance(value, bool | np.bool_):
+            raise ValueError(f"{where}: expected true or false, got {value!r}")
+    elif kind is str and not isinstance(value, str):
+        raise ValueError(f"{where}: expected a string, got {value!r}")
 
 
 def _required(field: dataclasses.Field[Any]) -> bool:

@@ -188,7 +188,7 @@ def test_reptile_defaults_to_five_inner_steps_and_refuses_one(tmp_path: Path) ->
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "inner_steps" in result.stderr
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--inner-steps: Reptile" in result.stderr
     assert not (tmp_path / "x").exists()  # refused before anything is written
 
 

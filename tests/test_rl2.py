@@ -173,7 +173,7 @@ def test_cli_train_evaluate_render(tmp_path: Path) -> None:
         (["evaluate", "--run-dir", "{tmp}/corrupt"], "is not a readable checkpoint"),
         (
             ["train", "--num-envs", "6", "--num-minibatches", "4", "--run-dir", "{tmp}/x"],
-            "num_minibatches: must divide",
+            "--num-minibatches: must divide",
         ),
         (["train", "--agent", "maml", "--num-envs", "6", "--run-dir", "{tmp}/x"], "--num-envs: not an option of"),
     ],

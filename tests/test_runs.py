@@ -55,7 +55,7 @@ def test_overwrite_starts_over(run: Path) -> None:
 
 def test_a_bad_config_writes_nothing(tmp_path: Path) -> None:
     folder = tmp_path / "new"
-    refused(cli("train", "--run-dir", str(folder), "--learning-rate", "-1"), "learning_rate")
+    refused(cli("train", "--run-dir", str(folder), "--learning-rate", "-1"), "--learning-rate: expected a number > 0")
     assert not folder.exists()
 
 
@@ -87,11 +87,12 @@ def test_evaluate_never_overwrites_files_it_did_not_write(run: Path, tmp_path: P
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--learning-rate", "inf"], "learning_rate: expected a finite number"),
-        (["--vf-coef", "-1"], "vf_coef: expected a number >= 0"),
+        (["--learning-rate", "inf"], "--learning-rate: expected a finite number"),
+        (["--vf-coef", "-1"], "--vf-coef: expected a number >= 0"),
         (["--checkpoint-seconds", "nan"], "--checkpoint-seconds: expected a finite number >= 0"),
-        (["--agent", "maml", "--env", "PointNav2D-v0", "--cg-damping", "-1"], "cg_damping: expected a number >= 0"),
-        (["--selected-on", "tuesday"], "selected_on: expected"),
+        (["--agent", "maml", "--env", "PointNav2D-v0", "--cg-damping", "-1"], "--cg-damping: expected a number >= 0"),
+        (["--selected-on", "tuesday"], "--selected-on: expected"),
+        (["--seed", "-1"], "--seed: expected an integer >= 0, got -1"),
     ],
 )
 def test_bad_numbers_are_refused_before_anything_is_written(tmp_path: Path, args: list[str], words: str) -> None:
@@ -186,8 +187,34 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_checkpoint(run: Path) -> Non
 
     args = [*CLI, "train", "--run-dir", str(run), "--resume", "--steps", "800", "--quiet"]
     result = subprocess.run(args, capture_output=True, text=True, preexec_fn=small_files)
-    refused(result, "File too large); the last checkpoint is kept")
+    refused(result, "File too large); the run is as its last checkpoint left it")
     assert (run / "checkpoint.pt").read_bytes() == checkpoint
     assert not list(run.glob(".checkpoint.pt.*"))  # the partial write is removed
     assert cli("train", "--run-dir", str(run), "--resume", "--steps", "800", "--quiet").returncode == 0
     assert len((run / "progress.csv").read_text().splitlines()) == 1 + 10  # no row lost or repeated
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("num_envs", "sixteen"), ("hidden_size", 12.5), ("env_id", 5), ("hidden_size", 64)]
+)
+def test_an_edited_config_json_is_reported_in_one_line_and_the_checkpoint_used(
+    run: Path, tmp_path: Path, key: str, value: object
+) -> None:
+    import json
+
+    record = run / "config.json"
+    assert record.stat().st_mode & 0o222 == 0  # written read-only: a record, not a setting
+    config = json.loads(record.read_text())
+    record.chmod(0o644)
+    record.write_text(json.dumps({**config, key: value}))
+    out = ["--tasks", "2", "--out", str(tmp_path / "r.json"), "--quiet"]
+    for args in (
+        ["evaluate", "--run-dir", str(run), *out],
+        ["train", "--resume", "--steps", "240", "--run-dir", str(run), "--quiet"],
+    ):
+        result = cli(*args)
+        assert result.returncode == 0, result.stderr
+        note = [line for line in result.stderr.splitlines() if "config.json" in line]
+        assert len(note) == 1 and f"says {key} {value!r}, the checkpoint {config[key]!r}" in note[0], result.stderr
+        assert "the checkpoint's settings are used" in note[0]
+    assert json.loads(record.read_text()) == {**config, "total_steps": 240}  # the record again, of the checkpoint

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+import re
+from typing import Any
 
 import numpy as np
 import pytest
 
+from metagym.envs.bandit import BanditTask
 from metagym.envs.metagrid import GridFamily, GridTask
 from metagym.envs.metagrid_levels import LEVELS, PROCEDURAL_OOD_SIZES
 
@@ -97,8 +101,8 @@ def test_describe_lists_params() -> None:
         (lambda f: f.sample(np.random.default_rng(0), 3, split="validation"), ValueError, ["split", "train"]),
         (lambda f: f.sample(np.random.default_rng(0), -1), ValueError, ["n:", "from 0 to"]),
         (lambda f: f.sample(np.random.default_rng(0), 10**12), ValueError, ["n:", "10,000,000"]),  # before allocating
-        (lambda f: f.validate(GridTask("gridnavi", (3.0, 3.0))), ValueError, ["task.goal", "integers"]),
-        (lambda f: f.validate(GridTask("gridnavi", (True, 3))), ValueError, ["task.goal", "integers"]),
+        (lambda f: f.validate(GridTask("gridnavi", (3.0, 3.0))), ValueError, ["task.goal", "integer"]),
+        (lambda f: f.validate(GridTask("gridnavi", (True, 3))), ValueError, ["task.goal", "integer"]),
         (lambda f: f.validate(GridTask("gridnavi", (3, 3), seed=0.0)), ValueError, ["task.seed", "integer"]),
         (lambda f: GridTask.from_json("[]"), TypeError, ["task:", "JSON object"]),
         (lambda f: GridTask.from_json("{"), ValueError, ["task:", "not valid JSON"]),
@@ -175,3 +179,33 @@ def test_random_mdps_do_not_depend_on_their_batch() -> None:
     np.testing.assert_allclose(transitions.sum(axis=-1), 1.0)
     shuffled = np.random.default_rng(0).permutation(300)
     assert np.array_equal(mdps_of(seeds[shuffled], 10, 5)[1], transitions[shuffled])
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (
+            lambda: BanditTask.from_json('{"type":"BanditTask","probs":[NaN,0.5]}'),
+            "task.probs[0]: expected a finite",
+        ),
+        (lambda: BanditTask(probs=(float("inf"), 0.5)), "task.probs[0]: expected a finite number"),
+        (lambda: BanditTask(probs=("0.5", 0.5)), "task.probs[0]: expected a finite number"),
+        (
+            lambda: GridTask.from_json('{"type":"GridTask","level":"gridnavi","goal":[1,2],"seed":"zero"}'),
+            "task.seed: expected an integer, got 'zero'",
+        ),
+        (lambda: GridTask("gridnavi", (1, 2), seed=True), "task.seed: expected an integer, got True"),
+        (lambda: GridTask("gridnavi", (1, 2), seed=1.5), "task.seed: expected an integer, got 1.5"),
+        (lambda: GridTask("gridnavi", (1, 2, 3)), "task.goal: expected 2 values"),
+        (lambda: GridTask(7, (1, 2)), "task.level: expected a string"),
+    ],
+)
+def test_a_task_is_refused_at_construction_if_its_fields_do_not_fit(make: Any, words: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        make()
+
+
+def test_task_json_is_strict_and_numpy_values_still_fit() -> None:
+    task = BanditTask(probs=(np.float32(0.25), np.float64(0.5)))  # arrays' elements, as families make them
+    assert json.loads(task.to_json())["probs"] == [0.25, 0.5]
+    assert GridTask("procedural", (np.int64(1), 2), seed=np.int32(3), size=7).seed == 3

@@ -33,11 +33,20 @@ def to_storable(obj: Any) -> Any:
 
 
 def save_atomic(obj: Any, path: str | Path) -> None:
-    """Save ``obj`` to ``path`` so that a reader sees the old file or the new one, whole."""
+    """Save ``obj`` to ``path`` so that a reader sees the old file or the new one, whole.
+
+    The checkpoint is serialised in memory first and then written as plain bytes, so a full
+    disk is an ``OSError`` (ENOSPC) naming ``path``, not torch's ``RuntimeError`` from inside
+    its zip writer; the old checkpoint stays as it was.
+    """
+    import io
+
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(to_storable(obj), buffer)
     with replaced_atomically(path, binary=True) as handle:
-        torch.save(to_storable(obj), handle)
+        handle.write(buffer.getbuffer())
 
 
 def load(path: str | Path) -> dict[str, Any]:

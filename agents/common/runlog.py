@@ -134,7 +134,8 @@ def run_lock(run_dir: Path) -> Iterator[None]:
     """Hold the run folder's lock (``.lock``) for a training session: a second trainer is refused.
 
     The lock is an advisory ``flock``: the operating system releases it when the process ends,
-    however it ends, so a crashed run leaves no stale lock (the file itself stays, harmless).
+    however it ends, so a crashed run leaves no stale lock (a killed run's file stays, harmless:
+    the next trainer takes it). A session that ends removes the file while still holding it.
     Once it is held, temp files that a killed checkpoint or log write left behind are removed.
     """
     try:
@@ -143,14 +144,22 @@ def run_lock(run_dir: Path) -> Iterator[None]:
         yield
         return
     run_dir.mkdir(parents=True, exist_ok=True)
-    handle = (run_dir / ".lock").open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
+    lock = run_dir / ".lock"
+    while True:
+        handle = lock.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunInUse(f"--run-dir: {run_dir} is being trained by another process (pid {holder})") from None
+        try:  # the holder before us removes the file as it lets go: hold the file that is at the path
+            if os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino:
+                break
+        except FileNotFoundError:
+            pass
         handle.close()
-        raise RunInUse(f"--run-dir: {run_dir} is being trained by another process (pid {holder})") from None
     try:
         handle.seek(0)
         handle.truncate()
@@ -162,5 +171,6 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             stale.unlink(missing_ok=True)
         yield
     finally:
+        lock.unlink(missing_ok=True)  # removed while held, so no other trainer holds this file
         fcntl.flock(handle, fcntl.LOCK_UN)
         handle.close()

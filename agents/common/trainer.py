@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
@@ -46,6 +48,7 @@ from metagym.agents.common.runlog import (
     truncate_log,
 )
 from metagym.agents.registry import AgentSpec, agent_spec
+from metagym.atomic import replaced_atomically
 
 
 class Algorithm(ABC):
@@ -228,42 +231,107 @@ class Trainer:
             self._run(self.checkpoint_seconds, progress, stop_after)
 
     def _run(self, checkpoint_seconds: float, progress: bool, stop_after: int | None) -> None:
+        """The loop, as one transaction: config, log and checkpoint always agree on disk.
+
+        ``config.json`` and ``agent.txt`` describe the last checkpoint: a new run writes them at
+        once, a resumed one after its first save (an extended ``--steps`` is recorded only once
+        a checkpoint holds it). If the loop fails (a full disk, an error, a second Ctrl-C), the
+        log is cut back to the last checkpoint's update, and a run that never saved one has its
+        files removed: the folder is left as the last good checkpoint describes it.
+        """
         from tqdm import tqdm
 
         algorithm, planned = self.algorithm, self.algorithm.planned_steps
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "config.json").write_text(json.dumps(dataclasses.asdict(self.config), indent=2) + "\n")
-        (self.run_dir / "agent.txt").write_text(self.name + "\n")
-        log_path = self.run_dir / "progress.csv"
+        checkpoint, log_path = self.run_dir / "checkpoint.pt", self.run_dir / "progress.csv"
+        created = [
+            name
+            for name in ("config.json", "agent.txt", "progress.csv", "tensorboard")
+            if not (self.run_dir / name).exists()
+        ]
+        saved_before = checkpoint.exists()
         fields = ["update", "global_step", "steps_per_sec", *algorithm.log_fields]
-        truncate_log(log_path, self.update, fields)
-        writer = tensorboard(self.run_dir, self.global_step)
-        last_save, done = time.monotonic(), 0
-        bar = tqdm(total=planned, initial=min(self.global_step, planned), disable=not progress, unit="step")
-        with stop_between_updates(bar, writer) as stop:
-            stop.update = self.update
-            while self.global_step < planned and (stop_after is None or done < stop_after):
-                tic, before = time.perf_counter(), self.global_step
-                stats = algorithm.learn(self.update)
-                check_finite(self.run_dir, self.update + 1, stats, algorithm.tensors())
-                self.update, done = self.update + 1, done + 1
-                seconds = time.perf_counter() - tic
-                self.elapsed += seconds
-                row: dict[str, float] = {"update": self.update, "global_step": self.global_step}
-                row |= {"steps_per_sec": (self.global_step - before) / seconds, **stats}
-                append_log(log_path, row, fields)
-                if writer is not None:
-                    for key, value in row.items():
-                        writer.add_scalar(f"{self.name}/{key}", value, self.global_step)
-                bar.update(min(self.global_step, planned) - bar.n)
-                bar.set_postfix_str(f"{row['steps_per_sec']:,.0f} steps/s  {algorithm.progress(stats)}")
+        good_log: int | None = None  # the log's size when the last checkpoint was saved
+        try:
+            if not saved_before:
+                self._write_record()
+            truncate_log(log_path, self.update, fields)
+            good_log = log_path.stat().st_size if log_path.exists() else 0
+            writer = tensorboard(self.run_dir, self.global_step)
+            last_save, done = time.monotonic(), 0
+            bar = tqdm(total=planned, initial=min(self.global_step, planned), disable=not progress, unit="step")
+            with stop_between_updates(bar, writer) as stop:
                 stop.update = self.update
-                if stop.requested or time.monotonic() - last_save >= checkpoint_seconds:
-                    self.save()
-                    last_save = time.monotonic()
-                if stop.requested:
-                    raise Interrupted(saved=True, update=self.update)
+                while self.global_step < planned and (stop_after is None or done < stop_after):
+                    tic, before = time.perf_counter(), self.global_step
+                    stats = algorithm.learn(self.update)
+                    check_finite(self.run_dir, self.update + 1, stats, algorithm.tensors())
+                    self.update, done = self.update + 1, done + 1
+                    seconds = time.perf_counter() - tic
+                    self.elapsed += seconds
+                    row: dict[str, float] = {"update": self.update, "global_step": self.global_step}
+                    row |= {"steps_per_sec": (self.global_step - before) / seconds, **stats}
+                    append_log(log_path, row, fields)
+                    if writer is not None:
+                        for key, value in row.items():
+                            writer.add_scalar(f"{self.name}/{key}", value, self.global_step)
+                    bar.update(min(self.global_step, planned) - bar.n)
+                    bar.set_postfix_str(f"{row['steps_per_sec']:,.0f} steps/s  {algorithm.progress(stats)}")
+                    stop.update = self.update
+                    if stop.requested or time.monotonic() - last_save >= checkpoint_seconds:
+                        good_log = self._save_with_record(log_path)
+                        last_save = time.monotonic()
+                    if stop.requested:
+                        raise Interrupted(saved=True, update=self.update)
+                good_log = self._save_with_record(log_path)
+        except BaseException as error:
+            if not (isinstance(error, Interrupted) and error.saved):
+                self._roll_back(log_path, good_log, created)
+            raise
+
+    def _write_record(self) -> dict[str, str | None]:
+        """Write ``config.json`` (read-only: the checkpoint is the source; an edit is reported,
+        not used) and ``agent.txt`` where they differ from the run's, each atomically; return
+        what each changed file held before (None: it did not exist), to restore on a failure."""
+        config = json.dumps(dataclasses.asdict(self.config), indent=2) + "\n"
+        texts = {"config.json": config, "agent.txt": self.name + "\n"}
+        changed: dict[str, str | None] = {}
+        for name, text in texts.items():
+            path = self.run_dir / name
+            old = path.read_text() if path.is_file() else None
+            if old != text:
+                with replaced_atomically(path, mode=0o444 if name == "config.json" else None) as handle:
+                    handle.write(text)
+                changed[name] = old
+        return changed
+
+    def _save_with_record(self, log_path: Path) -> int:
+        """The record, then the checkpoint it describes (the commit); the log's size now. If the
+        checkpoint cannot be written, the record is put back as it was."""
+        changed = self._write_record()
+        try:
             self.save()
+        except BaseException:
+            for name, old in changed.items():
+                path = self.run_dir / name
+                if old is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    with replaced_atomically(path, mode=0o444 if name == "config.json" else None) as handle:
+                        handle.write(old)
+            raise
+        return log_path.stat().st_size if log_path.exists() else 0
+
+    def _roll_back(self, log_path: Path, good_log: int | None, created: list[str]) -> None:
+        """After a failed loop: cut the log to the last checkpoint, or, if this run never saved
+        one, remove the files it created. Truncating needs no free space, so it works on a full disk."""
+        if not (self.run_dir / "checkpoint.pt").exists():
+            for name in created:
+                path = self.run_dir / name
+                shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            return
+        if good_log is not None and log_path.exists() and log_path.stat().st_size > good_log:
+            os.truncate(log_path, good_log)
 
 
 def saved_agent(state: dict[str, Any], run_dir: str | Path) -> str:
@@ -276,6 +344,30 @@ def saved_agent(state: dict[str, Any], run_dir: str | Path) -> str:
     if marker.is_file():
         return marker.read_text().strip()
     raise ValueError(f"checkpoint: {Path(run_dir) / 'checkpoint.pt'} does not say which agent wrote it (no agent.txt)")
+
+
+def config_note(run_dir: str | Path) -> str | None:
+    """One line if the run's ``config.json`` does not say what its checkpoint holds (edited by
+    hand, or unreadable); None when they agree. The checkpoint is the one source of a run's
+    settings: ``config.json`` is a read-only record of it, rewritten at the next checkpoint."""
+    run_dir = Path(run_dir)
+    record, checkpoint = run_dir / "config.json", run_dir / "checkpoint.pt"
+    if not (record.is_file() and checkpoint.is_file()):
+        return None
+    saved = field(load(checkpoint), "config", dict, checkpoint)
+    rule = "the checkpoint's settings are used (config.json is a record of them; start a new run to change them)"
+    try:
+        recorded = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return f"{record} is not readable JSON; {rule}"
+    if not isinstance(recorded, dict):
+        return f"{record} is not a JSON object; {rule}"
+    differ = [key for key in sorted(set(recorded) | set(saved)) if recorded.get(key, ...) != saved.get(key, ...)]
+    if not differ:
+        return None
+    key, more = differ[0], f" and {len(differ) - 1} more" if len(differ) > 1 else ""
+    said = "missing" if key not in recorded else repr(recorded[key])
+    return f"{record} says {key} {said}, the checkpoint {saved.get(key, 'nothing')!r}{more}; {rule}"
 
 
 def run_agent(run_dir: str | Path) -> str:

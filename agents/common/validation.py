@@ -40,6 +40,9 @@ def check_config(
         if not getattr(config, name) >= 0:
             raise ValueError(f"{name}: expected a number >= 0, got {getattr(config, name)!r}")
     check_family_id(config.env_id)
+    seed = getattr(config, "seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
     for name in counts:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -15,7 +15,7 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import gymnasium as gym
 import numpy as np
@@ -628,12 +628,20 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("results: " + ", ".join(str(p) for p in paths) + f"\nGIF of one trial: {gif}")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one line naming it (``metagym train: argument --steps:
+    invalid int value: 'ten'``), exit status 2, like every other refusal; ``--help`` shows usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message}\n")
+
+
 def build_parser(agent_options: list[Any] | None = None, agent: str | None = None) -> argparse.ArgumentParser:
     """The command's parser; ``metagym train`` takes ``agent_options`` (the fields of ``agent``'s
     config, :func:`metagym.agents.common.settings.options`) besides its own."""
     from metagym.sweep import sweep_agents
 
-    parser = argparse.ArgumentParser(prog="metagym", description="meta-RL task families, agents and evaluation")
+    parser = OneLineParser(prog="metagym", description="meta-RL task families, agents and evaluation")
     parser.add_argument(
         "--import",
         dest="imports",

@@ -163,6 +163,9 @@ CLI_FAILURES = [
     (["render", "--run-dir", "{run}", "--out", "{tmp}/t.avi"], "--out: expected a .gif or .mp4 file"),
     (["render", "--run-dir", "{run}", "--out", "{file}/t.gif"], "--out: {file} is a file, not a folder"),
     (["render", "--run-dir", "{run}", "--task-index", "-1"], "--task-index: expected an integer >= 0"),
+    (["train", "--run-dir", "{tmp}/n", "--steps", "ten"], "metagym train: argument --steps: invalid int value: 'ten'"),
+    (["train", "--run-dir", "{tmp}/n", "--anneal-lr", "maybe"], "argument --anneal-lr: expected true or false"),
+    (["train", "--run-dir", "{tmp}/n", "--hidden-size", "x"], "argument --hidden-size: expected an integer, got 'x'"),
 ]
 
 

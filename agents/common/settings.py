@@ -66,8 +66,18 @@ def _parser(kind: Any, where: str) -> tuple[Callable[[str], Any], str]:
         return optional, f"{metavar}|none"
     if kind is bool:
         return parse_bool, "BOOL"
-    if kind in (int, float, str):
-        return kind, kind.__name__.upper()
+    if kind in (int, float):
+        what = "an integer" if kind is int else "a number"
+
+        def number(text: str) -> Any:
+            try:
+                return kind(text)
+            except ValueError:
+                raise ValueError(f"expected {what}, got {text!r}") from None
+
+        return number, kind.__name__.upper()
+    if kind is str:
+        return str, "STR"
     if typing.get_origin(kind) is typing.Literal:
         allowed = [str(a) for a in args]
 

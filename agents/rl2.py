@@ -32,7 +32,7 @@ from metagym.agents.common.memory import MemoryAgent, MemoryConfig, MemoryNetwor
 from metagym.agents.common.settings import setting
 from metagym.agents.common.trainer import Trainer, load_agent
 
-__all__ = ["RL2", "RL2Agent", "RL2Config", "RL2Network", "Trainer", "make_envs", "train"]
+__all__ = ["RL2", "RL2Agent", "RL2Config", "RL2Network", "Trainer", "load_agent", "make_envs", "train"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,6 +88,3 @@ def train(config: RL2Config, run_dir: str | Path, resume: bool = False, **run_kw
     trainer = Trainer.resume(run_dir) if resume else Trainer(config, run_dir)
     trainer.run(**run_kwargs)
     return trainer.agent
-
-
-__all__ += ["load_agent"]

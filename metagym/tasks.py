@@ -113,6 +113,9 @@ def _field_kinds(cls: type) -> tuple[tuple[str, Any], ...]:
 
 def _check_field(value: Any, kind: Any, where: str) -> None:
     """Raise ValueError naming ``where`` unless ``value`` fits annotation ``kind``."""
+    plain = type(value)
+    if (plain is kind and plain is not float) or (plain is float is kind and value - value == 0.0):
+        return  # the common case, fast (x - x is 0.0 for every finite float, nan otherwise)
     import math
     import typing
 

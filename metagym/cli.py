@@ -67,7 +67,7 @@ _BEFORE_IMPORTS: set[str] = set()
 
 def user_env_ids() -> list[str]:
     """Family ids that ``--import``ed modules registered (their trial ids left out)."""
-    return [i for i in gym.registry if i not in _BEFORE_IMPORTS and not i.endswith("-Trial-v0") and "-Trial-" not in i]
+    return [i for i in gym.registry if i not in _BEFORE_IMPORTS and "-Trial-" not in i]
 
 
 def cmd_list(args: argparse.Namespace) -> None:
@@ -254,7 +254,7 @@ def resumed_trainer(args: argparse.Namespace, run_dir: Path) -> Any:
         trainer = resumed_run(run_dir, args.steps, device_arg(args.device))
     except ValueError as error:
         raise CommandError(str(error).replace("steps: ", "--steps: ", 1)) from None
-    say_config_note(run_dir)  # once the checkpoint is known to be good
+    say_config_note(run_dir, trainer.saved_config)  # once the checkpoint is known to be good
     return trainer
 
 
@@ -282,15 +282,15 @@ def load_agent(run_dir: str, device: str = "cpu") -> Any:
 
     algorithm_of(run_agent(run_dir), "--run-dir")  # a missing extra, named
     agent = load_run(run_dir, device_arg(device))
-    say_config_note(Path(run_dir))
+    say_config_note(Path(run_dir), agent.config)
     return agent
 
 
-def say_config_note(run_dir: Path) -> None:
-    """Print, in one line, where a run's config.json disagrees with its checkpoint."""
+def say_config_note(run_dir: Path, saved: Any) -> None:
+    """Print, in one line, where a run's config.json disagrees with its checkpoint's config."""
     from metagym.agents.common.trainer import config_note
 
-    note = config_note(run_dir)
+    note = config_note(run_dir, saved)
     if note:
         print(f"note: {note}", file=sys.stderr)
 

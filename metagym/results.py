@@ -115,10 +115,6 @@ class Results(_Record):
             always.add("gradient_steps_to_80pct_oracle")
         return [f.name for f in dataclasses.fields(self) if f.name in always or getattr(self, f.name) is not None]
 
-    @property
-    def gradient(self) -> bool:
-        return self.x_axis == "gradient steps"
-
     @classmethod
     def from_dict(cls, data: Any, where: str = "results") -> Results:
         """Results read back from their JSON data; a ValueError naming ``where`` if it is not one."""
@@ -141,9 +137,6 @@ class Results(_Record):
             k: Summary.from_dict(v, f"{where}: references.{k}") for k, v in data["references"].items()
         }
         return cls(**values)
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
 
 
 def read(path: str | Path) -> Results:

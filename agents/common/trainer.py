@@ -169,6 +169,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.update, self.elapsed = 0, 0.0
         self.checkpoint_seconds = CHECKPOINT_SECONDS
+        self.saved_config: dict[str, Any] | None = None  # a resumed run's config, as its checkpoint held it
 
     @property
     def config(self) -> Any:
@@ -218,6 +219,7 @@ class Trainer:
         trainer.update = field(state, "update" if "update" in state else "iteration", int, path)
         trainer.elapsed = float(field(state, "elapsed", (int, float), path))
         trainer.checkpoint_seconds = check_interval(state.get("checkpoint_seconds", CHECKPOINT_SECONDS), path)
+        trainer.saved_config = state["config"]  # as the checkpoint holds it (before --steps extends it)
         return trainer
 
     # -- the loop ------------------------------------------------------------------------------
@@ -346,15 +348,17 @@ def saved_agent(state: dict[str, Any], run_dir: str | Path) -> str:
     raise ValueError(f"checkpoint: {Path(run_dir) / 'checkpoint.pt'} does not say which agent wrote it (no agent.txt)")
 
 
-def config_note(run_dir: str | Path) -> str | None:
-    """One line if the run's ``config.json`` does not say what its checkpoint holds (edited by
-    hand, or unreadable); None when they agree. The checkpoint is the one source of a run's
-    settings: ``config.json`` is a read-only record of it, rewritten at the next checkpoint."""
-    run_dir = Path(run_dir)
-    record, checkpoint = run_dir / "config.json", run_dir / "checkpoint.pt"
-    if not (record.is_file() and checkpoint.is_file()):
+def config_note(run_dir: str | Path, saved: Any) -> str | None:
+    """One line if the run's ``config.json`` does not say what its checkpoint holds (``saved``,
+    the checkpoint's config: a dataclass or its dict), edited by hand or unreadable; None when
+    they agree. The checkpoint is the one source of a run's settings: ``config.json`` is a
+    read-only record of it, rewritten at the next checkpoint."""
+    record = Path(run_dir) / "config.json"
+    if not record.is_file():
         return None
-    saved = field(load(checkpoint), "config", dict, checkpoint)
+    if dataclasses.is_dataclass(saved) and not isinstance(saved, type):
+        saved = dataclasses.asdict(saved)
+    saved = json.loads(json.dumps(saved))  # tuples as lists, as config.json holds them
     rule = "the checkpoint's settings are used (config.json is a record of them; start a new run to change them)"
     try:
         recorded = json.loads(record.read_text())

@@ -141,6 +141,7 @@ def register_builtin() -> None:
     register_agent("fomaml", maml, "gradient", "FO-MAML", {"variant": "fomaml"}, replace=True)
     register_agent("reptile", maml, "gradient", "Reptile", {"variant": "reptile"}, replace=True)
     register_agent("pretrained", maml, "gradient", "pretrained", {"variant": "pretrained"}, replace=True)
+    register_agent("transformer", "metagym.agents.transformer:Transformer", "memory", "transformer", replace=True)
     baselines = {"ucb1": ("UCB1", "UCB1"), "thompson": ("ThompsonSampling", "Thompson sampling")}
     baselines |= {"gittins": ("GittinsIndex", "Gittins index"), "psrl": ("PSRL", "PSRL")}
     for name, (cls, title) in baselines.items():

@@ -1,8 +1,12 @@
-"""Our RL² against SB3-contrib's RecurrentPPO: same trial env, same env-step budget, one run.
+"""Our RL² and transformer against SB3-contrib's RecurrentPPO: same trial env, same env-step
+budget, one run; then the acting throughput of the GRU and the transformer at 256 envs.
 
-Both train on two-armed dependent bandits with 10 pulls per trial (``MetaBandit-Dependent-v0``),
-then both are scored by metagym's adaptation protocol on the same 200 held-out tasks. Wall
-clock includes updates. RecurrentPPO uses its defaults with 8 envs (SB3's DummyVecEnv).
+All three train on two-armed dependent bandits with 10 pulls per trial
+(``MetaBandit-Dependent-v0``), then are scored by metagym's adaptation protocol on the same 200
+held-out tasks. Wall clock includes updates. RecurrentPPO uses its defaults with 8 envs (SB3's
+DummyVecEnv). Acting throughput is env steps/s of rollouts alone (network step, sampling and
+env step, no update) on 256 tabular-MDP trials of 100 steps, the transformer's cache holding the
+whole trial (context 100), both networks at their preset widths.
 
     python scripts/bench_rl2.py                 # 100k steps each; RecurrentPPO takes minutes
     python scripts/bench_rl2.py --steps 30000
@@ -17,7 +21,8 @@ import time
 import torch
 
 import metagym
-from metagym.agents.rl2 import RL2Config, Trainer
+from metagym.agents.rl2 import RL2, RL2Config, Trainer
+from metagym.agents.transformer import Transformer, TransformerConfig
 from metagym.evaluation import evaluate, evaluate_agent
 
 ENV = "MetaBandit-Dependent-v0"
@@ -55,6 +60,17 @@ def main() -> None:
         ours_seconds = time.perf_counter() - tic
         ours_steps = trainer.global_step
     ours = evaluate(trainer.agent, "test", 200, args.seed, name="metagym RL²")
+    same = {k: getattr(config, k) for k in ("env_id", "episodes_per_trial", "total_steps", "num_envs", "rollout_steps")}
+    transformer_config = TransformerConfig(
+        **same, num_minibatches=2, d_model=32, context=EPISODES, learning_rate=0.003, seed=args.seed
+    )  # the settings of tests/test_transformer.py's learning test
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(transformer_config, run_dir)
+        tic = time.perf_counter()
+        trainer.run(progress=False)
+        transformer_seconds = time.perf_counter() - tic
+        transformer_steps = trainer.global_step
+    transformer = evaluate(trainer.agent, "test", 200, args.seed, name="metagym transformer")
 
     from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.env_util import make_vec_env
@@ -70,6 +86,7 @@ def main() -> None:
     print("| learner | wall clock (s) | env steps/s | trial return (95% CI) |\n|---|---:|---:|---:|")
     for name, seconds, steps, result in (
         ("metagym RL²", ours_seconds, ours_steps, ours),
+        ("metagym transformer", transformer_seconds, transformer_steps, transformer),
         ("sb3-contrib RecurrentPPO", sb3_seconds, args.steps, theirs),
     ):
         mean, low, high = (result["trial_return"][key][0] for key in ("mean", "ci_low", "ci_high"))
@@ -79,6 +96,23 @@ def main() -> None:
     print(
         f"speed ratio (env steps/s, updates included): {(ours_steps / ours_seconds) / (args.steps / sb3_seconds):.0f}x"
     )
+
+    print("\nActing throughput, 256 tabular-MDP trials (rollouts only, no update):\n")
+    print("| network | env steps/s | ratio to the GRU |\n|---|---:|---:|")
+    tabular = {"env_id": "MetaTabularMDP-v0", "num_envs": 256, "rollout_steps": 100, "seed": args.seed}
+    gru = acting_rate(RL2(RL2Config(**tabular)))
+    attention = acting_rate(Transformer(TransformerConfig(**tabular, context=100)))
+    print(f"| RL² GRU (hidden 128) | {gru:,.0f} | 1.00 |")
+    print(f"| transformer (2 layers, width 64, context 100) | {attention:,.0f} | {attention / gru:.2f} |")
+
+
+def acting_rate(algorithm: RL2 | Transformer, rollouts: int = 3) -> float:
+    """Env steps/s of ``rollouts`` rollouts of ``algorithm`` (after one to warm up)."""
+    algorithm.collect()
+    tic = time.perf_counter()
+    for _ in range(rollouts):
+        algorithm.collect()
+    return rollouts * algorithm.config.batch_size / (time.perf_counter() - tic)
 
 
 if __name__ == "__main__":

@@ -171,6 +171,16 @@ class MemoryNetwork(nn.Module):
         """Features (T, N, F) of observations (T, N, D) from ``state``, reset where ``starts``
         (T, N) is 1; and the state after the last step."""
 
+    def features(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """:meth:`unroll`'s features alone (the PPO update needs no final state)."""
+        return self.unroll(obs, state, starts)[0]
+
+    def step(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`unroll` of one step (``obs`` (1, N, D)) where the caller gives ``state`` up: a
+        network may update it in place and return it (a cache writes one slot instead of copying
+        itself). The default is :meth:`unroll`."""
+        return self.unroll(obs, state, starts)
+
     def value(self, features: torch.Tensor) -> torch.Tensor:
         return self.critic(features)[..., 0]
 
@@ -238,13 +248,13 @@ class MemoryAgent:
         device = self.network.actor.weight.device
         obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=device).reshape(-1, self.obs_dim)
         n = obs_t.shape[0]
-        h = torch.as_tensor(self.initial_state(n) if state is None else state, device=device)
+        h = torch.tensor(self.initial_state(n) if state is None else state, device=device)  # the caller's stays
         if episode_start is None:
             starts = torch.zeros(1, n, device=device)
         else:
             starts = torch.as_tensor(episode_start, dtype=torch.float32, device=device)[None]
         with torch.no_grad():
-            features, h = self.network.unroll(obs_t[None], h, starts)
+            features, h = self.network.step(obs_t[None], h, starts)
             dist = self.network.distribution(features[0])
             if deterministic:
                 action = dist.probs.argmax(-1) if self.network.discrete else dist.mean  # type: ignore[attr-defined]
@@ -388,11 +398,14 @@ class OnPolicy(Algorithm):
 
     # -- one update ----------------------------------------------------------------------------
     def learn(self, update: int) -> dict[str, float]:
-        c = self.config
-        if c.anneal_lr:
-            self.optimizer.param_groups[0]["lr"] = c.learning_rate * (1 - update / c.num_updates)
+        self.optimizer.param_groups[0]["lr"] = self.learning_rate(update)
         stats = self.train_on(self.collect())
         return {f"episode_{i + 1}_return": m for i, m in enumerate(self.episode_means())} | stats
+
+    def learning_rate(self, update: int) -> float:
+        """Adam's step size for ``update`` (0-based): annealed linearly to 0 when ``anneal_lr``."""
+        c = self.config
+        return c.learning_rate * (1 - update / c.num_updates) if c.anneal_lr else c.learning_rate
 
     def progress(self, stats: dict[str, float]) -> str:
         means = [stats[k] for k in stats if k.startswith("episode_")]
@@ -413,12 +426,12 @@ class OnPolicy(Algorithm):
             "hidden0": self.hidden.copy(),
         }
         device = self.device
-        h = torch.as_tensor(self.hidden, device=device)
+        h = torch.tensor(self.hidden, device=device)  # a copy: net.step may write into it
         for t in range(steps):
             buf["obs"][t], buf["starts"][t] = self.obs, self.starts
             with torch.no_grad():
                 obs_t, starts_t = (torch.as_tensor(a, device=device)[None] for a in (self.obs, self.starts))
-                features, h = net.unroll(obs_t, h, starts_t)
+                features, h = net.step(obs_t, h, starts_t)
                 dist = net.distribution(features[0])
                 action = net.sample(dist, self.sampler)
                 buf["logp"][t] = net.log_prob(dist, action).cpu().numpy()
@@ -474,7 +487,7 @@ class OnPolicy(Algorithm):
             order = self.shuffle_rng.permutation(c.num_envs)
             for start in range(0, c.num_envs, size):
                 mb = torch.as_tensor(order[start : start + size], device=self.device)
-                features, _ = net.unroll(t["obs"][:, mb], t["hidden0"][mb], t["starts"][:, mb])
+                features = net.features(t["obs"][:, mb], t["hidden0"][mb], t["starts"][:, mb])
                 dist = net.distribution(features)
                 action = t["actions"][:, mb].long() if net.discrete else t["actions"][:, mb]
                 loss, terms = ppo_loss(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from typing import Any
 
 import torch
 
@@ -53,24 +54,12 @@ def main() -> None:
         learning_rate=0.005,
         seed=args.seed,
     )
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(config, run_dir)
-        tic = time.perf_counter()
-        trainer.run(progress=False)
-        ours_seconds = time.perf_counter() - tic
-        ours_steps = trainer.global_step
-    ours = evaluate(trainer.agent, "test", 200, args.seed, name="metagym RL²")
+    ours_seconds, ours_steps, ours = train_timed(config, "metagym RL²")
     same = {k: getattr(config, k) for k in ("env_id", "episodes_per_trial", "total_steps", "num_envs", "rollout_steps")}
     transformer_config = TransformerConfig(
         **same, num_minibatches=2, d_model=32, context=EPISODES, learning_rate=0.003, seed=args.seed
-    )  # the settings of tests/test_transformer.py's learning test
-    with tempfile.TemporaryDirectory() as run_dir:
-        trainer = Trainer(transformer_config, run_dir)
-        tic = time.perf_counter()
-        trainer.run(progress=False)
-        transformer_seconds = time.perf_counter() - tic
-        transformer_steps = trainer.global_step
-    transformer = evaluate(trainer.agent, "test", 200, args.seed, name="metagym transformer")
+    )  # width, context and step size of tests/test_transformer.py's learning test
+    transformer_seconds, transformer_steps, transformer = train_timed(transformer_config, "metagym transformer")
 
     from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.env_util import make_vec_env
@@ -104,6 +93,16 @@ def main() -> None:
     attention = acting_rate(Transformer(TransformerConfig(**tabular, context=100)))
     print(f"| RL² GRU (hidden 128) | {gru:,.0f} | 1.00 |")
     print(f"| transformer (2 layers, width 64, context 100) | {attention:,.0f} | {attention / gru:.2f} |")
+
+
+def train_timed(config: RL2Config | TransformerConfig, name: str) -> tuple[float, int, Any]:
+    """Train ``config`` in a scratch folder: wall clock (s), env steps, and results on 200 test tasks."""
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer = Trainer(config, run_dir)
+        tic = time.perf_counter()
+        trainer.run(progress=False)
+        seconds = time.perf_counter() - tic
+    return seconds, trainer.global_step, evaluate(trainer.agent, "test", 200, config.seed, name=name)
 
 
 def acting_rate(algorithm: RL2 | Transformer, rollouts: int = 3) -> float:

@@ -142,6 +142,7 @@ def register_builtin() -> None:
     register_agent("reptile", maml, "gradient", "Reptile", {"variant": "reptile"}, replace=True)
     register_agent("pretrained", maml, "gradient", "pretrained", {"variant": "pretrained"}, replace=True)
     register_agent("transformer", "metagym.agents.transformer:Transformer", "memory", "transformer", replace=True)
+    register_agent("varibad", "metagym.agents.varibad:VariBAD", "memory", "VariBAD", replace=True)
     baselines = {"ucb1": ("UCB1", "UCB1"), "thompson": ("ThompsonSampling", "Thompson sampling")}
     baselines |= {"gittins": ("GittinsIndex", "Gittins index"), "psrl": ("PSRL", "PSRL")}
     for name, (cls, title) in baselines.items():

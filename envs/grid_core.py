@@ -307,7 +307,9 @@ class MetaGridDynamics(BatchedDynamics[Any]):
             raise ValueError("view_size: an agent that does not see its position needs a view (odd, 1 to 9)")
         self.goal_terminates = family.goal_terminates
         self.show_position = show_position
+        # The reward is the cell's: VariBAD's reward decoder has one head per cell of this grid.
         rows, cols = family.max_shape
+        self.position_grid = (int(rows), int(cols)) if show_position else None
         self.pad = max(1, view // 2)
         n = self.num_envs
         # Positions are flat indices into each env's padded grid (one int per env: fewer,

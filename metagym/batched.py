@@ -58,6 +58,10 @@ class BatchedDynamics(ABC, Generic[T]):
     #: For families with a goal: (N,) bool, whether each env's last step reached it, set by
     #: :meth:`step`; the envs report it as ``info["success"]`` (as Meta-World does). None: no goal.
     success: np.ndarray | None = None
+    #: For grid families: (rows, cols) when the observation's first two entries are the agent's
+    #: (row, col) and the reward depends only on the cell reached (VariBAD decodes one reward per
+    #: cell there). None: no such position.
+    position_grid: tuple[int, int] | None = None
 
     def __init__(self, family: TaskFamily[T], num_envs: int) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or not 1 <= num_envs <= MAX_ENVS:
@@ -209,6 +213,11 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
         self._dyn.set_tasks(_ZERO, [self._task])
 
     # -- tasks ------------------------------------------------------------------------------
+    @property
+    def position_grid(self) -> tuple[int, int] | None:
+        """See :attr:`BatchedDynamics.position_grid`."""
+        return self._dyn.position_grid
+
     @property
     def task(self) -> T:
         """The current task. Setting it pins it (later resets keep it); ``None`` unpins."""

@@ -552,24 +552,38 @@ def play_trial(
     state, start, episode, running, total = None, np.ones(1, dtype=bool), 0, 0.0, 0.0
     frames: list[Any] = []
     terminated = False
+    believes = callable(getattr(agent, "reward_map", None))  # an explicit belief to show (VariBAD)
     while not terminated:
+        if actions is None or believes:  # a replay still runs the agent to follow its belief
+            action, state = agent.predict(obs[None], state, start)
+        step = action[0] if actions is None else actions[len(frames)]
         lines = [
             f"{title or agent.config.env_id}   episode {episode + 1}/{k}",
             f"return {running:+.2f}   trial so far {total:+.2f}",
             f"hidden task: {short(task)}",
         ]
-        frames.append(caption(np.asarray(env.render()), lines, size=15))
-        if actions is None:
-            action, state = agent.predict(obs[None], state, start)
-            step = action[0]
-        else:
-            step = actions[len(frames) - 1]
+        frame = np.asarray(env.render())
+        if believes:
+            frame = belief_beside(agent, state, obs, frame)
+        frames.append(caption(frame, lines, size=15))
         start = np.zeros(1, dtype=bool)
         obs, reward, terminated, _, info = env.step(step)
         running, total = running + float(reward), total + float(reward)
         if "inner_return" in info:
             episode, running = episode + 1, 0.0
     return frames
+
+
+def belief_beside(agent: Any, state: Any, obs: np.ndarray, frame: np.ndarray) -> np.ndarray:
+    """``frame`` with the agent's decoded reward per cell beside it (its belief after this
+    step's observation; the agent's cell circled), where the agent decodes one per cell."""
+    from metagym.render import beside, heat_panel
+
+    probs = agent.reward_map(state)
+    if probs is None:
+        return frame
+    cell = (round(float(obs[0])), round(float(obs[1])))  # a position grid's (row, col)
+    return beside(frame, heat_panel(probs, frame.shape[0], cell, "belief: p(reward)"))
 
 
 def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[Any]:

@@ -129,9 +129,11 @@ def _play_block(
     deterministic: bool,
     start: int,
     watch: int | None = None,
-) -> tuple[np.ndarray, list[Any]]:
-    """:func:`agent_trials`'s returns, and the actions that trial ``watch`` of the block played
-    (until its trial ended; an empty list without ``watch``)."""
+) -> tuple[np.ndarray, list[Any], np.ndarray | None]:
+    """:func:`agent_trials`'s returns, the actions that trial ``watch`` of the block played
+    (until its trial ended; an empty list without ``watch``) and, for an agent that keeps an
+    explicit belief (``belief_entropy(state)``, VariBAD), its entropy after each step of each
+    trial: (tasks, episodes x the family's horizon), NaN past a trial's end (else None)."""
     import torch
 
     torch.manual_seed(block_seed(seed, start))
@@ -143,8 +145,16 @@ def _play_block(
     counts = np.zeros(n, dtype=np.int64)
     state, trial_start = None, np.ones(n, dtype=bool)
     watched: list[Any] = []
+    believes = callable(getattr(agent, "belief_entropy", None))
+    width = episodes * int(envs.get_attr("family")[0].horizon)
+    beliefs = np.full((n, width), np.nan) if believes else None
+    steps = np.zeros(n, dtype=np.int64)
     while (counts < episodes).any():
         action, state = agent.predict(obs, state, trial_start, deterministic)
+        if beliefs is not None:  # the posterior after this step's observation, in each first trial
+            rows = np.flatnonzero((counts < episodes) & (steps < width))
+            beliefs[rows, steps[rows]] = agent.belief_entropy(state)[rows]
+            steps += 1
         if watch is not None and counts[watch] < episodes:
             watched.append(np.array(action[watch]))
         obs, _, trial_over, _, infos = envs.step(action)
@@ -157,7 +167,7 @@ def _play_block(
                 returns[i, counts[i]] = ended[i]
                 counts[i] += 1
     envs.close()
-    return returns, watched
+    return returns, watched, beliefs
 
 
 def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task, int, list[Any], list[float]]:
@@ -186,7 +196,7 @@ def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task,
     try:
         block = tasks[start : start + size]
         deterministic = results.get("actions") == "greedy"
-        _, actions = _play_block(agent, block, episodes, seed, deterministic, start, index - start)
+        _, actions, _ = _play_block(agent, block, episodes, seed, deterministic, start, index - start)
     finally:
         torch.set_num_threads(threads)
     recorded = [float(r) for r in results.get("task_returns", [[]] * count)[index]]
@@ -235,7 +245,8 @@ def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[
     torch.set_num_threads(1)
     try:
         if plan.steps is None:
-            out = {"agent": agent_trials(agent, tasks, plan.episodes, plan.seed, plan.deterministic, start)}
+            returns, _, beliefs = _play_block(agent, tasks, plan.episodes, plan.seed, plan.deterministic, start)
+            out = {"agent": returns} | ({} if beliefs is None else {"belief_entropy": beliefs})
             return out | reference_trials(plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start)
         noise = block_seed(plan.seed, start)
         out = {
@@ -392,10 +403,16 @@ def evaluate(
     plan = _Plan(env_id, split, episodes, seed, deterministic, None)
     scored = _score(agent, None, plan, tasks, tasks_per_block, backend, address, progress)
     returns = scored.pop("agent")
+    beliefs = scored.pop("belief_entropy", None)
     experience = list(range(episodes))
-    return _results(
+    results = _results(
         name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
     )
+    if beliefs is None:
+        return results
+    played = ~np.isnan(beliefs).all(axis=0)  # steps that some trial reached
+    mean = np.nanmean(beliefs[:, played], axis=0) if played.any() else np.zeros(0)
+    return dataclasses.replace(results, belief_entropy=[float(v) for v in mean])
 
 
 class _Scored:

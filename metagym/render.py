@@ -90,3 +90,43 @@ def caption(frame: np.ndarray, lines: list[str], size: int = 16, min_width: int 
     for k, line in enumerate(lines):
         surface.blit(font.render(line, True, (235, 235, 235)), (4, 3 + k * (size - 2)))
     return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
+
+
+def heat_panel(values: np.ndarray, height: int, marker: tuple[int, int] | None = None, title: str = "") -> np.ndarray:
+    """A (rows, cols) grid of ``values`` in [0, 1] drawn as a heat map ``height`` pixels high
+    (white 0 to dark red 1), each cell labelled with its value, ``marker`` (row, col) circled
+    and ``title`` on a strip above: a belief over cells shown beside an env's frame."""
+    import pygame  # lazy
+
+    rows, cols = values.shape
+    strip = 18 if title else 0
+    cell = max(8, (height - strip) // rows)
+    surface = pygame.Surface((cols * cell, height))
+    surface.fill((30, 30, 40))
+    pygame.font.init()
+    font = pygame.font.Font(None, max(12, cell // 3))
+    for r in range(rows):
+        for c in range(cols):
+            v = float(np.clip(values[r, c], 0.0, 1.0))
+            colour = (255, int(255 * (1 - 0.8 * v)), int(255 * (1 - v)))
+            rect = pygame.Rect(c * cell, strip + r * cell, cell, cell)
+            pygame.draw.rect(surface, colour, rect)
+            pygame.draw.rect(surface, (190, 190, 190), rect, width=1)
+            label = font.render(f"{v:.2f}"[1:] if v < 1 else "1.0", True, (60, 60, 60))
+            surface.blit(label, label.get_rect(center=rect.center))
+    if marker is not None:
+        r, c = marker
+        centre = (c * cell + cell // 2, strip + r * cell + cell // 2)
+        pygame.draw.circle(surface, (40, 90, 220), centre, cell // 3, width=3)
+    if title:
+        surface.blit(pygame.font.Font(None, 16).render(title, True, (235, 235, 235)), (4, 3))
+    return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
+
+
+def beside(left: np.ndarray, right: np.ndarray, pad: int = 4) -> np.ndarray:
+    """Two frames side by side (the shorter padded below), ``pad`` dark pixels apart."""
+    height = max(left.shape[0], right.shape[0])
+    out = np.full((height, left.shape[1] + pad + right.shape[1], 3), 30, dtype=np.uint8)
+    out[: left.shape[0], : left.shape[1]] = left
+    out[: right.shape[0], left.shape[1] + pad :] = right
+    return out

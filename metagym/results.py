@@ -108,6 +108,9 @@ class Results(_Record):
     gradient_steps_to_80pct_oracle: int | None = None
     run_dir: str | None = None
     """The run folder scored (``metagym evaluate`` records it)."""
+    belief_entropy: list[float] | None = None
+    """Agents with an explicit belief (VariBAD): the posterior's entropy in nats after each step of
+    the trial, the mean over the tasks whose trial reached that step."""
 
     def _keys(self) -> list[str]:  # the 80%-of-oracle indices are kept when None (never reached)
         always = {"selection_split", "scored_index_to_80pct_oracle", "episodes_to_80pct_oracle"}
@@ -196,7 +199,11 @@ def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
 
     first = results[0]
     mixed = len({is_gradient(r) for r in results}) > 1
-    fig, (raw, norm) = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
+    belief = first.get("belief_entropy")
+    fig, axes = plt.subplots(1, 3 if belief else 2, figsize=(16 if belief else 11, 4), dpi=120)
+    raw, norm = axes[0], axes[1]
+    if belief:
+        _plot_belief(axes[2], results, first)
     x0 = _x(first, mixed)
     for key, (colour, label) in REFERENCE_STYLES.items():
         if key not in first["references"]:
@@ -234,6 +241,22 @@ def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _plot_belief(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[str, Any]) -> None:
+    """The posterior's entropy per step of the trial (runs that keep a belief), with the inner
+    episodes' boundaries where every episode lasts the same number of steps."""
+    for run in results:
+        if run.get("belief_entropy"):
+            values = run["belief_entropy"]
+            ax.plot(np.arange(1, len(values) + 1), values, "-", label=run["agent"])
+    steps, episodes = len(first["belief_entropy"]), first["episodes_per_trial"]
+    if episodes > 1 and steps % episodes == 0:
+        for k in range(1, episodes):
+            ax.axvline(k * steps / episodes + 0.5, color="black", linewidth=0.5, linestyle=":")
+    ax.set_xlabel("step of the trial (dotted: a new episode)")
+    ax.set_ylabel("posterior entropy (nats)")
+    ax.set_title("the belief over the task, falling as the trial shows it", fontsize=9)
 
 
 def _cell(mean: float, data: Mapping[str, Any], i: int) -> str:

@@ -99,6 +99,11 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
 
     # -- tasks ------------------------------------------------------------------------------
     @property
+    def position_grid(self) -> tuple[int, int] | None:
+        """See :attr:`metagym.batched.BatchedDynamics.position_grid`."""
+        return self._dyn.position_grid
+
+    @property
     def tasks(self) -> list[T]:
         """Every sub-env's current task."""
         return [self.get_task(i) for i in range(self.num_envs)]

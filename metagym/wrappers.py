@@ -11,9 +11,11 @@ observation, a flat ``float32`` vector laid out as :attr:`Trial.obs_slices` says
 * ``episode``: index of the current inner episode divided by K, in [0, 1].
 
 ``info["trial_episode"]`` is the 0-based index of the inner episode a step belonged to; the
-step that ends an inner episode also carries ``info["inner_return"]`` and
-``info["inner_length"]`` (in a vector env with ``SAME_STEP`` autoreset, a trial's last step
-puts these in ``infos["final_info"]``, as Gymnasium does).
+step that ends an inner episode also carries ``info["inner_return"]``,
+``info["inner_length"]`` and ``info["inner_final_obs"]`` (the family observation that step
+reached, flattened as the ``obs`` part: the next observation shows the new episode's start
+instead; in a vector env with ``SAME_STEP`` autoreset, a trial's last step puts these in
+``infos["final_info"]``, as Gymnasium does).
 
 The inner episode ends as the family says (its horizon); the trial ends, with
 ``terminated=True``, when the K-th inner episode ends: nothing follows a trial's last step,
@@ -147,6 +149,7 @@ class Trial(gym.Wrapper[np.ndarray, Any, Any, Any]):
         trial_over = False
         if inner_done:
             info["inner_return"], info["inner_length"] = self._return, self._length
+            info["inner_final_obs"] = flatten_batch(self.env.observation_space, obs, 1)[0]
             self._episode += 1
             trial_over = self._episode >= self.episodes_per_trial
             if not trial_over:
@@ -282,6 +285,9 @@ class TrialVector(gym.vector.VectorWrapper):
             infos["_inner_return"] = inner_done.copy()
             infos["inner_length"] = np.where(inner_done, self._length, 0)
             infos["_inner_length"] = inner_done.copy()
+            reached = np.zeros((self.num_envs, self.obs_slices["obs"].stop), dtype=np.float32)
+            _flatten_into(reached, self.obs_slices["obs"], self.env.single_observation_space, obs)
+            infos["inner_final_obs"], infos["_inner_final_obs"] = reached, inner_done.copy()
             self._episode += inner_done
             self._return[inner_done], self._length[inner_done] = 0.0, 0
             trial_over = inner_done & (self._episode >= self.episodes_per_trial)
@@ -310,9 +316,9 @@ class TrialVector(gym.vector.VectorWrapper):
             infos["final_obs"], infos["_final_obs"] = out, ended
             infos["final_info"], infos["_final_info"] = final_info, ended
             infos["trial_episode"] = np.where(ended, 0, infos["trial_episode"])
-            for key in ("inner_return", "inner_length"):
+            for key in ("inner_return", "inner_length", "inner_final_obs"):
                 if key in infos:  # the ended trials' last inner episode is reported in final_info only
-                    infos[key] = np.where(ended, 0, infos[key])
+                    infos[key] = np.where(_rows(ended, infos[key].ndim), 0, infos[key])
                     infos[f"_{key}"] = infos[f"_{key}"] & ~ended
             fresh, _ = self.env.reset(options={"reset_mask": ended})
             self._restart(ended)

@@ -15,6 +15,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from helpers import DEPENDENT_BANDITS, dependent_bandit_results  # noqa: E402
+
 from metagym.agents.common.gae import gae  # noqa: E402
 from metagym.agents.rl2 import RL2Agent, RL2Config, Trainer  # noqa: E402
 from metagym.envs.bandit import BanditTask  # noqa: E402
@@ -189,23 +191,8 @@ def test_bad_arguments_give_one_clear_line(tmp_path: Path, args: list[str], word
 
 def test_rl2_learns_bandits_beyond_random(tmp_path: Path) -> None:
     """A fast learning test: two-armed dependent bandits, 10 pulls, about 15 s of training."""
-    config = RL2Config(
-        env_id="MetaBandit-Dependent-v0",
-        episodes_per_trial=10,
-        total_steps=100_000,
-        num_envs=64,
-        rollout_steps=20,
-        learning_rate=0.003,
-    )
-    trainer = Trainer(config, tmp_path / "run")
-    trainer.run(progress=False)
-    # The test split's arms lie near p = 0.5 (cells 0.2-0.3, 0.4-0.6, 0.7-0.8): the oracle earns
-    # about 1.2 more than random over 10 pulls, and a pull after the first at most 0.13 more.
-    result = evaluate(trainer.agent, "test", 1000, seed=0)
-    random = result["reference_trial_return"]["random"]
-    assert result["trial_return"]["ci_low"][0] > random + 0.4  # clearly above random on held-out tasks
-    per_pull = result["episode_returns"]["mean"]
-    assert np.mean(per_pull[1:]) > per_pull[0] + 0.04  # it adapts: later pulls pay more (s.e. 0.017)
+    config = RL2Config(**DEPENDENT_BANDITS)
+    dependent_bandit_results(config, tmp_path)
 
 
 def test_sb3_contrib_recurrent_ppo_trains_on_a_trial_env_unchanged() -> None:

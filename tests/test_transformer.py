@@ -14,10 +14,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gymnasium import spaces  # noqa: E402
+from helpers import DEPENDENT_BANDITS, assert_trains_deterministically_and_resumes_exactly, dependent_bandit_results  # noqa: E402
 
 from metagym.agents.common.trainer import Trainer  # noqa: E402
 from metagym.agents.transformer import Transformer, TransformerConfig, TransformerNetwork  # noqa: E402
-from metagym.evaluation import evaluate  # noqa: E402
 
 TINY = {"num_envs": 8, "rollout_steps": 10, "d_model": 16, "num_heads": 2, "num_minibatches": 2, "update_epochs": 2}
 
@@ -136,23 +136,7 @@ def test_predict_leaves_the_callers_state_alone() -> None:
 
 
 def test_seeded_training_is_deterministic_and_resumes_exactly(tmp_path: Path) -> None:
-    config = tiny(warmup_updates=2, dropout=0.1)  # warm-up and dropout draw through the same seeds
-    straight = Trainer(config, tmp_path / "straight")
-    straight.run(progress=False)
-    again = Trainer(config, tmp_path / "again")
-    again.run(progress=False)
-    for x, y in zip(params(straight), params(again), strict=True):
-        np.testing.assert_array_equal(x, y)
-    split = Trainer(config, tmp_path / "split")
-    split.run(progress=False, stop_after=2)
-    resumed = Trainer.resume(tmp_path / "split")
-    resumed.run(progress=False)
-    assert resumed.update == straight.update == 4
-    for x, y in zip(params(straight), params(resumed), strict=True):
-        np.testing.assert_array_equal(x, y)
-    read = lambda run: (run / "progress.csv").read_text().splitlines()  # noqa: E731
-    strip = lambda rows: [r.split(",")[:1] + r.split(",")[3:] for r in rows]  # noqa: E731  (drop steps/s)
-    assert strip(read(tmp_path / "split")) == strip(read(tmp_path / "straight"))
+    assert_trains_deterministically_and_resumes_exactly(tiny(warmup_updates=2, dropout=0.1), tmp_path)
 
 
 def test_warm_up_raises_the_learning_rate_then_anneals() -> None:
@@ -179,20 +163,5 @@ def test_cli_trains_evaluates_and_renders_the_transformer(tmp_path: Path) -> Non
 
 def test_the_transformer_learns_bandits_beyond_random(tmp_path: Path) -> None:
     """A fast learning test (RL²'s, same budget): two-armed dependent bandits, 10 pulls."""
-    config = TransformerConfig(
-        env_id="MetaBandit-Dependent-v0",
-        episodes_per_trial=10,
-        total_steps=100_000,
-        num_envs=64,
-        rollout_steps=20,
-        learning_rate=0.003,
-        d_model=32,
-        context=10,
-    )
-    trainer = Trainer(config, tmp_path / "run")
-    trainer.run(progress=False)
-    result = evaluate(trainer.agent, "test", 1000, seed=0)
-    random = result["reference_trial_return"]["random"]
-    assert result["trial_return"]["ci_low"][0] > random + 0.4  # clearly above random on held-out tasks
-    per_pull = result["episode_returns"]["mean"]
-    assert np.mean(per_pull[1:]) > per_pull[0] + 0.04  # it adapts: later pulls pay more (s.e. 0.017)
+    config = TransformerConfig(**DEPENDENT_BANDITS, d_model=32, context=10)
+    dependent_bandit_results(config, tmp_path)

@@ -29,6 +29,8 @@ def test_trial_runs_k_episodes_on_one_task() -> None:
             returns.append(info["inner_return"])
             assert info["inner_length"] == 15
             assert obs[trial["done"]][0] == 1.0
+            # the cell the episode ended on (right 15 times from (0, 0)); obs shows the next start
+            assert info["inner_final_obs"].tolist() == [0.0, 4.0]
         else:
             assert obs[trial["done"]][0] == 0.0
         np.testing.assert_array_equal(obs[trial["prev_action"]], np.eye(5)[2])
@@ -98,12 +100,17 @@ def test_trial_vector_equals_single_trials(level: str) -> None:
         if "_inner_return" in s[4]:
             np.testing.assert_array_equal(f[4]["_inner_return"], s[4]["_inner_return"])
             np.testing.assert_allclose(f[4]["inner_return"], s[4]["inner_return"])
+            for i in np.flatnonzero(s[4]["_inner_return"]):
+                np.testing.assert_array_equal(f[4]["inner_final_obs"][i], s[4]["inner_final_obs"][i])
             inner_done += int(s[4]["_inner_return"].sum())
         if "_final_obs" in s[4]:
             for i in np.flatnonzero(s[4]["_final_obs"]):
                 np.testing.assert_array_equal(f[4]["final_obs"][i], s[4]["final_obs"][i])
                 for key in ("trial_episode", "inner_return", "inner_length"):
                     assert f[4]["final_info"][key][i] == pytest.approx(s[4]["final_info"][key][i])
+                final_reached = f[4]["final_info"]["inner_final_obs"][i]
+                np.testing.assert_array_equal(final_reached, s[4]["final_info"]["inner_final_obs"][i])
+                np.testing.assert_array_equal(final_reached, f[4]["final_obs"][i][fast.obs_slices["obs"]])
         trials_done += int(f[2].sum())
         assert fast.get_attr("task")[1] == task
     assert trials_done >= 5 and inner_done >= 2 * trials_done  # K-1 at the top level, the last in final_info

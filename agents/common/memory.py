@@ -441,6 +441,7 @@ class OnPolicy(Algorithm):
                 space = self.envs.single_action_space
                 env_action = np.clip(env_action, space.low, space.high)
             obs, reward, terminated, truncated, infos = self.envs.step(env_action)
+            self.observed(t, obs, reward, terminated | truncated, infos)
             reward = reward * c.reward_scale  # values are learnt in scaled units
             if truncated.any():  # trials end by termination; bootstrap any truncation anyway
                 final = torch.as_tensor(np.asarray(infos["final_obs"], dtype=np.float32), device=device)[None]
@@ -458,6 +459,11 @@ class OnPolicy(Algorithm):
             buf["last_value"] = net.value(features[0]).cpu().numpy()
         self.global_step += steps * n
         return buf
+
+    def observed(self, t: int, obs: np.ndarray, reward: np.ndarray, ended: np.ndarray, infos: dict[str, Any]) -> None:
+        """Called after rollout step ``t`` with what the env returned (``obs`` already starts the
+        next trial where ``ended``; the raw ``reward``): an agent that keeps its own record of
+        the trials (VariBAD's buffer) reads it here. The default does nothing."""
 
     def _track(self, infos: dict[str, Any]) -> None:
         for i in np.flatnonzero(infos.get("_inner_return", [])):

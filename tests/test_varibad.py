@@ -1,0 +1,269 @@
+"""VariBAD: its ELBO against a hand computation, its trial buffer, determinism, exact resume, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from helpers import DEPENDENT_BANDITS, assert_trains_deterministically_and_resumes_exactly, dependent_bandit_results  # noqa: E402
+from torch.distributions import Normal, kl_divergence  # noqa: E402
+
+from metagym.agents.common.trainer import Trainer  # noqa: E402
+from metagym.agents.common.trials import TrialBuffer  # noqa: E402
+from metagym.agents.varibad import VariBAD, VariBADConfig, VariBADNetwork, elbo_terms  # noqa: E402
+
+TINY = {"num_envs": 8, "rollout_steps": 30, "num_minibatches": 2, "update_epochs": 2, "vae_batch_trials": 4}
+
+
+def tiny(**kwargs) -> VariBADConfig:  # type: ignore[no-untyped-def]
+    return VariBADConfig(**{"total_steps": 8 * 30 * 4, **TINY, **kwargs})
+
+
+def network(config: VariBADConfig) -> VariBADNetwork:
+    torch.manual_seed(0)
+    algorithm_network = VariBAD.build_network(config, *spaces_of(config))
+    return algorithm_network
+
+
+def spaces_of(config: VariBADConfig) -> tuple:  # type: ignore[type-arg]
+    from metagym.agents.common.memory import make_envs
+
+    envs = make_envs(config, num_envs=1)
+    return envs.single_observation_space, envs.single_action_space
+
+
+def token(
+    obs: list[float], action: int | list[float], reward: float, n_actions: int, episode: float = 0.0
+) -> list[float]:
+    """A trial token: obs, previous action (one-hot for an int), previous reward, done, episode."""
+    act = list(np.eye(n_actions)[action]) if isinstance(action, int) else action
+    if isinstance(action, int) and action < 0:
+        act = [0.0] * n_actions
+    return [*obs, *act, reward, 0.0, episode]
+
+
+def test_elbo_of_one_step_trials_matches_a_hand_computation() -> None:
+    """GridNavi (one Bernoulli head per cell): two one-step trials, one rewarded, one not. The
+    reconstruction is -log p(r | s', m) of the one transition under each of the two posteriors
+    (after the start token, and after the transition), the KL is the first posterior's to
+    N(0, I) plus the second's to the first; both averaged over the two trials."""
+    config = VariBADConfig(env_id="MetaGrid-GridNavi-v0")
+    net = network(config)
+    assert net.layout.grid == (5, 5) and net.layout.obs == 2
+    start = token([0, 0], -1, 0.0, 5)
+    # Trial 0: down to (1, 0), reward -0.1 (not the goal). Trial 1: right to (0, 1), reward 1.
+    tokens = torch.tensor([[start, start], [token([1, 0], 3, -0.1, 5), token([0, 1], 2, 1.0, 5)]], dtype=torch.float32)
+    reached = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
+    noise = torch.randn(2, 2, config.latent_dim, generator=torch.Generator().manual_seed(3))
+    terms = elbo_terms(net, tokens, reached, torch.tensor([1, 1]), noise)
+
+    with torch.no_grad():
+        starts = torch.tensor([[1.0, 1.0], [0.0, 0.0]])
+        belief, _ = net.encode(tokens, torch.zeros(2, config.encoder_hidden), starts)
+    rec, kl = [], []
+    for b, (cell, target) in enumerate([(5, 0.0), (1, 1.0)]):  # (1, 0) is cell 5, (0, 1) cell 1
+        mean, std = belief.mean[:, b], (0.5 * belief.logvar[:, b]).exp()
+        total = 0.0
+        for e in range(2):
+            z = mean[e] + std[e] * noise[e, b]
+            p = torch.sigmoid(net.reward_head(z))[cell]
+            total += float(-(target * p.log() + (1 - target) * (1 - p).log()).detach())
+        rec.append(total)
+        prior = Normal(torch.zeros(config.latent_dim), torch.ones(config.latent_dim))
+        first, second = Normal(mean[0], std[0]), Normal(mean[1], std[1])
+        kl.append(float(kl_divergence(first, prior).sum() + kl_divergence(second, first).sum()))
+    assert terms["reward"].item() == pytest.approx(np.mean(rec), rel=1e-5)
+    assert terms["kl"].item() == pytest.approx(np.mean(kl), rel=1e-5)
+    assert float(terms["state"]) == 0.0
+
+
+def test_padding_and_subsampling_do_not_leak_across_trials() -> None:
+    """PointNav (an MLP decoder, a state decoder): trials of 1 and 3 transitions padded into one
+    batch give the mean of each trial alone; decoding every posterior and transition by index
+    is the full sum."""
+    config = VariBADConfig(env_id="PointNav2D-v0", decode_state=True)
+    net = network(config)
+    assert net.layout.grid is None and net.state_head is not None
+    rng = np.random.default_rng(0)
+    dim = net.layout.obs + net.layout.action + 3
+    tokens = torch.as_tensor(rng.normal(size=(4, 2, dim)).astype(np.float32))
+    tokens[2:, 0] = 0.0  # trial 0 has one transition: padding after its second token
+    reached = torch.as_tensor(rng.normal(size=(3, 2, net.layout.obs)).astype(np.float32))
+    reached[1:, 0] = 0.0
+    noise = torch.randn(4, 2, config.latent_dim, generator=torch.Generator().manual_seed(1))
+    both = elbo_terms(net, tokens, reached, torch.tensor([1, 3]), noise)
+    alone = [
+        elbo_terms(net, tokens[:2, :1], reached[:1, :1], torch.tensor([1]), noise[:2, :1]),
+        elbo_terms(net, tokens[:, 1:], reached[:, 1:], torch.tensor([3]), noise[:, 1:]),
+    ]
+    for key in ("reward", "state", "kl"):
+        assert float(both[key]) == pytest.approx((float(alone[0][key]) + float(alone[1][key])) / 2, rel=1e-5)
+        assert float(both[key]) > 0
+    single = alone[1]
+    every = elbo_terms(
+        net,
+        tokens[:, 1:],
+        reached[:, 1:],
+        torch.tensor([3]),
+        noise[:, 1:],
+        torch.arange(4)[:, None],
+        torch.arange(3)[:, None],
+    )
+    for key in ("reward", "state"):
+        assert float(every[key]) == pytest.approx(float(single[key]), rel=1e-5)
+
+
+def test_the_buffer_keeps_whole_trials_with_the_states_they_reached() -> None:
+    """Rollouts of 45 steps cut GridNavi's 60-step trials: the buffer holds each trial whole
+    (61 tokens, the first a trial start), and every reward of a trial was earned on one cell,
+    the goal, whose every visit paid (so the states reached at inner-episode ends, which the next
+    token does not show, are right)."""
+    algorithm = VariBAD(tiny(env_id="MetaGrid-GridNavi-v0", rollout_steps=45))
+    for _ in range(4):
+        algorithm.collect()
+    buffer = algorithm.buffer
+    assert buffer.count >= 16 and set(buffer.lengths[: buffer.count].tolist()) == {60}
+    rewarded = 0
+    for j in range(buffer.count):
+        tokens, reached = buffer.tokens[j], buffer.reached[j]
+        assert not tokens[0, 2:8].any()  # the start: no previous action or reward
+        paid = tokens[1:, 7] > 0.5
+        cells = {tuple(cell) for cell in reached[paid]}
+        assert len(cells) <= 1
+        if cells:
+            rewarded += 1
+            goal = cells.pop()
+            assert all(paid[t] for t in range(60) if tuple(reached[t]) == goal)
+        ends = np.flatnonzero(tokens[1:, 8])  # transitions that ended an inner episode
+        assert ends.tolist() == [14, 29, 44, 59]
+        np.testing.assert_array_equal(tokens[ends[:-1] + 1, :2], 0.0)  # each next episode starts at (0, 0)
+    assert rewarded >= 2
+
+
+def test_the_ring_buffer_replaces_its_oldest_trials_and_grows_to_longer_ones() -> None:
+    buffer = TrialBuffer(3, token_dim=2, obs_dim=1)
+    for k in range(4):
+        steps = 2 + k
+        buffer.add(np.full((steps + 1, 2), k, np.float32), np.full((steps, 1), k, np.float32))
+    assert buffer.count == 3 and buffer.tokens.shape[1] == 6
+    assert sorted(buffer.tokens[:, 0, 0].tolist()) == [1, 2, 3]  # the first trial went
+    tokens, reached, lengths = buffer.sample(np.random.default_rng(0), 8)
+    assert tokens.shape == (int(lengths.max()) + 1, 8, 2) and reached.shape == (int(lengths.max()), 8, 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"vae_subsample_elbos": 0}, "vae_subsample_elbos: expected none or an integer >= 1"),
+        ({"vae_updates": -1}, "vae_updates: expected an integer >= 0"),
+        ({"kl_weight": -0.1}, "kl_weight: expected a number >= 0"),
+        ({"reward_decoder": "grid"}, "reward_decoder: expected one of"),
+        ({"latent_dim": 0}, "latent_dim: expected an integer >= 1"),
+    ],
+)
+def test_bad_configs_fail_clearly(kwargs: dict, words: str) -> None:
+    with pytest.raises(ValueError) as error:
+        tiny(**kwargs).validate()
+    assert words in str(error.value)
+
+
+def test_a_cells_decoder_needs_a_position_grid() -> None:
+    with pytest.raises(ValueError, match="reward_decoder: 'cells' needs a family with a position grid; PointNav2D-v0"):
+        VariBAD(tiny(env_id="PointNav2D-v0", reward_decoder="cells"))
+
+
+def test_seeded_training_is_deterministic_and_resumes_exactly(tmp_path: Path) -> None:
+    """Two runs with one seed agree; a run stopped after 2 updates and resumed equals one run
+    straight through (network, progress.csv), VAE buffer, optimiser and its draws included."""
+    config = tiny(rollout_steps=45, total_steps=8 * 45 * 4, vae_subsample_elbos=10, vae_subsample_decodes=10)
+    assert_trains_deterministically_and_resumes_exactly(config, tmp_path)
+    assert "vae_reward_loss" in (tmp_path / "split" / "progress.csv").read_text().splitlines()[0]
+
+
+def test_cli_trains_evaluates_and_renders_varibad(tmp_path: Path) -> None:
+    imageio = pytest.importorskip("imageio.v2")
+    run, base = tmp_path / "grid", [sys.executable, "-m", "metagym.cli"]
+    train = [*base, "train", "--agent", "varibad", "--env", "MetaGrid-GridNavi-v0", "--steps", "2000"]
+    small = ["--num-envs", "8", "--rollout-steps", "30", "--latent-dim", "3", "--vae-batch-trials", "4"]
+    subprocess.run([*train, *small, "--run-dir", str(run), "--quiet"], check=True)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["latent_dim"] == 3 and (run / "agent.txt").read_text().strip() == "varibad"
+    out = tmp_path / "eval" / "results.json"
+    subprocess.run([*base, "evaluate", "--run-dir", str(run), "--tasks", "5", "--out", str(out)], check=True)
+    assert json.loads(out.read_text())["episodes_per_trial"] == 4
+    gif = tmp_path / "trial.gif"
+    subprocess.run([*base, "render", "--run-dir", str(run), "--task-index", "2", "--out", str(gif)], check=True)
+    assert len(imageio.mimread(gif)) == 4 * 15
+
+
+def test_evaluation_records_the_beliefs_entropy_and_render_shows_the_belief(tmp_path: Path) -> None:
+    """``evaluate`` keeps the posterior's entropy after every step of the trial (60 on GridNavi)
+    in the results, their JSON and a third plot panel; a rendered frame carries the decoded
+    p(reward) of every cell beside the grid."""
+    from metagym.cli import belief_beside
+    from metagym.evaluation import evaluate, write
+    from metagym.results import read
+
+    trainer = Trainer(tiny(total_steps=8 * 30 * 2), tmp_path / "run")
+    trainer.run(progress=False)
+    agent = trainer.agent
+    result = evaluate(agent, None, 6, seed=0)
+    assert result.belief_entropy is not None and len(result.belief_entropy) == 60
+    assert all(np.isfinite(result.belief_entropy))
+    paths = write(result, tmp_path / "eval" / "results.json")
+    assert read(paths[0]).belief_entropy == pytest.approx(result.belief_entropy)
+    state = agent.initial_state(1)
+    obs = np.zeros((1, agent.obs_dim), np.float32)
+    _, state = agent.predict(obs, state, np.ones(1, bool))
+    probs = agent.reward_map(state)
+    assert probs.shape == (5, 5) and ((probs > 0) & (probs < 1)).all()
+    frame = np.zeros((160, 160, 3), np.uint8)
+    shown = belief_beside(agent, state, obs[0], frame)
+    assert shown.shape[0] == 160 and shown.shape[1] > 160 + 5 * 20
+
+
+def test_varibad_learns_bandits_beyond_random(tmp_path: Path) -> None:
+    """A fast learning test (RL²'s task and budget): two-armed dependent bandits, 10 pulls. Later
+    pulls pay more than the first, the trial beats random, and the belief narrows over the trial."""
+    config = VariBADConfig(**DEPENDENT_BANDITS, vae_updates=20, vae_learning_rate=0.003)
+    entropy = dependent_bandit_results(config, tmp_path).belief_entropy  # type: ignore[attr-defined]
+    assert entropy is not None and entropy[-1] < entropy[0] - 1.0  # measured: 4.9 nats, then 1.4
+
+
+def test_the_belief_finds_gridnavis_goal(tmp_path: Path) -> None:
+    """On GridNavi, after a short run, the decoded belief puts more mass on the true goal at the
+    end of the first episode than at the trial's start (on 210 trials from the prior, each goal 10
+    times): it rules out the cells it visited and, where it met the goal, keeps it."""
+    from metagym.evaluation import held_out_tasks
+    from metagym.wrappers import make_trial_vector
+
+    config = VariBADConfig(
+        total_steps=64 * 60 * 60, num_envs=64, rollout_steps=60, vae_updates=20, vae_learning_rate=0.003
+    )
+    trainer = Trainer(config, tmp_path / "run")
+    trainer.run(progress=False)
+    agent = trainer.agent
+    tasks = held_out_tasks(config.env_id, None, 210, 0)
+    envs = make_trial_vector(210, config.env_id, None, "SameStep")
+    envs.set_attr("task", tasks)
+    obs, _ = envs.reset(seed=0)
+    state, start = None, np.ones(210, bool)
+    mass = []
+    for step in range(16):
+        action, state = agent.predict(obs, state, start, deterministic=True)
+        if step in (0, 15):  # the trial's start; the first token of episode 2 (after episode 1's last step)
+            with torch.no_grad():
+                belief = agent.belief(state)
+                probs = torch.sigmoid(agent.network.reward_head(belief.mean)).numpy()
+            goals = [task.goal[0] * 5 + task.goal[1] for task in tasks]
+            mass.append(np.mean(probs[np.arange(210), goals] / probs.sum(axis=1)))
+        obs, *_ = envs.step(action)
+        start = np.zeros(210, bool)
+    assert mass[1] > 1.2 * mass[0], mass  # measured: 0.047 at the start, 0.068 after episode 1

@@ -312,7 +312,11 @@ class TrialVector(gym.vector.VectorWrapper):
         if self.autoreset_mode == AutoresetMode.SAME_STEP and ended.any():
             # As Gymnasium's SAME_STEP: the last step's infos go to "final_info"; the top level
             # holds the new trial's (trial_episode 0, no inner episode ended).
-            final_info = {key: np.copy(value) for key, value in infos.items()}
+            # Only the ended trials' entries: a trial whose inner episode ended on this step
+            # goes on, and reports that episode at the top level alone.
+            final_info = {
+                key: value & ended if key.startswith("_") else np.copy(value) for key, value in infos.items()
+            }
             infos["final_obs"], infos["_final_obs"] = out, ended
             infos["final_info"], infos["_final_info"] = final_info, ended
             infos["trial_episode"] = np.where(ended, 0, infos["trial_episode"])

@@ -104,6 +104,8 @@ def test_trial_vector_equals_single_trials(level: str) -> None:
                 np.testing.assert_array_equal(f[4]["inner_final_obs"][i], s[4]["inner_final_obs"][i])
             inner_done += int(s[4]["_inner_return"].sum())
         if "_final_obs" in s[4]:
+            for key in ("_inner_return", "_inner_length", "_inner_final_obs"):  # the ended trials' only
+                np.testing.assert_array_equal(f[4]["final_info"][key], s[4]["final_info"][key])
             for i in np.flatnonzero(s[4]["_final_obs"]):
                 np.testing.assert_array_equal(f[4]["final_obs"][i], s[4]["final_obs"][i])
                 for key in ("trial_episode", "inner_return", "inner_length"):

@@ -62,6 +62,8 @@ from metagym.agents.common.trials import TrialBuffer, TrialRecorder
 from metagym.agents.common.validation import check_config
 from metagym.registration import family_of
 
+FIELD = 16  # a plane family's decoded reward field is drawn on FIELD x FIELD points
+
 __all__ = ["Belief", "VariBAD", "VariBADAgent", "VariBADConfig", "VariBADNetwork", "elbo_terms"]
 
 
@@ -148,6 +150,7 @@ class Layout(NamedTuple):
     reward_low: float
     reward_high: float
     grid: tuple[int, int] | None  # the declared position grid (a cells decoder), else None
+    view: tuple[float, float, float, float] | None = None  # a plane family's declared view (x, y bounds)
 
     def parts(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """(state with the done flag and episode index, previous action, previous reward (..., 1),
@@ -164,6 +167,7 @@ def layout_of(env_id: str, action_space: spaces.Space[Any], token_dim: int, rewa
     env = gym.make(env_id, disable_env_checker=True)
     family = family_of(env)
     grid = getattr(env.unwrapped, "position_grid", None)
+    view = getattr(env.unwrapped, "position_view", None)
     env.close()
     action = spaces.flatdim(action_space)
     low, high = (float(b) for b in family.reward_bounds)
@@ -173,7 +177,9 @@ def layout_of(env_id: str, action_space: spaces.Space[Any], token_dim: int, rewa
         grid = None
     if grid is not None and not (np.isfinite(low) and np.isfinite(high) and high > low):
         raise ValueError(f"reward_decoder: 'cells' needs finite reward bounds; {env_id} has ({low}, {high})")
-    return Layout(token_dim - action - 3, action, low, high, None if grid is None else (int(grid[0]), int(grid[1])))
+    cells = None if grid is None else (int(grid[0]), int(grid[1]))
+    box = None if view is None else (float(view[0]), float(view[1]), float(view[2]), float(view[3]))
+    return Layout(token_dim - action - 3, action, low, high, cells, box)
 
 
 def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
@@ -224,10 +230,13 @@ class VariBADNetwork(MemoryNetwork):
             self.decode_embed_action = nn.Sequential(nn.Linear(lay.action, c.state_embedding), nn.ReLU())
         # Policy pi(a | s, q(m)).
         self.policy_state = nn.Sequential(nn.Linear(lay.obs + 2, 16), nn.Tanh())
-        # The posterior's mean and log-variance drift far from unit scale as the VAE trains (the
-        # reference normalises them with running statistics); a layer norm keeps the policy's
-        # input in range with no statistics to carry.
-        self.policy_belief = nn.Sequential(nn.LayerNorm(2 * c.latent_dim), nn.Linear(2 * c.latent_dim, 16), nn.Tanh())
+        # The posterior's mean and log-variance drift far from unit scale as the VAE trains; the
+        # policy reads them standardised per feature by statistics of recent rollouts (as the
+        # reference's running normalisation; buffers, so they are in the checkpoint).
+        self.register_buffer("belief_center", torch.zeros(2 * c.latent_dim))
+        self.register_buffer("belief_var", torch.ones(2 * c.latent_dim))
+        self.register_buffer("belief_updates", torch.zeros((), dtype=torch.long))
+        self.policy_belief = nn.Sequential(nn.Linear(2 * c.latent_dim, 16), nn.Tanh())
         self.policy = nn.Sequential(nn.Linear(32, c.policy_hidden), nn.Tanh())
         self.add_heads(action_space, c.policy_hidden)
 
@@ -253,6 +262,7 @@ class VariBADNetwork(MemoryNetwork):
         """The policy body's features of tokens and their beliefs."""
         state = self.layout.parts(tokens)[0]
         b = torch.cat([belief.mean, belief.logvar], -1)
+        b = (b - self.belief_center) / torch.sqrt(self.belief_var + 1e-8)
         return self.policy(torch.cat([self.policy_state(state), self.policy_belief(b)], -1))
 
     def unroll(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -262,6 +272,17 @@ class VariBADNetwork(MemoryNetwork):
             with torch.no_grad():
                 belief, last = self.encode(obs, state, starts)
         return self.act_features(obs, belief), last
+
+    @torch.no_grad()
+    def track_beliefs(self, belief: Belief, horizon: int = 20) -> None:
+        """Move the policy's belief statistics toward those of ``belief`` (..., latent): their
+        running average over the first ``horizon`` calls, then an average over about the last
+        ``horizon`` (the encoder keeps training, so old statistics go stale)."""
+        b = torch.cat([belief.mean, belief.logvar], -1).reshape(-1, 2 * self.latent_dim)
+        self.belief_updates += 1
+        weight = max(1.0 / float(self.belief_updates), 1.0 / horizon)
+        self.belief_center.lerp_(b.mean(0), weight)
+        self.belief_var.lerp_(b.var(0, unbiased=False), weight)
 
     # -- decoding ------------------------------------------------------------------------------
     def reward_nll(
@@ -295,13 +316,46 @@ class VariBADNetwork(MemoryNetwork):
         return ((self.state_head(x) - reached[None]) ** 2).mean(-1)
 
     def reward_map(self, belief: Belief) -> np.ndarray | None:
-        """The decoded probability of reward at every cell of the grid under the belief's mean,
-        (rows, cols); None where the decoder is not per cell."""
-        grid = self.layout.grid
-        if grid is None:
-            return None
+        """What the belief's mean decodes, as a heat map in [0, 1]: on a position grid the
+        probability of reward at every cell, (rows, cols); in a plane family's view the decoded
+        reward at the centres of a ``FIELD`` x ``FIELD`` grid over it (row 0 at the top, as the frame;
+        the agent standing still there), scaled from its lowest to its highest value; else None."""
+        lay = self.layout
         with torch.no_grad():
-            return torch.sigmoid(self.reward_head(belief.mean)).reshape(grid).cpu().numpy()
+            if lay.grid is not None:
+                return torch.sigmoid(self.reward_head(belief.mean)).reshape(lay.grid).cpu().numpy()
+            if lay.view is None:
+                return None
+            x_low, x_high, y_low, y_high = lay.view
+            device = belief.mean.device
+            xs = torch.linspace(x_low, x_high, 2 * FIELD + 1, device=device)[1::2]
+            ys = torch.linspace(y_high, y_low, 2 * FIELD + 1, device=device)[1::2]
+            points = torch.zeros(FIELD * FIELD, lay.obs, device=device)
+            points[:, 1], points[:, 0] = ys.repeat_interleave(FIELD), xs.repeat(FIELD)
+            still = torch.zeros(FIELD * FIELD, lay.action, device=device)
+            field = self.reward_field(belief.mean[:1], points, still).reshape(FIELD, FIELD)
+            span = field.max() - field.min()
+            return ((field - field.min()) / span if span > 0 else torch.zeros_like(field)).cpu().numpy()
+
+    def reward_field(self, z: torch.Tensor, points: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """The MLP decoder's reward for reaching each of ``points`` (P, obs) from itself with
+        ``action`` (P, action) under latent ``z`` (1, latent); (P,)."""
+        inputs = torch.cat(
+            [self.decode_embed_state(points), self.decode_embed_state(points), self.decode_embed_action(action)], -1
+        )
+        return self.reward_head(torch.cat([z.expand(len(points), -1), inputs], -1))[..., 0]
+
+    def map_cell(self, obs: np.ndarray) -> tuple[int, int] | None:
+        """The (row, col) of :meth:`reward_map` that observation ``obs`` stands at, None outside."""
+        lay = self.layout
+        if lay.grid is not None:
+            return round(float(obs[0])), round(float(obs[1]))
+        if lay.view is None:
+            return None
+        x_low, x_high, y_low, y_high = lay.view
+        row = int((y_high - float(obs[1])) / (y_high - y_low) * FIELD)
+        col = int((float(obs[0]) - x_low) / (x_high - x_low) * FIELD)
+        return (row, col) if 0 <= row < FIELD and 0 <= col < FIELD else None
 
 
 def gaussian_kl(mean: torch.Tensor, logvar: torch.Tensor, mean0: torch.Tensor, logvar0: torch.Tensor) -> torch.Tensor:
@@ -379,8 +433,13 @@ class VariBADAgent(MemoryAgent):
         return self.belief(state).entropy().cpu().numpy()
 
     def reward_map(self, state: np.ndarray) -> np.ndarray | None:
-        """Row 0's decoded probability of reward per cell, (rows, cols); None off grids."""
+        """Row 0's decoded reward map (:meth:`VariBADNetwork.reward_map`); None where the family
+        declares neither a position grid nor a view."""
         return self.network.reward_map(self.belief(np.asarray(state)[:1]))
+
+    def map_cell(self, obs: np.ndarray) -> tuple[int, int] | None:
+        """Where observation ``obs`` lies on :meth:`reward_map` (row, col); None outside it."""
+        return self.network.map_cell(obs)
 
 
 class VariBAD(OnPolicy):
@@ -432,6 +491,14 @@ class VariBAD(OnPolicy):
     # -- training ----------------------------------------------------------------------------------
     def train_on(self, buf: dict[str, np.ndarray]) -> dict[str, float]:
         stats = super().train_on(buf)
+        # The statistics move after PPO (which must see the inputs the rollout acted on) and
+        # before the VAE moves the encoder: the next rollout acts on the updated ones.
+        net = self.agent.network
+        with torch.no_grad():
+            obs = torch.as_tensor(buf["obs"], device=self.device)
+            hidden = torch.as_tensor(buf["hidden0"], device=self.device)
+            belief, _ = net.encode(obs, hidden, torch.as_tensor(buf["starts"], device=self.device))
+        net.track_beliefs(belief)
         if not self.buffer.count:  # no trial has ended yet: nothing to learn the belief from (blank in the log)
             return stats
         terms: dict[str, float] = {}

@@ -29,6 +29,7 @@ GOAL_RANGE = 0.5  # train/test goals lie in [-0.5, 0.5]^2
 OOD_RANGE = 1.0  # ood goals lie in [-1, 1]^2 outside the training square
 HORIZON = 100
 SUCCESS = 0.01  # the episode ends within this distance of the goal on both axes
+VIEW_EXTENT = 1.1  # a rendered frame shows [-1.1, 1.1]^2: the ood goals (up to 1) with a margin
 SPLIT_CELL = 0.05  # train/validation/test interleave on a grid of this pitch
 
 
@@ -151,7 +152,9 @@ class NavDynamics(BatchedDynamics[NavTask]):
     def observe(self) -> np.ndarray:
         return self.pos.astype(np.float32)
 
-    def render_frame(self, i: int, size: int = 320, extent: float = 1.1) -> np.ndarray:
+    position_view = (-VIEW_EXTENT, VIEW_EXTENT, -VIEW_EXTENT, VIEW_EXTENT)  # what render_frame shows
+
+    def render_frame(self, i: int, size: int = 320, extent: float = VIEW_EXTENT) -> np.ndarray:
         import pygame  # lazy
 
         def px(x: float, y: float) -> tuple[int, int]:

@@ -62,6 +62,11 @@ class BatchedDynamics(ABC, Generic[T]):
     #: (row, col) and the reward depends only on the cell reached (VariBAD decodes one reward per
     #: cell there). None: no such position.
     position_grid: tuple[int, int] | None = None
+    #: For families in the plane: (x_low, x_high, y_low, y_high), the region a rendered frame
+    #: shows, when the observation's first two entries are the agent's (x, y) and the reward
+    #: depends on the position reached (VariBAD draws its decoded reward field over it). None:
+    #: no such position.
+    position_view: tuple[float, float, float, float] | None = None
 
     def __init__(self, family: TaskFamily[T], num_envs: int) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or not 1 <= num_envs <= MAX_ENVS:
@@ -217,6 +222,11 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
     def position_grid(self) -> tuple[int, int] | None:
         """See :attr:`BatchedDynamics.position_grid`."""
         return self._dyn.position_grid
+
+    @property
+    def position_view(self) -> tuple[float, float, float, float] | None:
+        """See :attr:`BatchedDynamics.position_view`."""
+        return self._dyn.position_view
 
     @property
     def task(self) -> T:

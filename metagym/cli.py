@@ -575,15 +575,17 @@ def play_trial(
 
 
 def belief_beside(agent: Any, state: Any, obs: np.ndarray, frame: np.ndarray) -> np.ndarray:
-    """``frame`` with the agent's decoded reward per cell beside it (its belief after this
-    step's observation; the agent's cell circled), where the agent decodes one per cell."""
+    """``frame`` with the agent's decoded belief beside it (after this step's observation): the
+    probability of reward per cell on a grid, the reward field (lowest to highest) in the plane;
+    the agent's place circled."""
     from metagym.render import beside, heat_panel
 
-    probs = agent.reward_map(state)
-    if probs is None:
+    values = agent.reward_map(state)
+    if values is None:
         return frame
-    cell = (round(float(obs[0])), round(float(obs[1])))  # a position grid's (row, col)
-    return beside(frame, heat_panel(probs, frame.shape[0], cell, "belief: p(reward)"))
+    cells = values.size <= 100  # a grid's cells carry their numbers; a field's points are too small
+    title = "belief: p(reward)" if cells else "belief: decoded reward"
+    return beside(frame, heat_panel(values, frame.shape[0], agent.map_cell(obs), title, labels=cells))
 
 
 def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[Any]:

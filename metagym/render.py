@@ -92,10 +92,13 @@ def caption(frame: np.ndarray, lines: list[str], size: int = 16, min_width: int 
     return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
 
 
-def heat_panel(values: np.ndarray, height: int, marker: tuple[int, int] | None = None, title: str = "") -> np.ndarray:
+def heat_panel(
+    values: np.ndarray, height: int, marker: tuple[int, int] | None = None, title: str = "", labels: bool = True
+) -> np.ndarray:
     """A (rows, cols) grid of ``values`` in [0, 1] drawn as a heat map ``height`` pixels high
-    (white 0 to dark red 1), each cell labelled with its value, ``marker`` (row, col) circled
-    and ``title`` on a strip above: a belief over cells shown beside an env's frame."""
+    (white 0 to dark red 1), each cell labelled with its value (unless not ``labels``),
+    ``marker`` (row, col) circled and ``title`` on a strip above: a belief shown beside an env's
+    frame."""
     import pygame  # lazy
 
     rows, cols = values.shape
@@ -111,6 +114,8 @@ def heat_panel(values: np.ndarray, height: int, marker: tuple[int, int] | None =
             colour = (255, int(255 * (1 - 0.8 * v)), int(255 * (1 - v)))
             rect = pygame.Rect(c * cell, strip + r * cell, cell, cell)
             pygame.draw.rect(surface, colour, rect)
+            if not labels:
+                continue
             pygame.draw.rect(surface, (190, 190, 190), rect, width=1)
             label = font.render(f"{v:.2f}"[1:] if v < 1 else "1.0", True, (60, 60, 60))
             surface.blit(label, label.get_rect(center=rect.center))

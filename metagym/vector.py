@@ -104,6 +104,11 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         return self._dyn.position_grid
 
     @property
+    def position_view(self) -> tuple[float, float, float, float] | None:
+        """See :attr:`metagym.batched.BatchedDynamics.position_view`."""
+        return self._dyn.position_view
+
+    @property
     def tasks(self) -> list[T]:
         """Every sub-env's current task."""
         return [self.get_task(i) for i in range(self.num_envs)]

@@ -229,6 +229,34 @@ def test_evaluation_records_the_beliefs_entropy_and_render_shows_the_belief(tmp_
     assert shown.shape[0] == 160 and shown.shape[1] > 160 + 5 * 20
 
 
+def test_in_the_plane_render_shows_the_decoded_reward_field(monkeypatch: pytest.MonkeyPatch) -> None:
+    """PointNav declares the view its frames show; the belief's map is the decoder's reward over
+    a grid of that view, row 0 at the top (largest y) as in the frame, and the agent's place is
+    the cell it stands in."""
+    from metagym.agents.varibad import FIELD
+    from metagym.cli import belief_beside
+
+    config = tiny(env_id="PointNav2D-v0", rollout_steps=200)
+    algorithm = VariBAD(config)
+    agent, net = algorithm.agent, algorithm.agent.network
+    assert net.layout.view == (-1.1, 1.1, -1.1, 1.1) and net.layout.grid is None
+    state = agent.initial_state(1)
+    for axis in (0, 1):  # a decoder that returns x, then y, at the point reached
+        monkeypatch.setattr(net, "reward_field", lambda z, points, action, axis=axis: points[:, axis])
+        field = agent.reward_map(state)
+        assert field.shape == (FIELD, FIELD) and field.min() == 0.0 and field.max() == pytest.approx(1.0)
+        if axis == 0:  # x grows to the right, the same in every row
+            assert (np.diff(field, axis=1) > 0).all() and (np.diff(field, axis=0) == 0).all()
+        else:  # y shrinks downwards
+            assert (np.diff(field, axis=0) < 0).all() and (np.diff(field, axis=1) == 0).all()
+    assert agent.map_cell(np.zeros(agent.obs_dim)) == (FIELD // 2, FIELD // 2)
+    assert agent.map_cell(np.array([-1.0, 1.0])) == (0, 0)
+    assert agent.map_cell(np.array([2.0, 0.0])) is None  # outside the view: no marker
+    monkeypatch.undo()
+    shown = belief_beside(agent, state, np.zeros(agent.obs_dim, np.float32), np.zeros((320, 320, 3), np.uint8))
+    assert shown.shape[0] == 320 and shown.shape[1] > 320 + FIELD * 10
+
+
 def test_varibad_learns_bandits_beyond_random(tmp_path: Path) -> None:
     """A fast learning test (RL²'s task and budget): two-armed dependent bandits, 10 pulls. Later
     pulls pay more than the first, the trial beats random, and the belief narrows over the trial."""

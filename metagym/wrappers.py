@@ -314,9 +314,7 @@ class TrialVector(gym.vector.VectorWrapper):
             # holds the new trial's (trial_episode 0, no inner episode ended).
             # Only the ended trials' entries: a trial whose inner episode ended on this step
             # goes on, and reports that episode at the top level alone.
-            final_info = {
-                key: value & ended if key.startswith("_") else np.copy(value) for key, value in infos.items()
-            }
+            final_info = {key: value & ended if key.startswith("_") else np.copy(value) for key, value in infos.items()}
             infos["final_obs"], infos["_final_obs"] = out, ended
             infos["final_info"], infos["_final_info"] = final_info, ended
             infos["trial_episode"] = np.where(ended, 0, infos["trial_episode"])

@@ -102,6 +102,9 @@ class VariBADConfig(MemoryConfig):
     state_loss_coef: float = setting(1.0, "Weight of the state reconstruction in the VAE loss.")
     kl_weight: float = setting(0.01, "Weight of the KL terms in the VAE loss.")
     vae_learning_rate: float = setting(1e-3, "Adam's step size for the encoder and decoders.")
+    vae_anneal_lr: bool = setting(
+        False, "Scale the VAE's step size by the policy's schedule (anneal_lr); the reference keeps it fixed."
+    )
     vae_buffer_trials: int = setting(10_000, "Recent complete trials kept for the VAE.")
     vae_batch_trials: int = setting(25, "Trials per VAE batch.")
     vae_updates: int = setting(3, "VAE batches after every PPO update (0: the belief is not trained).")
@@ -478,6 +481,17 @@ class VariBAD(OnPolicy):
     @property
     def log_fields(self) -> list[str]:
         return [*super().log_fields, "vae_reward_loss", "vae_state_loss", "vae_kl"]
+
+    def learn(self, update: int) -> dict[str, float]:
+        # With vae_anneal_lr the VAE's step size follows the policy's schedule: late in a run the
+        # encoder stops moving when the policy, at a small step size, could no longer follow a
+        # change in what the latent means.
+        c = self.config
+        if c.vae_anneal_lr:
+            self.vae_optimizer.param_groups[0]["lr"] = (
+                c.vae_learning_rate * self.learning_rate(update) / c.learning_rate
+            )
+        return super().learn(update)
 
     # -- recording trials ------------------------------------------------------------------------
     def observed(self, t: int, obs: np.ndarray, reward: np.ndarray, ended: np.ndarray, infos: dict[str, Any]) -> None:

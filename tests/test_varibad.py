@@ -191,7 +191,8 @@ def test_cli_trains_evaluates_and_renders_varibad(tmp_path: Path) -> None:
     imageio = pytest.importorskip("imageio.v2")
     run, base = tmp_path / "grid", [sys.executable, "-m", "metagym.cli"]
     train = [*base, "train", "--agent", "varibad", "--env", "MetaGrid-GridNavi-v0", "--steps", "2000"]
-    small = ["--num-envs", "8", "--rollout-steps", "30", "--latent-dim", "3", "--vae-batch-trials", "4"]
+    small = ["--num-envs", "8", "--num-minibatches", "2", "--rollout-steps", "30", "--latent-dim", "3"]
+    small += ["--vae-batch-trials", "4", "--vae-updates", "3"]  # over varibad-gridnavi, the default here
     subprocess.run([*train, *small, "--run-dir", str(run), "--quiet"], check=True)
     saved = json.loads((run / "config.json").read_text())
     assert saved["latent_dim"] == 3 and (run / "agent.txt").read_text().strip() == "varibad"

@@ -198,6 +198,11 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.ReLU) -> nn.Sequentia
 class VariBADNetwork(MemoryNetwork):
     """Encoder (GRU belief), decoders and policy body; the memory state is the encoder's GRU state."""
 
+    # Buffers (register_buffer), declared for the type checker: the policy's input statistics.
+    belief_center: torch.Tensor
+    belief_var: torch.Tensor
+    belief_updates: torch.Tensor
+
     def __init__(self, layout: Layout, action_space: spaces.Space[Any], config: VariBADConfig) -> None:
         super().__init__()
         c, lay = config, layout

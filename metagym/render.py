@@ -92,6 +92,13 @@ def caption(frame: np.ndarray, lines: list[str], size: int = 16, min_width: int 
     return np.ascontiguousarray(pygame.surfarray.array3d(surface).transpose(1, 0, 2))
 
 
+def cell_label(value: float) -> str:
+    """A probability in [0, 1] as a heat map cell shows it: two decimals without the leading 0
+    (".37"), "1.0" for anything that rounds to 1."""
+    text = f"{value:.2f}"
+    return "1.0" if text == "1.00" else text.removeprefix("0")
+
+
 def heat_panel(
     values: np.ndarray, height: int, marker: tuple[int, int] | None = None, title: str = "", labels: bool = True
 ) -> np.ndarray:
@@ -117,7 +124,7 @@ def heat_panel(
             if not labels:
                 continue
             pygame.draw.rect(surface, (190, 190, 190), rect, width=1)
-            label = font.render(f"{v:.2f}"[1:] if v < 1 else "1.0", True, (60, 60, 60))
+            label = font.render(cell_label(v), True, (60, 60, 60))
             surface.blit(label, label.get_rect(center=rect.center))
     if marker is not None:
         r, c = marker

@@ -296,3 +296,10 @@ def test_the_belief_finds_gridnavis_goal(tmp_path: Path) -> None:
         obs, *_ = envs.step(action)
         start = np.zeros(210, bool)
     assert mass[1] > 1.2 * mass[0], mass  # measured: 0.047 at the start, 0.068 after episode 1
+
+
+def test_heat_map_cells_label_probabilities_that_round_to_one_as_one() -> None:
+    """A cell at p = 0.996 once read ".00" (the leading character of "1.00" cut off)."""
+    from metagym.render import cell_label
+
+    assert [cell_label(v) for v in (0.0, 0.004, 0.37, 0.994, 0.996, 1.0)] == [".00", ".00", ".37", ".99", "1.0", "1.0"]

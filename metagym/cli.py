@@ -82,6 +82,12 @@ def cmd_list(args: argparse.Namespace) -> None:
             continue
         print(f"{env_id}  (trial: {metagym.trial_id(env_id)}, {family.episodes_per_trial} episodes per trial)")
         print("  " + family.describe().replace("\n", "\n  "))
+    core = set(metagym.env_ids(trials=False))
+    metaworld = [i for i in metagym.env_ids(trials=False, metaworld=True) if i not in core]
+    print(
+        f"\nMeta-World (the metaworld extra; each id builds its benchmark's tasks when made, each has a -Trial- id):"
+        f"\n  {', '.join(metaworld)}"
+    )
     registry = _registry()
     print("\nagents (metagym train --agent NAME; NAME --help lists its options):")
     for name in registry.agent_names():

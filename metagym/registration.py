@@ -100,6 +100,26 @@ FAMILY_ENVS: list[dict[str, Any]] = [
     {"id": "AntDir-v0", "entry_point": f"{_LOCOMOTION}:AntDirEnv", "kwargs": {}},
 ]
 
+_METAWORLD = {
+    "entry_point": "metagym.envs.meta_world:MetaWorldEnv",
+    "vector_entry_point": "metagym.envs.meta_world:make_vector",
+}
+
+
+def metaworld_envs() -> list[dict[str, Any]]:
+    """The Meta-World rows (the ``metaworld`` extra): ML10 and ML45 always (made without the
+    extra, they say which extra to install), and one ML1 id per environment of the installed
+    Meta-World's own list (read from its source, not imported)."""
+    from metagym.envs.meta_world_names import benchmark_names, ml1_id
+
+    rows = [
+        {"id": f"MetaWorld-{bench}-v0", **_METAWORLD, "kwargs": {"benchmark": bench, "env_name": None}}
+        for bench in ("ML10", "ML45")
+    ]
+    for name in benchmark_names().get("ML1", ()):
+        rows.append({"id": ml1_id(name), **_METAWORLD, "kwargs": {"benchmark": "ML1", "env_name": name}})
+    return rows
+
 
 def trial_id(env_id: str) -> str:
     """``"MetaGrid-GridNavi-v0"`` -> ``"MetaGrid-GridNavi-Trial-v0"``."""
@@ -107,15 +127,17 @@ def trial_id(env_id: str) -> str:
     return f"{name}-Trial-{version}"
 
 
-def env_ids(trials: bool = True) -> list[str]:
-    """Every family id, and with ``trials`` every trial id too."""
-    ids = [row["id"] for row in FAMILY_ENVS]
+def env_ids(trials: bool = True, metaworld: bool = False) -> list[str]:
+    """Every family id, and with ``trials`` every trial id too; with ``metaworld`` the
+    Meta-World ids as well (:func:`metaworld_envs`: they need an extra, and each builds its
+    benchmark's tasks with MuJoCo when made, so listings over every id leave them out unless asked)."""
+    ids = [row["id"] for row in FAMILY_ENVS + (metaworld_envs() if metaworld else [])]
     return ids + [trial_id(i) for i in ids] if trials else ids
 
 
 def register_envs() -> None:
     """Register every id with Gymnasium (ids already registered are left as they are)."""
-    for row in FAMILY_ENVS:
+    for row in FAMILY_ENVS + metaworld_envs():
         if row["id"] not in gym.registry:
             gym.register(**row)
         tid = trial_id(row["id"])

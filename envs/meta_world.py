@@ -34,6 +34,7 @@ from gymnasium.vector import AutoresetMode
 from metagym.batched import RENDER_MODES, BatchedDynamics, FamilyEnv
 from metagym.envs.meta_world_names import BENCHMARKS, INSTALL_HINT, benchmark_names
 from metagym.policies import Policy
+from metagym.snapshot import env_state, object_fields, restore_env_state, restore_fields
 from metagym.streams import Streams
 from metagym.tasks import Param, Task, TaskFamily
 
@@ -101,6 +102,8 @@ class MetaWorldFamily(TaskFamily[MetaWorldTask]):
 
     task_type = MetaWorldTask
     splits = ("train", "validation", "test")
+    #: Meta-World's reward function these families use (its default), recorded in results.
+    reward_version = REWARD_VERSION
 
     def __init__(
         self, benchmark: str = "ML1", env_name: str | None = "reach-v3", benchmark_seed: int = 0, horizon: int = 500
@@ -256,6 +259,34 @@ class MetaWorldDynamics(BatchedDynamics[MetaWorldTask]):
         for env in self._envs.values():
             env.close()
 
+    # Checkpoints (metagym.snapshot): the walk cannot see into Meta-World's env, so the current
+    # one's attributes and MuJoCo state are saved explicitly, and restored after installing the
+    # task and resetting (which gives every attribute its type).
+    def snapshot_state(self) -> dict[str, Any]:
+        return {"fields": object_fields(self), "sim": object_fields(self.env)}
+
+    def restore_snapshot_state(self, state: Any, where: str) -> None:
+        if not isinstance(state, dict) or set(state) != {"fields", "sim"}:
+            raise ValueError(f"{where}: expected a saved Meta-World env (fields and sim)")
+        saved_task = state["fields"].get("task") if isinstance(state["fields"], dict) else None
+        if not isinstance(saved_task, dict) or not isinstance(saved_task.get("task"), str):
+            raise ValueError(f"{where}.task: expected a saved task")
+        task = self.family.validate(MetaWorldTask.from_json(saved_task["task"]), f"{where}.task")
+        self.set_tasks(np.zeros(1, dtype=np.int64), [task])
+        self.env.reset()
+        restore_fields(self, state["fields"], where, self.family)
+        sim = state["sim"]
+        if not isinstance(sim, dict):
+            raise ValueError(f"{where}.sim: expected a saved Meta-World env")
+        for name, saved in sim.items():  # caches Meta-World fills on the first step (None until then)
+            current = vars(self.env).get(name)
+            if hasattr(saved, "numpy") and not isinstance(saved, np.ndarray):  # a tensor from torch.load
+                saved = saved.numpy()
+            if name in vars(self.env) and (current is None) != (saved is None):
+                if saved is None or isinstance(saved, np.ndarray):
+                    setattr(self.env, name, None if saved is None else saved.copy())
+        restore_fields(self.env, sim, f"{where}.sim")
+
 
 class ScriptedPolicy(Policy):
     """Task oracle: Meta-World's own scripted policy for the task's environment, shown the goal
@@ -371,6 +402,16 @@ class MetaWorldEnv(FamilyEnv[MetaWorldTask]):
             raise TypeError(f"family: expected a MetaWorldFamily, got {type(family).__name__}")
         super().__init__(render_mode, MetaWorldDynamics(family))
 
+    @property
+    def snapshot(self) -> dict[str, Any]:
+        """This env's state as plain data (:func:`metagym.snapshot.env_state`); setting it
+        restores one (how a checkpoint reaches envs in worker processes)."""
+        return env_state(self)
+
+    @snapshot.setter
+    def snapshot(self, state: dict[str, Any]) -> None:
+        restore_env_state(self, state, "envs")
+
     def close(self) -> None:
         super().close()
         dynamics = self._dyn
@@ -382,6 +423,8 @@ class _TaskVector:
     """metagym's task methods on a Gymnasium vector env of family envs (per-env tasks)."""
 
     family: MetaWorldFamily
+    num_envs: int
+    metadata: dict[str, Any]
 
     @property
     def tasks(self) -> list[MetaWorldTask]:
@@ -390,13 +433,42 @@ class _TaskVector:
 
     def set_tasks(self, tasks: Sequence[MetaWorldTask | None]) -> None:
         """Pin one task per sub-env (later resets keep it; ``None`` unpins that sub-env)."""
-        if len(tasks) != self.num_envs:  # type: ignore[attr-defined]
-            raise ValueError(f"tasks: expected {self.num_envs} tasks (one per sub-env), got {len(tasks)}")  # type: ignore[attr-defined]
+        if len(tasks) != self.num_envs:
+            raise ValueError(f"tasks: expected {self.num_envs} tasks (one per sub-env), got {len(tasks)}")
         self.set_attr("task", [None if t is None else self.family.validate(t, "tasks") for t in tasks])  # type: ignore[attr-defined]
 
     def sample_tasks(self, n: int, split: str = "train", seed: int | None = None) -> list[MetaWorldTask]:
         """``n`` tasks of ``split`` drawn from a generator seeded with ``seed``."""
         return self.family.sample(np.random.default_rng(seed), n, split)
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """Every sub-env's state (from its process, for a checkpoint)."""
+        if self.metadata.get("autoreset_mode") == AutoresetMode.NEXT_STEP and isinstance(
+            self, gym.vector.AsyncVectorEnv
+        ):
+            # Gymnasium keeps which sub-envs reset at the next step in its workers' locals.
+            raise ValueError(
+                "envs: an AsyncVectorEnv with autoreset_mode NEXT_STEP cannot be saved; use SAME_STEP or DISABLED "
+                "(as metagym's trainers do) or vectorization='sync'"
+            )
+        state: dict[str, Any] = {"envs": list(self.get_attr("snapshot"))}  # type: ignore[attr-defined]
+        autoreset = getattr(self, "_autoreset_envs", None)
+        if autoreset is not None:
+            state["autoreset"] = autoreset.copy()
+        return state
+
+    def restore_snapshot_state(self, state: Any, where: str) -> None:
+        """Restore :meth:`snapshot_state`'s output into every sub-env."""
+        envs = state.get("envs") if isinstance(state, dict) else None
+        if not isinstance(envs, list) or len(envs) != self.num_envs:
+            raise ValueError(f"{where}: expected the saved state of {self.num_envs} Meta-World envs")
+        self.set_attr("snapshot", envs)  # type: ignore[attr-defined]
+        autoreset = getattr(self, "_autoreset_envs", None)
+        if autoreset is not None:
+            saved = state.get("autoreset")
+            if not isinstance(saved, np.ndarray) or saved.shape != autoreset.shape or saved.dtype != autoreset.dtype:
+                raise ValueError(f"{where}.autoreset: expected a bool array of shape {autoreset.shape}")
+            np.copyto(autoreset, saved)
 
 
 class MetaWorldVectorEnv(_TaskVector, gym.vector.AsyncVectorEnv):

@@ -129,11 +129,13 @@ def _play_block(
     deterministic: bool,
     start: int,
     watch: int | None = None,
-) -> tuple[np.ndarray, list[Any], np.ndarray | None]:
+) -> tuple[np.ndarray, list[Any], np.ndarray | None, np.ndarray | None]:
     """:func:`agent_trials`'s returns, the actions that trial ``watch`` of the block played
     (until its trial ended; an empty list without ``watch``) and, for an agent that keeps an
     explicit belief (``belief_entropy(state)``, VariBAD), its entropy after each step of each
-    trial: (tasks, episodes x the family's horizon), NaN past a trial's end (else None)."""
+    trial: (tasks, episodes x the family's horizon), NaN past a trial's end (else None), and for a
+    family that reports ``info["success"]``, whether each episode succeeded at some step, 1 or 0
+    (tasks, episodes; else None)."""
     import torch
 
     torch.manual_seed(block_seed(seed, start))
@@ -142,6 +144,7 @@ def _play_block(
     obs, _ = envs.reset(seed=seed + start)
     n = len(tasks)
     returns = np.zeros((n, episodes))
+    successes = np.full((n, episodes), np.nan)  # 1/0 where the family reports success
     counts = np.zeros(n, dtype=np.int64)
     state, trial_start = None, np.ones(n, dtype=bool)
     watched: list[Any] = []
@@ -162,12 +165,18 @@ def _play_block(
         finished = infos.get("_inner_return", np.zeros(n, dtype=bool)) | trial_over
         ended = np.where(trial_over, infos.get("final_info", {}).get("inner_return", 0.0), 0.0)
         ended = np.where(infos.get("_inner_return", np.zeros(n, dtype=bool)), infos.get("inner_return", 0.0), ended)
+        succeeded = np.full(n, np.nan)
+        if "inner_success" in infos.get("final_info", {}):
+            succeeded = np.where(trial_over, infos["final_info"]["inner_success"], succeeded)
+        if "inner_success" in infos:
+            succeeded = np.where(infos["_inner_success"], infos["inner_success"], succeeded)
         for i in np.flatnonzero(finished):
             if counts[i] < episodes:
                 returns[i, counts[i]] = ended[i]
+                successes[i, counts[i]] = succeeded[i]
                 counts[i] += 1
     envs.close()
-    return returns, watched, beliefs
+    return returns, watched, beliefs, None if np.isnan(successes).any() else successes
 
 
 def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task, int, list[Any], list[float]]:
@@ -196,7 +205,7 @@ def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task,
     try:
         block = tasks[start : start + size]
         deterministic = results.get("actions") == "greedy"
-        _, actions, _ = _play_block(agent, block, episodes, seed, deterministic, start, index - start)
+        _, actions, _, _ = _play_block(agent, block, episodes, seed, deterministic, start, index - start)
     finally:
         torch.set_num_threads(threads)
     recorded = [float(r) for r in results.get("task_returns", [[]] * count)[index]]
@@ -204,21 +213,31 @@ def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task,
 
 
 def reference_trials(
-    env_id: str, tasks: Sequence[Task], episodes: int, seed: int, split: str | None = None, start: int = 0
+    env_id: str,
+    tasks: Sequence[Task],
+    episodes: int,
+    seed: int,
+    split: str | None = None,
+    start: int = 0,
+    success: bool = False,
 ) -> dict[str, np.ndarray]:
     """The random, task-oracle and (where computable) Bayes-optimal references on the same
     tasks and seeds (``tasks`` are tasks ``start, start + 1, ...``, as for :func:`agent_trials`).
     The Bayes-optimal policy is optimal for trials of ``episodes`` episodes on tasks drawn from
-    ``split`` (the family's prior where the split is its whole prior)."""
+    ``split`` (the family's prior where the split is its whole prior). With ``success``, for a
+    family that reports it, each one's per-episode success (1/0) too, as ``"success:<name>"``."""
     env = gym.make(env_id)
     family = family_of(env)
-    out = {
-        "random": run_trials(env, RandomPolicy(env.action_space), tasks, episodes, seed, start),
-        "oracle": run_trials(env, family.oracle_policy(), tasks, episodes, seed, start),
-    }
+    policies: dict[str, Policy] = {"random": RandomPolicy(env.action_space), "oracle": family.oracle_policy()}
     bayes = family.bayes_optimal_policy(split or default_split(family), episodes)
     if bayes is not None:
-        out["bayes_optimal"] = run_trials(env, bayes, tasks, episodes, seed, start)
+        policies["bayes_optimal"] = bayes
+    out: dict[str, np.ndarray] = {}
+    for key, policy in policies.items():
+        succeeded = np.full((len(tasks), episodes), np.nan)
+        out[key] = run_trials(env, policy, tasks, episodes, seed, start, succeeded)
+        if success and not np.isnan(succeeded).any():
+            out[f"success:{key}"] = succeeded
     return out
 
 
@@ -245,9 +264,12 @@ def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[
     torch.set_num_threads(1)
     try:
         if plan.steps is None:
-            returns, _, beliefs = _play_block(agent, tasks, plan.episodes, plan.seed, plan.deterministic, start)
+            returns, _, beliefs, success = _play_block(
+                agent, tasks, plan.episodes, plan.seed, plan.deterministic, start
+            )
             out = {"agent": returns} | ({} if beliefs is None else {"belief_entropy": beliefs})
-            return out | reference_trials(plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start)
+            out |= {} if success is None else {"success:agent": success}
+            return out | reference_trials(plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start, success=True)
         noise = block_seed(plan.seed, start)
         out = {
             "agent": agent.adaptation_returns(tasks, plan.steps, noise, plan.deterministic),
@@ -404,10 +426,17 @@ def evaluate(
     scored = _score(agent, None, plan, tasks, tasks_per_block, backend, address, progress)
     returns = scored.pop("agent")
     beliefs = scored.pop("belief_entropy", None)
+    success = {key.split(":", 1)[1]: scored.pop(key) for key in list(scored) if key.startswith("success:")}
     experience = list(range(episodes))
     results = _results(
         name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
     )
+    if "agent" in success:  # families that report success (Meta-World, goal families): rate per episode
+        results = dataclasses.replace(
+            results,
+            episode_success=summarize(success.pop("agent"), seed),
+            reference_success={key: summarize(value, seed) for key, value in success.items()},
+        )
     if beliefs is None:
         return results
     played = ~np.isnan(beliefs).all(axis=0)  # steps that some trial reached
@@ -561,6 +590,7 @@ def _results(
         episodes_to_80pct_oracle=None if reached is None else experience[reached],
         tasks=[json.loads(task.to_json()) for task in tasks],
         task_returns=returns.tolist(),
+        reward_version=getattr(family, "reward_version", None),
     )
 
 

@@ -64,7 +64,13 @@ class RandomPolicy(Policy):
 
 
 def run_trials(
-    env: gym.Env[Any, Any], policy: Policy, tasks: Sequence[Any], episodes: int, seed: int = 0, start: int = 0
+    env: gym.Env[Any, Any],
+    policy: Policy,
+    tasks: Sequence[Any],
+    episodes: int,
+    seed: int = 0,
+    start: int = 0,
+    successes: np.ndarray | None = None,
 ) -> np.ndarray:
     """Play one trial of ``episodes`` inner episodes per task; return each episode's return.
 
@@ -80,6 +86,8 @@ def run_trials(
         episodes: Inner episodes per trial, at least 1.
         seed: Root seed.
         start: Index of the first of ``tasks`` among all the tasks scored with ``seed``.
+        successes: Optional (len(tasks), episodes) array, filled with 1 where an episode
+            succeeded at some step and 0 where not, for envs that report ``info["success"]``.
 
     Returns:
         Array (len(tasks), episodes) of undiscounted episode returns.
@@ -98,8 +106,10 @@ def run_trials(
             done = False
             while not done:
                 action = policy.act(obs)
-                next_obs, reward, terminated, truncated, _ = env.step(action)
+                next_obs, reward, terminated, truncated, info = env.step(action)
                 done = bool(terminated or truncated)
+                if successes is not None and "success" in info:
+                    successes[t, e] = max(0.0 if np.isnan(successes[t, e]) else successes[t, e], float(info["success"]))
                 policy.update(obs, action, float(reward), next_obs, done)
                 returns[t, e] += float(reward)
                 obs = next_obs

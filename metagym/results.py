@@ -111,6 +111,13 @@ class Results(_Record):
     belief_entropy: list[float] | None = None
     """Agents with an explicit belief (VariBAD): the posterior's entropy in nats after each step of
     the trial, the mean over the tasks whose trial reached that step."""
+    episode_success: Summary | None = None
+    """Families that report ``info["success"]`` (Meta-World, goal families): the share of tasks
+    whose episode succeeded at some step, per episode of the trial, with 95% intervals."""
+    reference_success: dict[str, Summary] | None = None
+    """The references' success rate per episode, beside :attr:`episode_success`."""
+    reward_version: str | None = None
+    """The family's reward function, where it has versions (Meta-World: ``"v2"``)."""
 
     def _keys(self) -> list[str]:  # the 80%-of-oracle indices are kept when None (never reached)
         always = {"selection_split", "scored_index_to_80pct_oracle", "episodes_to_80pct_oracle"}
@@ -139,6 +146,12 @@ class Results(_Record):
         values["references"] = {
             k: Summary.from_dict(v, f"{where}: references.{k}") for k, v in data["references"].items()
         }
+        if data.get("episode_success") is not None:
+            values["episode_success"] = Summary.from_dict(data["episode_success"], f"{where}: episode_success")
+        if isinstance(data.get("reference_success"), Mapping):
+            values["reference_success"] = {
+                k: Summary.from_dict(v, f"{where}: reference_success.{k}") for k, v in data["reference_success"].items()
+            }
         return cls(**values)
 
 
@@ -200,10 +213,14 @@ def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     first = results[0]
     mixed = len({is_gradient(r) for r in results}) > 1
     belief = first.get("belief_entropy")
-    fig, axes = plt.subplots(1, 3 if belief else 2, figsize=(16 if belief else 11, 4), dpi=120)
+    success = first.get("episode_success")
+    panels = 2 + bool(belief) + bool(success)
+    fig, axes = plt.subplots(1, panels, figsize=(5.5 * panels, 4), dpi=120)
     raw, norm = axes[0], axes[1]
     if belief:
         _plot_belief(axes[2], results, first)
+    if success:
+        _plot_success(axes[-1], results, first, mixed)
     x0 = _x(first, mixed)
     for key, (colour, label) in REFERENCE_STYLES.items():
         if key not in first["references"]:
@@ -241,6 +258,26 @@ def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _plot_success(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[str, Any], mixed: bool) -> None:
+    """Success rate per episode of the trial (families that report success), with the first
+    run's references."""
+    x0 = _x(first, mixed)
+    for key, (colour, label) in REFERENCE_STYLES.items():
+        ref = (first.get("reference_success") or {}).get(key)
+        if ref:
+            ax.plot(x0, ref["mean"], "--", color=colour, label=label)
+    for run in results:
+        if run.get("episode_success"):
+            rate = run["episode_success"]
+            line = ax.plot(_x(run, mixed), rate["mean"], "o-", label=run["agent"])[0]
+            ax.fill_between(_x(run, mixed), rate["ci_low"], rate["ci_high"], alpha=0.25, color=line.get_color())
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("episode within the trial")
+    ax.set_ylabel("success rate (any step of the episode)")
+    version = f", reward {first['reward_version']}" if first.get("reward_version") else ""
+    ax.set_title(f"success per episode{version}", fontsize=9)
 
 
 def _plot_belief(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[str, Any]) -> None:
@@ -292,6 +329,18 @@ def table(result: Mapping[str, Any]) -> str:
     for name, data, total in entries:
         cells = (f"{data['mean'][i]:.2f}" if narrow else _cell(data["mean"][i], data, i) for i in shown)
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {total} |")
+    if result.get("episode_success"):
+        version = f", reward {result['reward_version']}" if result.get("reward_version") else ""
+        rows += [
+            f"success rate per episode (any step of the episode succeeded{version})",
+            "| episode | " + " | ".join(str(i + 1) for i in shown) + " |",
+            "|---|" + "---:|" * len(shown),
+        ]
+        references = result.get("reference_success") or {}
+        successes = [(result["agent"], result["episode_success"])]
+        successes += [(key, references[key]) for key in REFERENCE_STYLES if key in references]
+        for name, data in successes:
+            rows.append(f"| {name} | " + " | ".join(_cell(data["mean"][i], data, i) for i in shown) + " |")
     reached = result["episodes_to_80pct_oracle"]
     shown_reached = "not reached" if reached is None else str(reached)
     rows.append(f"episodes of experience on the task before reaching 80% of the oracle: {shown_reached}")

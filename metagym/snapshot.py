@@ -73,6 +73,8 @@ def _is_mujoco_data(value: Any) -> bool:
 
 def _state(value: Any) -> Any:
     """The plain-data form of ``value``, or ``_SKIP`` where it holds no state."""
+    if isinstance(value, np.generic):  # before the scalars: numpy's float64 is a Python float too
+        return value.item()
     if value is None or (isinstance(value, _SCALARS) and not isinstance(value, enum.Enum)):
         return value
     if isinstance(value, np.ndarray):
@@ -108,6 +110,18 @@ _SKIP = object()
 
 
 def _object_state(obj: Any) -> dict[str, Any]:
+    hook = getattr(type(obj), "snapshot_state", None)
+    if callable(hook):  # an object whose state lives elsewhere (worker processes, a foreign simulator)
+        return hook(obj)
+    return object_fields(obj)
+
+
+def object_fields(obj: Any) -> dict[str, Any]:
+    """:func:`env_state`'s walk of ``obj``'s own attributes (any object, e.g. a foreign
+    simulator whose attributes are arrays, numbers and MuJoCo data), ignoring its hooks.
+
+    An object whose state the walk cannot see defines ``snapshot_state()`` (returning plain data
+    as this function does) and ``restore_snapshot_state(state, where)``; both walks call them."""
     out = {}
     for name, value in vars(obj).items():
         if name in SKIPPED:
@@ -138,6 +152,16 @@ def restore_env_state(env: Any, state: dict[str, Any], where: str = "envs") -> N
 
 
 def _restore_object(obj: Any, state: dict[str, Any], where: str, family: TaskFamily[Any] | None) -> None:
+    hook = getattr(type(obj), "restore_snapshot_state", None)
+    if callable(hook):
+        hook(obj, state, where)
+        return
+    restore_fields(obj, state, where, family)
+
+
+def restore_fields(obj: Any, state: dict[str, Any], where: str, family: TaskFamily[Any] | None = None) -> None:
+    """Write :func:`object_fields`' ``state`` into ``obj``'s attributes, checking each as
+    :func:`restore_env_state` does (ignoring ``obj``'s hooks)."""
     own = vars(obj)
     if isinstance(own.get("family"), TaskFamily):
         family = own["family"]

@@ -15,7 +15,9 @@ step that ends an inner episode also carries ``info["inner_return"]``,
 ``info["inner_length"]`` and ``info["inner_final_obs"]`` (the family observation that step
 reached, flattened as the ``obs`` part: the next observation shows the new episode's start
 instead; in a vector env with ``SAME_STEP`` autoreset, a trial's last step puts these in
-``infos["final_info"]``, as Gymnasium does).
+``infos["final_info"]``, as Gymnasium does), and for families that report ``info["success"]``
+(goal families, Meta-World) ``info["inner_success"]``: whether any step of the episode succeeded
+(Meta-World's episode success: its evaluation ends an episode at the first success).
 
 The inner episode ends as the family says (its horizon); the trial ends, with
 ``terminated=True``, when the K-th inner episode ends: nothing follows a trial's last step,
@@ -125,6 +127,7 @@ class Trial(gym.Wrapper[np.ndarray, Any, Any, Any]):
         self._episode = 0
         self._return = 0.0
         self._length = 0
+        self._succeeded = False
 
     def _augment(self, obs: Any, action: Any, reward: float, done: bool) -> np.ndarray:
         parts = [flatten_batch(self.env.observation_space, obs, 1)[0]]
@@ -137,7 +140,7 @@ class Trial(gym.Wrapper[np.ndarray, Any, Any, Any]):
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         obs, info = self.env.reset(seed=seed, options=options)
-        self._episode, self._return, self._length = 0, 0.0, 0
+        self._episode, self._return, self._length, self._succeeded = 0, 0.0, 0, False
         return self._augment(obs, None, 0.0, False), {**info, "trial_episode": 0}
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -145,11 +148,14 @@ class Trial(gym.Wrapper[np.ndarray, Any, Any, Any]):
         info = {**info, "trial_episode": self._episode}
         self._return += float(reward)
         self._length += 1
+        self._succeeded |= bool(info.get("success", False))
         inner_done = terminated or truncated
         trial_over = False
         if inner_done:
             info["inner_return"], info["inner_length"] = self._return, self._length
             info["inner_final_obs"] = flatten_batch(self.env.observation_space, obs, 1)[0]
+            if "success" in info:
+                info["inner_success"], self._succeeded = self._succeeded, False
             self._episode += 1
             trial_over = self._episode >= self.episodes_per_trial
             if not trial_over:
@@ -225,6 +231,7 @@ class TrialVector(gym.vector.VectorWrapper):
         self._return = np.zeros(n, dtype=np.float64)
         self._length = np.zeros(n, dtype=np.int64)
         self._trial_steps = np.zeros(n, dtype=np.int64)
+        self._succeeded = np.zeros(n, dtype=bool)  # families that report success: reached in this inner episode
         self._finished = np.zeros(n, dtype=bool)  # DISABLED: trials that ended and were not reset
         self._restarting = np.zeros(n, dtype=bool)  # NEXT_STEP: trials that ended at the last step
 
@@ -242,6 +249,7 @@ class TrialVector(gym.vector.VectorWrapper):
     def _restart(self, mask: np.ndarray) -> None:
         self._episode[mask], self._return[mask], self._length[mask] = 0, 0.0, 0
         self._trial_steps[mask], self._finished[mask], self._restarting[mask] = 0, False, False
+        self._succeeded[mask] = False
 
     def reset(
         self, *, seed: int | list[int | None] | None = None, options: dict[str, Any] | None = None
@@ -269,7 +277,10 @@ class TrialVector(gym.vector.VectorWrapper):
         # (a fresh task, reward 0, the action ignored); they begin again here.
         restarting = self._restarting.copy()
         any_restarting = bool(restarting.any())
-        obs, reward, terminated, truncated, _ = self.env.step(actions)
+        obs, reward, terminated, truncated, step_infos = self.env.step(actions)
+        success = step_infos.get("success")
+        if success is not None:  # Meta-World's info["success"] (and every goal family's): any step of the episode
+            self._succeeded |= np.asarray(success, dtype=bool) & step_infos.get("_success", True)
         if any_restarting:
             self._restart(restarting)
             reward = np.where(restarting, 0.0, reward)
@@ -288,6 +299,10 @@ class TrialVector(gym.vector.VectorWrapper):
             reached = np.zeros((self.num_envs, self.obs_slices["obs"].stop), dtype=np.float32)
             _flatten_into(reached, self.obs_slices["obs"], self.env.single_observation_space, obs)
             infos["inner_final_obs"], infos["_inner_final_obs"] = reached, inner_done.copy()
+            if success is not None:
+                infos["inner_success"] = inner_done & self._succeeded
+                infos["_inner_success"] = inner_done.copy()
+                self._succeeded[inner_done] = False
             self._episode += inner_done
             self._return[inner_done], self._length[inner_done] = 0.0, 0
             trial_over = inner_done & (self._episode >= self.episodes_per_trial)
@@ -318,7 +333,7 @@ class TrialVector(gym.vector.VectorWrapper):
             infos["final_obs"], infos["_final_obs"] = out, ended
             infos["final_info"], infos["_final_info"] = final_info, ended
             infos["trial_episode"] = np.where(ended, 0, infos["trial_episode"])
-            for key in ("inner_return", "inner_length", "inner_final_obs"):
+            for key in ("inner_return", "inner_length", "inner_final_obs", "inner_success"):
                 if key in infos:  # the ended trials' last inner episode is reported in final_info only
                     infos[key] = np.where(_rows(ended, infos[key].ndim), 0, infos[key])
                     infos[f"_{key}"] = infos[f"_{key}"] & ~ended

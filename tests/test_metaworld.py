@@ -222,6 +222,10 @@ def test_a_tiny_rl2_run_trains_and_evaluates_from_the_cli(tmp_path, capsys: pyte
     assert "RL² on 2 tasks of MetaWorld-ML1-Reach-v0 (the test split" in out and "| oracle |" in out
     results = json.loads(out_file.read_text())
     assert results["env"] == "MetaWorld-ML1-Reach-v0" and len(results["tasks"]) == 2
+    # Meta-World+'s measure beside the return: success per episode, the reward version stated.
+    assert "success rate per episode (any step of the episode succeeded, reward v2)" in out
+    assert results["reward_version"] == "v2" and len(results["episode_success"]["mean"]) == 2
+    assert results["reference_success"]["oracle"]["mean"] == [1.0, 1.0]  # the scripted policy succeeds
 
 
 def test_without_the_extra_one_clear_line_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -238,3 +242,27 @@ def test_without_the_extra_one_clear_line_names_it(monkeypatch: pytest.MonkeyPat
             gym.make("MetaWorld-ML10-v0")
     finally:
         meta_world_names.benchmark_names.cache_clear()
+
+
+def test_rl2_on_meta_world_trains_deterministically_and_resumes_exactly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The sub-envs live in worker processes: a checkpoint carries each one's Meta-World state
+    (MuJoCo data, the task, the env's caches) and a resumed run equals one run straight through."""
+    pytest.importorskip("torch")
+    from helpers import assert_trains_deterministically_and_resumes_exactly
+
+    from metagym.agents.rl2 import RL2Config
+
+    config = RL2Config(
+        env_id="MetaWorld-ML1-PickPlace-v0", num_envs=2, rollout_steps=150, num_minibatches=1, total_steps=4 * 300
+    )
+    assert_trains_deterministically_and_resumes_exactly(config, tmp_path)
+
+
+def test_an_async_next_step_vector_env_refuses_to_be_saved() -> None:
+    from metagym.snapshot import env_state
+
+    envs = gym.make_vec("MetaWorld-ML1-Reach-v0", num_envs=2)
+    envs.reset(seed=0)
+    with pytest.raises(ValueError, match="autoreset_mode NEXT_STEP cannot be saved"):
+        env_state(envs)
+    envs.close()

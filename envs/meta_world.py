@@ -253,7 +253,9 @@ class MetaWorldDynamics(BatchedDynamics[MetaWorldTask]):
         return np.asarray(self._obs, dtype=np.float64)[None]
 
     def render_frame(self, i: int) -> np.ndarray:
-        return np.asarray(self.env.render())
+        frame = np.asarray(self.env.render())
+        # Meta-World's corner cameras come out upside down through Gymnasium's renderer.
+        return np.ascontiguousarray(frame[::-1]) if self.camera.startswith("corner") else frame
 
     def close(self) -> None:
         for env in self._envs.values():

@@ -439,7 +439,7 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> None:
-    from metagym.evaluation import held_out_tasks
+    from metagym.evaluation import family_for, held_out_tasks
     from metagym.render import Window
 
     agent = load_agent(args.run_dir, args.device)
@@ -451,11 +451,16 @@ def cmd_render(args: argparse.Namespace) -> None:
         raise CommandError(f"--out: expected a .gif or .mp4 file, got {args.out!r}")
     if not args.human:
         check_folder_of(Path(args.out), "--out")
+    if args.every is not None and args.every < 1:
+        raise CommandError(f"--every: expected an integer >= 1, got {args.every}")
     if args.results is not None:
         frames = replayed(agent, Path(args.results), args.task_index)
     else:
         task = held_out_tasks(agent.config.env_id, args.split, args.task_index + 1, args.seed)[args.task_index]
         frames = play_adaptation(agent, task, args.seed) if gradient(agent) else play_trial(agent, task, args.seed)
+    # Long episodes (Meta-World's 500 steps, CartPole's) show at most about 100 frames each.
+    every = args.every or -(-family_for(agent.config.env_id).horizon // 100)
+    frames = frames[::every]
     if args.human:
         window = Window("metagym render", 8)
         for frame in frames:
@@ -464,7 +469,7 @@ def cmd_render(args: argparse.Namespace) -> None:
         return
     out = Path(args.out)
     save_video(video_writer(), out, frames, "--out")
-    print(f"wrote {out} ({len(frames)} frames)")
+    print(f"wrote {out} ({len(frames)} frames{f', every {every} steps' if every > 1 else ''})")
 
 
 def save_video(imageio: Any, out: Path, frames: list[Any], flag: str) -> None:
@@ -752,6 +757,12 @@ def build_parser(agent_options: list[Any] | None = None, agent: str | None = Non
     render.add_argument("--seed", type=int, default=0, help="seed, as for evaluate (default: %(default)s)")
     render.add_argument("--out", default="trial.gif", help="a .gif or .mp4 path (default: %(default)s)")
     render.add_argument("--human", action="store_true", help="show it live in a pygame window instead")
+    render.add_argument(
+        "--every",
+        type=int,
+        default=None,
+        help="keep every k-th frame (default: 1 up to 100-step episodes, else horizon/100 rounded up)",
+    )
     render.add_argument(
         "--results",
         default=None,

@@ -28,6 +28,11 @@ def test_demo_runs_the_main_job_end_to_end(tmp_path, capsys: pytest.CaptureFixtu
     assert "210 tasks of MetaGrid-GridNavi-v0 (its prior" in out
     assert (tmp_path / "results.json").is_file() and (tmp_path / "results.png").stat().st_size > 1000
     assert len(imageio.mimread(tmp_path / "trial.gif")) == 4 * 15  # GridNavi: 4 episodes of 15 steps
+    every = tmp_path / "every.gif"
+    assert main(["render", "--run-dir", str(tmp_path), "--out", str(every), "--every", "3"]) == 0
+    assert len(imageio.mimread(every)) == 4 * 15 // 3 and "(20 frames, every 3 steps)" in capsys.readouterr().out
+    assert main(["render", "--run-dir", str(tmp_path), "--every", "0"]) == 2
+    assert "--every: expected an integer >= 1, got 0" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

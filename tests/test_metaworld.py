@@ -228,6 +228,25 @@ def test_a_tiny_rl2_run_trains_and_evaluates_from_the_cli(tmp_path, capsys: pyte
     assert results["reference_success"]["oracle"]["mean"] == [1.0, 1.0]  # the scripted policy succeeds
 
 
+@pytest.mark.slow
+def test_render_writes_a_trial_gif_through_meta_worlds_renderer(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    """Offscreen MuJoCo frames, 500-step episodes kept every 5th frame (about 2 minutes: 1,000 frames)."""
+    pytest.importorskip("torch")
+    imageio = pytest.importorskip("imageio.v2")
+    from metagym.cli import main
+
+    run, gif = tmp_path / "run", tmp_path / "trial.gif"
+    args = ["--agent", "rl2", "--env", "MetaWorld-ML1-Reach-v0", "--steps", "1000", "--num-envs", "2"]
+    assert (
+        main(["train", *args, "--num-minibatches", "1", "--rollout-steps", "500", "--run-dir", str(run), "--quiet"])
+        == 0
+    )
+    assert main(["render", "--run-dir", str(run), "--out", str(gif)]) == 0
+    assert "(200 frames, every 5 steps)" in capsys.readouterr().out
+    frames = imageio.mimread(gif)
+    assert len(frames) == 200 and frames[0].std() > 5
+
+
 def test_without_the_extra_one_clear_line_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     real = meta_world_names.importlib.util.find_spec
     monkeypatch.setattr(
@@ -266,3 +285,18 @@ def test_an_async_next_step_vector_env_refuses_to_be_saved() -> None:
     with pytest.raises(ValueError, match="autoreset_mode NEXT_STEP cannot be saved"):
         env_state(envs)
     envs.close()
+
+
+def test_the_env_docstring_example_runs() -> None:
+    import doctest
+
+    from metagym.envs.meta_world import MetaWorldEnv
+
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    tests = doctest.DocTestFinder().find(MetaWorldEnv, "MetaWorldEnv", globs={})
+    assert tests and tests[0].examples
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for test in tests:
+            runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0

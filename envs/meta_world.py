@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 import pickle
 import warnings
 from collections.abc import Callable, Sequence
@@ -42,6 +43,8 @@ from metagym.tasks import Param, Task, TaskFamily
 MAX_PATH_LENGTH = 500
 #: The reward function every family uses (Meta-World 3's default), stated in results.
 REWARD_VERSION = "v2"
+#: ``vectorization="auto"``: one process per sub-env up to this many sub-envs per CPU.
+ASYNC_PER_CPU = 8
 #: Validation tasks per train environment: the last of its train variations (10% of 50).
 VALIDATION_PER_ENV = 5
 
@@ -490,13 +493,15 @@ def make_vector(
     render_mode: str | None = None,
     autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
     max_episode_steps: int | None = None,
-    vectorization: str = "async",
+    vectorization: str = "auto",
 ) -> MetaWorldVectorEnv | MetaWorldSyncVectorEnv:
     """Vector entry point of the Meta-World ids: ``num_envs`` :class:`MetaWorldEnv` in
-    Gymnasium's AsyncVectorEnv (``vectorization="async"``, default) or SyncVectorEnv
-    (``"sync"``). The family's tasks are built once here and handed to every sub-env."""
-    if vectorization not in ("async", "sync"):
-        raise ValueError(f"vectorization: expected 'async' or 'sync', got {vectorization!r}")
+    Gymnasium's AsyncVectorEnv (``vectorization="async"``: one process per sub-env) or
+    SyncVectorEnv (``"sync"``); ``"auto"`` (default) is async up to :data:`ASYNC_PER_CPU` sub-envs
+    per CPU and sync beyond (RL²'s default 256 envs would start 256 processes). Both step alike,
+    bit for bit. The family's tasks are built once here and handed to every sub-env."""
+    if vectorization not in ("auto", "async", "sync"):
+        raise ValueError(f"vectorization: expected 'auto', 'async' or 'sync', got {vectorization!r}")
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
         raise ValueError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
     if max_episode_steps is not None and (
@@ -506,6 +511,8 @@ def make_vector(
     family = MetaWorldFamily(benchmark, env_name, benchmark_seed, horizon)
     family.tables()
     fn: Callable[[], gym.Env[Any, Any]] = functools.partial(_make_one, family, render_mode, max_episode_steps)
+    if vectorization == "auto":
+        vectorization = "async" if num_envs <= ASYNC_PER_CPU * (os.cpu_count() or 1) else "sync"
     cls = MetaWorldVectorEnv if vectorization == "async" else MetaWorldSyncVectorEnv
     envs = cls([fn] * num_envs, autoreset_mode=autoreset_mode)
     envs.family = family

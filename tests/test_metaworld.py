@@ -300,3 +300,14 @@ def test_the_env_docstring_example_runs() -> None:
         for test in tests:
             runner.run(test)
     assert runner.summarize(verbose=False).failed == 0
+
+
+def test_auto_vectorization_keeps_processes_few(monkeypatch: pytest.MonkeyPatch) -> None:
+    from metagym.envs import meta_world
+
+    monkeypatch.setattr(meta_world.os, "cpu_count", lambda: 1)
+    envs = gym.make_vec("MetaWorld-ML1-Reach-v0", num_envs=meta_world.ASYNC_PER_CPU + 1)
+    assert isinstance(envs, meta_world.MetaWorldSyncVectorEnv)  # not 9 processes on one CPU
+    envs.close()
+    with pytest.raises(ValueError, match="vectorization: expected 'auto', 'async' or 'sync', got 'threads'"):
+        gym.make_vec("MetaWorld-ML1-Reach-v0", num_envs=2, vectorization="threads")

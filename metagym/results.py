@@ -274,6 +274,8 @@ def _plot_success(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[
             line = ax.plot(_x(run, mixed), rate["mean"], "o-", label=run["agent"])[0]
             ax.fill_between(_x(run, mixed), rate["ci_low"], rate["ci_high"], alpha=0.25, color=line.get_color())
     ax.set_ylim(-0.02, 1.02)
+    if not mixed:
+        ax.set_xticks(x0 if len(x0) <= 20 else x0[:: max(1, len(x0) // 10)])
     ax.set_xlabel("episode within the trial")
     ax.set_ylabel("success rate (any step of the episode)")
     version = f", reward {first['reward_version']}" if first.get("reward_version") else ""

@@ -219,6 +219,14 @@ class TrialVector(gym.vector.VectorWrapper):
                 f"env: TrialVector with autoreset_mode {mode.value} needs an env with autoreset_mode "
                 f"{inner.value}, got {env.metadata.get('autoreset_mode')}"
             )
+        inner_env = env.unwrapped
+        if max_episode_steps is not None and mode == AutoresetMode.NEXT_STEP:
+            if not hasattr(inner_env, "restart_next_step") and not hasattr(inner_env, "_autoreset_envs"):
+                # Gymnasium's AsyncVectorEnv keeps which sub-envs restart next in its workers.
+                raise ValueError(
+                    f"max_episode_steps: a trial cut short cannot restart inside {type(inner_env).__name__} "
+                    "with autoreset_mode NEXT_STEP; use SAME_STEP or DISABLED, or a sync vector env"
+                )
         self.autoreset_mode = mode
         self.metadata = {**env.metadata, "autoreset_mode": mode}
         self.episodes_per_trial = _check_episodes(episodes_per_trial, family)

@@ -311,3 +311,13 @@ def test_auto_vectorization_keeps_processes_few(monkeypatch: pytest.MonkeyPatch)
     envs.close()
     with pytest.raises(ValueError, match="vectorization: expected 'auto', 'async' or 'sync', got 'threads'"):
         gym.make_vec("MetaWorld-ML1-Reach-v0", num_envs=2, vectorization="threads")
+
+
+def test_a_capped_next_step_trial_over_async_envs_is_refused_clearly() -> None:
+    with pytest.raises(ValueError, match="max_episode_steps: a trial cut short cannot restart inside"):
+        gym.make_vec("MetaWorld-ML1-Reach-Trial-v0", num_envs=2, max_episode_steps=100, vectorization="async")
+    envs = gym.make_vec("MetaWorld-ML1-Reach-Trial-v0", num_envs=2, max_episode_steps=3, vectorization="sync")
+    envs.reset(seed=0)
+    cut = [envs.step(np.zeros((2, 4), dtype=np.float32))[3].copy() for _ in range(4)]
+    assert not cut[0].any() and not cut[1].any() and cut[2].all()  # the cap ends both trials at step 3
+    envs.close()

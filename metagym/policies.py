@@ -109,7 +109,7 @@ def run_trials(
                 next_obs, reward, terminated, truncated, info = env.step(action)
                 done = bool(terminated or truncated)
                 if successes is not None and "success" in info:
-                    successes[t, e] = max(0.0 if np.isnan(successes[t, e]) else successes[t, e], float(info["success"]))
+                    successes[t, e] = np.fmax(successes[t, e], float(info["success"]))  # fmax: NaN (unset) loses
                 policy.update(obs, action, float(reward), next_obs, done)
                 returns[t, e] += float(reward)
                 obs = next_obs

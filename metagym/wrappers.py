@@ -288,7 +288,8 @@ class TrialVector(gym.vector.VectorWrapper):
         obs, reward, terminated, truncated, step_infos = self.env.step(actions)
         success = step_infos.get("success")
         if success is not None:  # Meta-World's info["success"] (and every goal family's): any step of the episode
-            self._succeeded |= np.asarray(success, dtype=bool) & step_infos.get("_success", True)
+            # One in-place call on the hot path: sub-envs that did not report carry False already.
+            np.logical_or(self._succeeded, success, out=self._succeeded)
         if any_restarting:
             self._restart(restarting)
             reward = np.where(restarting, 0.0, reward)

@@ -208,24 +208,32 @@ class TransformerNetwork(MemoryNetwork):
         n, w = starts.shape[1], self.context
         cache = state[:, 1:].view(n, *self.cache_shape)
         p = torch.where(starts[0] > 0, 0, state[:, 0].round().long())  # (N,) this token's position
-        rows, slot = torch.arange(n, device=obs.device), p % w
-        # After the write, slot s holds the latest position q <= p with q = s (mod context).
-        held = p[:, None] - torch.remainder(p[:, None] - torch.arange(w, device=obs.device)[None], w)
-        mask = (held >= 0)[:, None, :]  # (N, 1, W)
-        cos, sin = rotary(p[:, None, None], self.head_width)  # (N, 1, 1, Dh/2)
+        first = int(p[0])
+        slot: int | torch.Tensor = p % w  # (N,), or one int when every sub-env writes the same slot
+        if bool((p == first).all()):
+            # Trials in step (bandits, tabular MDPs, GridNavi): one slot written by plain strided
+            # copies, and every slot up to it holds a token of this trial in the window, so
+            # attention runs over the slots in use with no mask.
+            slot, used, bias = first % w, min(first + 1, w), None
+            cos, sin = rotary(p[:1, None, None], self.head_width)  # (1, 1, 1, Dh/2)
+        else:
+            rows, used = torch.arange(n, device=obs.device), min(int(p.max()) + 1, w)
+            # After the write, slot s holds the latest position q <= p with q = s (mod context).
+            held = p[:, None] - torch.remainder(p[:, None] - torch.arange(used, device=obs.device)[None], w)
+            bias = torch.zeros(n, 1, 1, used, device=obs.device).masked_fill_(held[:, None, None] < 0, float("-inf"))
+            cos, sin = rotary(p[:, None, None], self.head_width)  # (N, 1, 1, Dh/2)
         x = self.embed(obs[0])[:, None]  # (N, 1, D)
         for layer, block in enumerate(self.blocks):
             assert isinstance(block, Block)
             q, k, v = block.qkv_of(x, cos, sin)
-            cache[rows, layer, 0, :, slot] = k[:, :, 0]
-            cache[rows, layer, 1, :, slot] = v[:, :, 0]
-            # One batched matmul per head: the ring is a strided view that a 4-D matmul would copy.
-            heads = []
-            for h in range(self.num_heads):
-                keys, values = cache[:, layer, 0, h], cache[:, layer, 1, h]  # (N, W, Dh)
-                scores = torch.bmm(q[:, h], keys.transpose(1, 2)) * (self.head_width**-0.5)  # (N, 1, W)
-                heads.append(torch.bmm(scores.masked_fill(~mask, float("-inf")).softmax(-1), values))
-            x = block.finish(x, torch.stack(heads, dim=1), self.drop)
+            if bias is None:
+                cache[:, layer, 0, :, slot] = k[:, :, 0]
+                cache[:, layer, 1, :, slot] = v[:, :, 0]
+            else:
+                cache[rows, layer, 0, :, slot] = k[:, :, 0]
+                cache[rows, layer, 1, :, slot] = v[:, :, 0]
+            keys, values = cache[:, layer, 0, :, :used], cache[:, layer, 1, :, :used]  # (N, H, W', Dh)
+            x = block.finish(x, nn.functional.scaled_dot_product_attention(q, keys, values, bias), self.drop)
         state[:, 0] = (p + 1).to(state.dtype)
         return self.norm(x).transpose(0, 1), state
 
@@ -251,7 +259,22 @@ class TransformerNetwork(MemoryNetwork):
             distance = (p0[:, None] + arange[None, :])[:, :, None] - held[:, None, :]  # (N, T, W)
             cache_mask = (last_start.T < 0)[:, :, None] & (held >= 0)[:, None, :] & (distance < w)
             mask = torch.cat([cache_mask, mask], dim=2)
-        bias = torch.zeros(mask.shape, device=device, dtype=obs.dtype).masked_fill_(~mask, float("-inf"))[:, None]
+        # Trials in step (rollouts of whole aligned trials): one mask serves every sub-env.
+        shared = bool((starts == starts[:, :1]).all()) and bool((p0 == p0[0]).all())
+        causal = not use_cache and t_len <= w and not bool(starts[1:].any())
+        if self.training and self.dropout:  # dropout on the attention weights: the explicit form
+            bias = torch.zeros(mask.shape, device=device, dtype=obs.dtype).masked_fill_(~mask, float("-inf"))[:, None]
+
+            def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+                return attend(q, k, v, bias, self.drop)
+        else:  # PyTorch's fused attention (its causal kernel when every sub-env runs one whole trial)
+            allowed = mask[:1, None] if shared else mask[:, None]
+
+            def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+                if causal:
+                    return nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+                return nn.functional.scaled_dot_product_attention(q, k, v, allowed)
+
         cos, sin = rotary(positions.T[:, None], self.head_width)  # (N, 1, T, Dh/2)
         x = self.embed(obs.transpose(0, 1))  # (N, T, D)
         written = []
@@ -260,7 +283,7 @@ class TransformerNetwork(MemoryNetwork):
             q, k, v = block.qkv_of(x, cos, sin)
             keys = torch.cat([cache[:, layer, 0], k], dim=2) if use_cache else k
             values = torch.cat([cache[:, layer, 1], v], dim=2) if use_cache else v
-            x = block.finish(x, attend(q, keys, values, bias, self.drop), self.drop)
+            x = block.finish(x, attention(q, keys, values), self.drop)
             written.append((k.detach(), v.detach()))
 
         def write(into: torch.Tensor) -> torch.Tensor:

@@ -30,10 +30,15 @@ def params(trainer: Trainer) -> list[np.ndarray]:
     return [p.detach().numpy().copy() for p in trainer.agent.network.parameters()]
 
 
-def random_trials(t_len: int, n: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Observations and trial starts of ``n`` streams: trials of random lengths, one starting at 0."""
+def random_trials(t_len: int, n: int, dim: int, seed: int, trials: str = "random") -> tuple[torch.Tensor, torch.Tensor]:
+    """Observations and trial starts of ``n`` streams, one trial starting at 0: ``trials``
+    "random" lengths, "aligned" (every stream starts one every 10 steps: the shared-mask and
+    same-slot paths) or "one" (a single trial: the causal kernel's path)."""
     rng = np.random.default_rng(seed)
     starts = (rng.random((t_len, n)) < 0.08).astype(np.float32)
+    if trials != "random":
+        starts[:] = 0.0
+        starts[:: 10 if trials == "aligned" else t_len] = 1.0
     starts[0] = 1.0
     return torch.as_tensor(rng.normal(size=(t_len, n, dim)).astype(np.float32)), torch.as_tensor(starts)
 
@@ -43,13 +48,17 @@ def network(context: int, layers: int = 2, seed: int = 0) -> TransformerNetwork:
     return TransformerNetwork(6, spaces.Discrete(3), 32, layers, 4, context).eval()
 
 
-@pytest.mark.parametrize("context", [64, 7, 1])
-def test_the_cached_step_equals_the_full_causal_pass(context: int) -> None:
+@pytest.mark.parametrize(
+    ("context", "trials"),
+    [(64, "random"), (7, "random"), (1, "random"), (64, "aligned"), (7, "aligned"), (64, "one"), (7, "one")],
+)
+def test_the_cached_step_equals_the_full_causal_pass(context: int, trials: str) -> None:
     """One step at a time through the key/value cache, in chunks from a stored cache, and in one
     pass: the same features, across trial starts mid-sequence and with a window shorter than
-    the trials (context 7) or none at all (context 1: each step sees itself alone)."""
+    the trials (context 7) or none at all (context 1: each step sees itself alone); with trials
+    of random lengths, trials in step across the streams, and one trial per stream."""
     net = network(context)
-    obs, starts = random_trials(60, 5, 6, seed=context)
+    obs, starts = random_trials(60, 5, 6, seed=context, trials=trials)
     state = torch.as_tensor(net.initial_state(5))
     with torch.no_grad():
         full, _ = net.unroll(obs, state, starts)
@@ -69,6 +78,22 @@ def test_the_cached_step_equals_the_full_causal_pass(context: int) -> None:
     np.testing.assert_allclose(torch.cat(chunks).numpy(), full.numpy(), atol=2e-5)
     np.testing.assert_allclose(f_step.numpy(), f_chunk.numpy(), atol=2e-5)
     assert f_step.abs().sum() > 0 and not torch.allclose(full[1:], full[:-1])  # features vary
+
+
+@pytest.mark.parametrize("trials", ["random", "aligned", "one"])
+def test_fused_attention_equals_the_explicit_form(trials: str) -> None:
+    """Without dropout the sequence pass runs PyTorch's fused attention (its causal kernel for one
+    whole trial per stream); with dropout, the explicit softmax that dropout needs. At a
+    dropout rate that keeps every weight, both give the same features."""
+    net = network(64)
+    obs, starts = random_trials(60, 5, 6, seed=3, trials=trials)
+    state = torch.as_tensor(net.initial_state(5))
+    with torch.no_grad():
+        fused = net.features(obs, state, starts)
+        net.train()
+        net.dropout = 1e-30  # the explicit path; no weight is dropped at this rate
+        explicit = net.features(obs, state, starts)
+    np.testing.assert_allclose(fused.numpy(), explicit.numpy(), atol=2e-5)
 
 
 def test_within_its_context_a_step_sees_its_trial_and_nothing_else() -> None:

@@ -235,17 +235,29 @@ class MAMLAgent:
         the MAML paper's evaluation. With ``deterministic`` each step is scored on as many
         greedy episodes instead (the adaptation still learns from sampled ones).
         """
+        return self.adaptation_scores(tasks, steps, seed, deterministic)[0]
+
+    def adaptation_scores(
+        self, tasks: list[Any], steps: int, seed: int, deterministic: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`adaptation_returns`, and beside it the fraction of each step's scored episodes
+        that succeeded, (tasks, steps + 1), for a family that reports ``info["success"]`` (else
+        None)."""
         sampler = Sampler(self, len(tasks), seed, per_task=self.config.eval_batch_size)
         params = [self.params] * len(tasks)
         out = np.zeros((len(tasks), steps + 1))
+        success: np.ndarray | None = None
         for k in range(steps + 1):
             batch = sampler.sample(list(tasks), params)
             scored = sampler.sample(list(tasks), params, deterministic=True) if deterministic else batch
             out[:, k] = scored.mean_return
+            if scored.success_rate is not None:
+                success = np.zeros((len(tasks), steps + 1)) if success is None else success
+                success[:, k] = scored.success_rate
             if k < steps:
                 lr = self.config.inner_lr * (1.0 if k == 0 else 0.5)
                 params = [self.adapt(batch.task(i), params[i], lr=lr) for i in range(len(tasks))]
-        return out
+        return out, success
 
     def adapted_params(self, task: Any, steps: int, seed: int) -> list[Params]:
         """The parameters after 0..``steps`` adaptation steps on ``task`` (``eval_batch_size``
@@ -326,6 +338,7 @@ class Sampler:
         batched = vmap(forward)
         buf_obs, buf_act, buf_rew, buf_mask = [], [], [], []
         alive = np.ones(n * per, dtype=bool)
+        succeeded: np.ndarray | None = None  # any step of the episode succeeded (where reported)
         for _ in range(self.horizon):
             o = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.agent.device).reshape(n, per, -1)
             with torch.no_grad():
@@ -336,7 +349,10 @@ class Sampler:
                     std = None if policy.discrete else log_std[:, None, :].exp()
                     action = sample_action(out, std, self.generator)
             env_action = self.agent.to_env(action.reshape(n * per, *action.shape[2:]).cpu().numpy())
-            obs, reward, terminated, truncated, _ = self.envs.step(env_action)
+            obs, reward, terminated, truncated, infos = self.envs.step(env_action)
+            if "success" in infos:
+                succeeded = np.zeros(n * per, dtype=bool) if succeeded is None else succeeded
+                succeeded |= alive & infos["_success"] & np.asarray(infos["success"], dtype=bool)
             buf_obs.append(o)
             buf_act.append(action.float())
             buf_rew.append(torch.as_tensor(reward, dtype=torch.float32, device=o.device).reshape(n, per))
@@ -344,7 +360,8 @@ class Sampler:
             alive &= ~(terminated | truncated)
             if not alive.any():
                 break
-        return Batch(torch.stack(buf_obs), torch.stack(buf_act), torch.stack(buf_rew), torch.stack(buf_mask))
+        success = None if succeeded is None else succeeded.reshape(n, per).astype(np.float64)
+        return Batch(torch.stack(buf_obs), torch.stack(buf_act), torch.stack(buf_rew), torch.stack(buf_mask), success)
 
 
 def _kl(old: torch.distributions.Distribution, new: torch.distributions.Distribution, discrete: bool) -> torch.Tensor:

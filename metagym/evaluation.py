@@ -16,7 +16,9 @@ expectation over the split: 42 tasks on GridNavi are each of the 21 goals twice.
 An agent here is anything with ``predict(obs, state, episode_start, deterministic)`` (SB3's
 interface) and a ``config`` naming ``env_id`` and ``episodes_per_trial``; an agent that declares
 ``kind = "gradient"`` adds ``adaptation_returns``, ``reinitialised`` and
-``experience_per_step`` (the episodes one adaptation step plays).
+``experience_per_step`` (the episodes one adaptation step plays), and may add
+``adaptation_scores`` (returns and, for a family that reports success, the success rate per
+adaptation step).
 
 Where: the tasks are scored in blocks of ``tasks_per_block`` (50), each block one batch and one
 unit of work of a backend (:mod:`metagym.backends`): this process, or a Ray task on any worker.
@@ -271,12 +273,16 @@ def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[
             out |= {} if success is None else {"success:agent": success}
             return out | reference_trials(plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start, success=True)
         noise = block_seed(plan.seed, start)
-        out = {
-            "agent": agent.adaptation_returns(tasks, plan.steps, noise, plan.deterministic),
-            "random_init": control.adaptation_returns(tasks, plan.steps, noise, plan.deterministic),
-        }
-        singles = reference_trials(plan.env_id, tasks, 1, plan.seed, plan.split, start)
-        singles.pop("bayes_optimal", None)  # optimal for one episode, not for this experience budget
+        out = {}
+        for key, who in (("agent", agent), ("random_init", control)):
+            if hasattr(who, "adaptation_scores"):  # returns and, where the family reports it, success
+                out[key], success = who.adaptation_scores(tasks, plan.steps, noise, plan.deterministic)
+                out |= {} if success is None else {f"success:{key}": success}
+            else:
+                out[key] = who.adaptation_returns(tasks, plan.steps, noise, plan.deterministic)
+        singles = reference_trials(plan.env_id, tasks, 1, plan.seed, plan.split, start, success="success:agent" in out)
+        for key in ("bayes_optimal", "success:bayes_optimal"):  # optimal for one episode, not this budget
+            singles.pop(key, None)
         return out | {key: np.repeat(value, plan.steps + 1, axis=1) for key, value in singles.items()}
     finally:
         torch.set_num_threads(threads)
@@ -339,6 +345,24 @@ def normalized(values: np.ndarray, random: np.ndarray, oracle: np.ndarray) -> li
     return [None if np.isnan(v) else float(v) for v in score]
 
 
+def _pop_success(scored: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The ``success:<name>`` entries of ``scored``, taken out of it, by name."""
+    return {key.split(":", 1)[1]: scored.pop(key) for key in list(scored) if key.startswith("success:")}
+
+
+def _with_success(results: Results, success: dict[str, np.ndarray], seed: int) -> Results:
+    """``results`` with the success rate at each point of its x axis (an episode of the trial, or
+    an adaptation step), the agent's and the references', where the family reports success
+    (Meta-World, goal families)."""
+    if "agent" not in success:
+        return results
+    return dataclasses.replace(
+        results,
+        episode_success=summarize(success.pop("agent"), seed),
+        reference_success={key: summarize(value, seed) for key, value in success.items()},
+    )
+
+
 def evaluate_gradient(
     agent: Any,
     split: str | None = None,
@@ -369,10 +393,15 @@ def evaluate_gradient(
     plan = _Plan(env_id, split, 1, seed, deterministic, steps)
     scored = _score(agent, control, plan, tasks, tasks_per_block, backend, address, progress)
     returns = scored.pop("agent")
+    success = _pop_success(scored)
     per_step = int(agent.experience_per_step)
     experience = [k * per_step for k in range(steps + 1)]
-    results = _results(
-        name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
+    results = _with_success(
+        _results(
+            name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
+        ),
+        success,
+        seed,
     )
     return dataclasses.replace(
         results,
@@ -426,17 +455,15 @@ def evaluate(
     scored = _score(agent, None, plan, tasks, tasks_per_block, backend, address, progress)
     returns = scored.pop("agent")
     beliefs = scored.pop("belief_entropy", None)
-    success = {key.split(":", 1)[1]: scored.pop(key) for key in list(scored) if key.startswith("success:")}
+    success = _pop_success(scored)
     experience = list(range(episodes))
-    results = _results(
-        name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
+    results = _with_success(
+        _results(
+            name, agent, family, split, tasks, how, seed, deterministic, returns, scored, experience, tasks_per_block
+        ),
+        success,
+        seed,
     )
-    if "agent" in success:  # families that report success (Meta-World, goal families): rate per episode
-        results = dataclasses.replace(
-            results,
-            episode_success=summarize(success.pop("agent"), seed),
-            reference_success={key: summarize(value, seed) for key, value in success.items()},
-        )
     if beliefs is None:
         return results
     played = ~np.isnan(beliefs).all(axis=0)  # steps that some trial reached

@@ -203,6 +203,14 @@ def _x(result: Mapping[str, Any], mixed: bool) -> np.ndarray:
     return np.arange(1, result["episodes_per_trial"] + 1, dtype=float)
 
 
+def _x_label(first: Mapping[str, Any], mixed: bool) -> str:
+    if mixed:
+        return "episodes of experience on the task before the scored episode"
+    if is_gradient(first):
+        return "gradient steps of adaptation (each on fresh episodes)"
+    return "episode within the trial"
+
+
 def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     """Return and normalised score per episode / step: every run, and the first run's references."""
     import matplotlib
@@ -237,15 +245,10 @@ def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
         scores = [np.nan if v is None else v for v in run["normalized_score"]]
         norm.plot(x, scores, "o-", color=line.get_color(), label=run["agent"])
     if mixed:
-        label = "episodes of experience on the task before the scored episode"
         for ax in (raw, norm):
             ax.set_xscale("symlog", linthresh=1)
-    elif is_gradient(first):
-        label = "gradient steps of adaptation (each on fresh episodes)"
-    else:
-        label = "episode within the trial"
     for ax in (raw, norm):
-        ax.set_xlabel(label)
+        ax.set_xlabel(_x_label(first, mixed))
         if not mixed:
             ax.set_xticks(x0 if len(x0) <= 20 else x0[:: max(1, len(x0) // 10)])
     raw.set_ylabel("mean return")
@@ -261,8 +264,8 @@ def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
 
 
 def _plot_success(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[str, Any], mixed: bool) -> None:
-    """Success rate per episode of the trial (families that report success), with the first
-    run's references."""
+    """Success rate per episode of the trial or per adaptation step (families that report
+    success), with the first run's references."""
     x0 = _x(first, mixed)
     for key, (colour, label) in REFERENCE_STYLES.items():
         ref = (first.get("reference_success") or {}).get(key)
@@ -276,10 +279,14 @@ def _plot_success(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[
     ax.set_ylim(-0.02, 1.02)
     if not mixed:
         ax.set_xticks(x0 if len(x0) <= 20 else x0[:: max(1, len(x0) // 10)])
-    ax.set_xlabel("episode within the trial")
+    if mixed:
+        ax.set_xscale("symlog", linthresh=1)
+    ax.set_xlabel(_x_label(first, mixed))
     ax.set_ylabel("success rate (any step of the episode)")
     version = f", reward {first['reward_version']}" if first.get("reward_version") else ""
-    ax.set_title(f"success per episode{version}", fontsize=9)
+    ax.set_title(
+        f"success per {'adaptation step' if is_gradient(first) and not mixed else 'episode'}{version}", fontsize=9
+    )
 
 
 def _plot_belief(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[str, Any]) -> None:
@@ -333,9 +340,14 @@ def table(result: Mapping[str, Any]) -> str:
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {total} |")
     if result.get("episode_success"):
         version = f", reward {result['reward_version']}" if result.get("reward_version") else ""
+        per = (
+            "per adaptation step (share of its scored episodes that"
+            if gradient
+            else "per episode (any step of the episode"
+        )
         rows += [
-            f"success rate per episode (any step of the episode succeeded{version})",
-            "| episode | " + " | ".join(str(i + 1) for i in shown) + " |",
+            f"success rate {per} succeeded{version})",
+            head.rsplit(" | ", 1)[0] + " |",
             "|---|" + "---:|" * len(shown),
         ]
         references = result.get("reference_success") or {}

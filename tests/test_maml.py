@@ -133,7 +133,15 @@ def test_cli_trains_evaluates_and_renders_maml(tmp_path: Path) -> None:
     assert json.loads((run / "config.json").read_text())["variant"] == "fomaml"
     out = tmp_path / "results.json"
     subprocess.run([*base, "evaluate", "--run-dir", str(run), "--tasks", "3", "--out", str(out)], check=True)
-    assert json.loads(out.read_text())["adaptation_steps"] == [0, 1, 2, 3]
+    scored = json.loads(out.read_text())
+    assert scored["adaptation_steps"] == [0, 1, 2, 3]
+    # PointNav reports success: its rate after each adaptation step, the agent's and the references'
+    # (the oracle reaches every goal; a random walk from the origin reaches none).
+    assert len(scored["episode_success"]["mean"]) == 4
+    assert all(0.0 <= v <= 1.0 for v in scored["episode_success"]["mean"])
+    assert scored["reference_success"]["oracle"]["mean"] == [1.0] * 4
+    assert scored["reference_success"]["random"]["mean"] == [0.0] * 4
+    assert "random_init" in scored["reference_success"]
     tuned = [*base, "evaluate", "--run-dir", str(run), "--tasks", "3", "--out", str(out), "--inner-lr"]
     subprocess.run([*tuned, "0.05"], check=True)  # a control's fine-tuning step, chosen on validation
     assert json.loads(out.read_text())["inner_lr"] == 0.05

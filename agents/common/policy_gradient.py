@@ -18,14 +18,23 @@ class Batch:
     actions: torch.Tensor
     rewards: torch.Tensor
     mask: torch.Tensor  # 1 while the episode is running
+    #: (tasks, episodes per task): 1 where the episode succeeded at some step, for families that
+    #: report ``info["success"]`` (Meta-World, goal families); None for the others.
+    success: np.ndarray | None = None
 
     def task(self, i: int) -> Batch:
-        return Batch(self.obs[:, i], self.actions[:, i], self.rewards[:, i], self.mask[:, i])
+        success = None if self.success is None else self.success[i]
+        return Batch(self.obs[:, i], self.actions[:, i], self.rewards[:, i], self.mask[:, i], success)
 
     @property
     def mean_return(self) -> np.ndarray:
         """(tasks,) mean undiscounted episode return."""
         return (self.rewards * self.mask).sum(0).mean(-1).cpu().numpy()
+
+    @property
+    def success_rate(self) -> np.ndarray | None:
+        """(tasks,) fraction of episodes that succeeded; None where success is not reported."""
+        return None if self.success is None else self.success.mean(-1)
 
 
 def discounted_returns(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:

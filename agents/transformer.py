@@ -67,6 +67,11 @@ class TransformerConfig(MemoryConfig):
     )
     dropout: float = setting(0.0, "Dropout on attention weights and residual branches while training.")
     warmup_updates: int = setting(0, "Updates over which the learning rate rises linearly from 0 (then anneals).")
+    mlp_embedding: bool = setting(
+        False,
+        "Embed each step by a two-layer MLP (products such as 'this arm paid' exist before the first "
+        "attention averages over the trial) instead of one linear map.",
+    )
 
     def validate(self) -> Any:
         super().validate()
@@ -158,13 +163,18 @@ class TransformerNetwork(MemoryNetwork):
         num_heads: int,
         context: int,
         dropout: float = 0.0,
+        mlp_embedding: bool = False,
     ) -> None:
         super().__init__()
         self.d_model, self.num_layers, self.num_heads, self.context = d_model, num_layers, num_heads, context
         self.head_width, self.dropout = d_model // num_heads, dropout
         #: Dropout's draws (the learner sets its own seeded generator; None: torch's default).
         self.generator: torch.Generator | None = None
-        self.embed = nn.Linear(obs_dim, d_model)
+        self.embed: nn.Module = (
+            nn.Sequential(nn.Linear(obs_dim, d_model), nn.GELU(), nn.Linear(d_model, d_model))
+            if mlp_embedding
+            else nn.Linear(obs_dim, d_model)
+        )
         self.blocks = nn.ModuleList(Block(d_model, num_heads) for _ in range(num_layers))
         self.norm = nn.LayerNorm(d_model)
         for module in self.modules():  # GPT-2's initialisation; residual projections scaled by depth
@@ -335,6 +345,7 @@ class Transformer(OnPolicy):
             config.num_heads,
             config.context,
             config.dropout,
+            config.mlp_embedding,
         )
 
     @classmethod

@@ -6,15 +6,17 @@ All three train on two-armed dependent bandits with 10 pulls per trial
 held-out tasks. Wall clock includes updates. RecurrentPPO uses its defaults with 8 envs (SB3's
 DummyVecEnv). Acting throughput is env steps/s of rollouts alone (network step, sampling and
 env step, no update) on 256 tabular-MDP trials of 100 steps, the transformer's cache holding the
-whole trial (context 100), both networks at their preset widths.
+whole trial, each network as its tabular preset builds it, on one torch thread.
 
     python scripts/bench_rl2.py                 # 100k steps each; RecurrentPPO takes minutes
     python scripts/bench_rl2.py --steps 30000
+    python scripts/bench_rl2.py --acting-only   # the acting table alone, in seconds
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from typing import Any
@@ -25,6 +27,8 @@ import metagym
 from metagym.agents.rl2 import RL2, RL2Config, Trainer
 from metagym.agents.transformer import Transformer, TransformerConfig
 from metagym.evaluation import evaluate, evaluate_agent
+from metagym.presets import presets
+from metagym.runs import run_config
 
 ENV = "MetaBandit-Dependent-v0"
 EPISODES = 10
@@ -34,11 +38,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--steps", type=int, default=100_000, help="env steps for each learner")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--acting-only", action="store_true", help="only the acting-throughput table")
     args = parser.parse_args()
     if args.steps < 1000:
         parser.error(f"--steps: expected at least 1000, got {args.steps}")
     torch.set_num_threads(1)
+    if not args.acting_only:
+        compare_training(args)
+    acting(args)
 
+
+def compare_training(args: argparse.Namespace) -> None:
+    """Our RL² and transformer against RecurrentPPO on dependent bandits: time and scores."""
     # 128 trials in flight, 2 whole-sequence minibatches, a 64-wide GRU: fast updates that
     # still learn this task within 100k steps. The step size was checked on 200 validation
     # tasks at 100k steps (trial return 3e-3: 8.54, 5e-3: 9.11, 1e-2: 9.16, within noise of
@@ -86,13 +97,25 @@ def main() -> None:
         f"speed ratio (env steps/s, updates included): {(ours_steps / ours_seconds) / (args.steps / sb3_seconds):.0f}x"
     )
 
+
+def acting(args: argparse.Namespace) -> None:
+    """Env steps/s of rollouts alone, the GRU's and the transformer's, in one run."""
     print("\nActing throughput, 256 tabular-MDP trials (rollouts only, no update):\n")
     print("| network | env steps/s | ratio to the GRU |\n|---|---:|---:|")
-    tabular = {"env_id": "MetaTabularMDP-v0", "num_envs": 256, "rollout_steps": 100, "seed": args.seed}
-    gru = acting_rate(RL2(RL2Config(**tabular)))
-    attention = acting_rate(Transformer(TransformerConfig(**tabular, context=100)))
-    print(f"| RL² GRU (hidden 128) | {gru:,.0f} | 1.00 |")
-    print(f"| transformer (2 layers, width 64, context 100) | {attention:,.0f} | {attention / gru:.2f} |")
+    # Each network as its tabular preset builds it (width, context), on one torch thread for both.
+    shipped = presets()
+    configs = [
+        run_config(shipped[name].agent, shipped[name].env, shipped[name].steps, args.seed, shipped[name])
+        for name in ("rl2-tabular", "transformer-tabular")
+    ]
+    gru_config, attention_config = (dataclasses.replace(c, torch_threads=1) for c in configs)
+    assert isinstance(gru_config, RL2Config) and isinstance(attention_config, TransformerConfig)
+    gru = acting_rate(RL2(gru_config))
+    attention = acting_rate(Transformer(attention_config))
+    print(f"| RL² GRU (rl2-tabular: hidden {gru_config.hidden_size}) | {gru:,.0f} | 1.00 |")
+    c = attention_config
+    shape = f"{c.num_layers} layers, width {c.d_model}, context {c.context}"
+    print(f"| transformer (transformer-tabular: {shape}) | {attention:,.0f} | {attention / gru:.2f} |")
 
 
 def train_timed(config: RL2Config | TransformerConfig, name: str) -> tuple[float, int, Any]:

@@ -43,21 +43,31 @@ def random_trials(t_len: int, n: int, dim: int, seed: int, trials: str = "random
     return torch.as_tensor(rng.normal(size=(t_len, n, dim)).astype(np.float32)), torch.as_tensor(starts)
 
 
-def network(context: int, layers: int = 2, seed: int = 0) -> TransformerNetwork:
+def network(context: int, layers: int = 2, seed: int = 0, mlp_embedding: bool = False) -> TransformerNetwork:
     torch.manual_seed(seed)
-    return TransformerNetwork(6, spaces.Discrete(3), 32, layers, 4, context).eval()
+    return TransformerNetwork(6, spaces.Discrete(3), 32, layers, 4, context, mlp_embedding=mlp_embedding).eval()
 
 
 @pytest.mark.parametrize(
-    ("context", "trials"),
-    [(64, "random"), (7, "random"), (1, "random"), (64, "aligned"), (7, "aligned"), (64, "one"), (7, "one")],
+    ("context", "trials", "mlp_embedding"),
+    [
+        (64, "random", False),
+        (7, "random", False),
+        (1, "random", False),
+        (64, "aligned", False),
+        (7, "aligned", False),
+        (64, "one", False),
+        (7, "one", False),
+        (7, "random", True),
+    ],
 )
-def test_the_cached_step_equals_the_full_causal_pass(context: int, trials: str) -> None:
+def test_the_cached_step_equals_the_full_causal_pass(context: int, trials: str, mlp_embedding: bool) -> None:
     """One step at a time through the key/value cache, in chunks from a stored cache, and in one
     pass: the same features, across trial starts mid-sequence and with a window shorter than
     the trials (context 7) or none at all (context 1: each step sees itself alone); with trials
     of random lengths, trials in step across the streams, and one trial per stream."""
-    net = network(context)
+    net = network(context, mlp_embedding=mlp_embedding)
+    assert isinstance(net.embed, torch.nn.Sequential) == mlp_embedding
     obs, starts = random_trials(60, 5, 6, seed=context, trials=trials)
     state = torch.as_tensor(net.initial_state(5))
     with torch.no_grad():

@@ -297,9 +297,12 @@ def summarize(runs: Sequence[Run], results: Sequence[Results], out: Path) -> lis
         row |= {"split": found[0]["split"], "interval_over": "tasks (bootstrap)" if untrained else "seeds (Student t)"}
         trial = _spread(found, "trial_return", 0, untrained)
         row["trial_return"], row["trial_return_ci_low"], row["trial_return_ci_high"] = trial
-        for k in range(len(found[0]["episode_returns"]["mean"])):
-            mean, low, high = _spread(found, "episode_returns", k, untrained)
-            row[f"episode_{k + 1}"], row[f"episode_{k + 1}_ci_low"], row[f"episode_{k + 1}_ci_high"] = mean, low, high
+        # Each episode's return, and its success rate where the family reports success.
+        for key, name in (("episode_returns", "episode"), ("episode_success", "success")):
+            for k in range(len((found[0].get(key) or {"mean": []})["mean"])):
+                column = f"{name}_{k + 1}"
+                spread = _spread(found, key, k, untrained)
+                row |= dict(zip((column, f"{column}_ci_low", f"{column}_ci_high"), spread, strict=True))
         for name in found[0]["reference_trial_return"]:
             row[f"ref_{name}"] = sum(r["reference_trial_return"][name] for r in found) / len(found)
         # Where each episode column sits: episodes of experience on the task before it (for a
@@ -319,15 +322,17 @@ def summarize(runs: Sequence[Run], results: Sequence[Results], out: Path) -> lis
 
 
 def table(rows: list[dict[str, Any]]) -> str:
-    """The sweep's summary as a markdown table: first and last scored episode, trial return."""
+    """The sweep's summary as a markdown table: first and last scored episode, trial return; and
+    the success rate of the first and last where a family reports success."""
 
     def cell(row: dict[str, Any], key: str) -> str:
         return f"{row[key]:.2f} [{row[key + '_ci_low']:.2f}, {row[key + '_ci_high']:.2f}]"
 
+    success = any("success_1" in row for row in rows)
     lines = [
         "| env | agent | training steps | seeds | first episode | last episode | experience before last "
-        "| trial return | 95% CI over |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+        "| trial return |" + (" success first / last |" if success else "") + " 95% CI over |",
+        "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if success else "") + "---|",
     ]
     for row in rows:
         columns = row["experience_episodes"].split(";")
@@ -337,10 +342,13 @@ def table(rows: list[dict[str, Any]]) -> str:
         trial = "n/a" if gradient else cell(row, "trial_return")
         seeds = row["seeds"] or "untrained"
         steps = f"{row['steps']:,}" if isinstance(row["steps"], int) else row["steps"] or "none"
+        rates = ""
+        if success:
+            rates = f" {cell(row, 'success_1')} / {cell(row, f'success_{last}')} |" if "success_1" in row else " n/a |"
         lines.append(
             f"| {row['env']} | {row['agent']} | {steps} | {seeds} | {cell(row, 'episode_1')} "
-            f"| {cell(row, f'episode_{last}')} | {experience}{how} | {trial} "
-            f"| {row['interval_over']} |"
+            f"| {cell(row, f'episode_{last}')} | {experience}{how} | {trial} |{rates}"
+            f" {row['interval_over']} |"
         )
     return "\n".join(lines)
 

@@ -35,11 +35,30 @@ def test_local_sweep_writes_runs_and_a_summary(tmp_path: Path) -> None:
     assert {f"episode_{k}" for k in range(1, 11)} <= set(row) and "ref_random" in row
     assert (out / "summary.png").stat().st_size > 0
     assert "| MetaBandit-v0 | rl2 | 2,000 | 2 |" in (out / "summary.md").read_text()
+    assert "success" not in (out / "summary.md").read_text() and "success_1" not in row  # bandits report none
     # Started again: finished runs are skipped (their results untouched), the summary is the same.
     before = {p: p.stat().st_mtime_ns for p in out.rglob("results.json")}
     assert main(argv) == 0
     assert {p: p.stat().st_mtime_ns for p in out.rglob("results.json")} == before
     assert _rows(out / "summary.csv") == [row]
+
+
+def test_the_summary_keeps_the_success_rate_where_a_family_reports_it(tmp_path: Path) -> None:
+    """PointNav reports success: the summary has each episode's success rate with its interval
+    over seeds, and the table its first and last."""
+    out = tmp_path / "sweep"
+    argv = ["sweep", "--env", "PointNav2D-v0", "--agents", "rl2", "--seeds", "0", "1", *TINY, "--out", str(out)]
+    assert main(argv) == 0
+    (row,) = _rows(out / "summary.csv")
+    per_seed = [
+        json.loads((out / "PointNav2D-v0" / "rl2" / f"seed-{seed}" / "results.json").read_text())["episode_success"]
+        for seed in (0, 1)
+    ]
+    for k in (1, 2):
+        assert float(row[f"success_{k}"]) == pytest.approx(sum(s["mean"][k - 1] for s in per_seed) / 2)
+        assert float(row[f"success_{k}_ci_low"]) <= float(row[f"success_{k}"]) <= float(row[f"success_{k}_ci_high"])
+    head, rule, line = (out / "summary.md").read_text().splitlines()[:3]
+    assert "| success first / last |" in head and head.count("|") == rule.count("|") == line.count("|")
 
 
 def test_an_interrupted_run_resumes_from_its_checkpoint(tmp_path: Path) -> None:

@@ -219,7 +219,7 @@ class TransformerNetwork(MemoryNetwork):
         cache = state[:, 1:].view(n, *self.cache_shape)
         p = torch.where(starts[0] > 0, 0, state[:, 0].round().long())  # (N,) this token's position
         first = int(p[0])
-        slot: int | torch.Tensor = p % w  # (N,), or one int when every sub-env writes the same slot
+        slot: int | torch.Tensor  # one int when every sub-env writes the same slot, else (N,)
         if bool((p == first).all()):
             # Trials in step (bandits, tabular MDPs, GridNavi): one slot written by plain strided
             # copies, and every slot up to it holds a token of this trial in the window, so
@@ -227,7 +227,7 @@ class TransformerNetwork(MemoryNetwork):
             slot, used, bias = first % w, min(first + 1, w), None
             cos, sin = rotary(p[:1, None, None], self.head_width)  # (1, 1, 1, Dh/2)
         else:
-            rows, used = torch.arange(n, device=obs.device), min(int(p.max()) + 1, w)
+            slot, rows, used = p % w, torch.arange(n, device=obs.device), min(int(p.max()) + 1, w)
             # After the write, slot s holds the latest position q <= p with q = s (mod context).
             held = p[:, None] - torch.remainder(p[:, None] - torch.arange(used, device=obs.device)[None], w)
             bias = torch.zeros(n, 1, 1, used, device=obs.device).masked_fill_(held[:, None, None] < 0, float("-inf"))
@@ -258,32 +258,37 @@ class TransformerNetwork(MemoryNetwork):
         # Index of the last trial start at or before each step (-1: the trial began earlier).
         last_start = torch.where(starts > 0, steps, torch.full_like(steps, -1)).cummax(dim=0).values
         positions = torch.where(last_start < 0, p0[None] + steps, steps - last_start)  # (T, N)
-        # New token j is visible to token i: same trial, j <= i, within the window.
-        i, j = arange[:, None], arange[None, :]
-        same = last_start.T[:, :, None] == last_start.T[:, None, :]  # (N, T, T)
-        mask = same & ((j <= i) & ((i - j) < w))[None]
         use_cache = bool((last_start[0] < 0).any())
-        if use_cache:
-            # Slot s holds the latest position q < p0 with q = s (mod context).
-            held = p0[:, None] - 1 - torch.remainder(p0[:, None] - 1 - torch.arange(w, device=device)[None], w)
-            distance = (p0[:, None] + arange[None, :])[:, :, None] - held[:, None, :]  # (N, T, W)
-            cache_mask = (last_start.T < 0)[:, :, None] & (held >= 0)[:, None, :] & (distance < w)
-            mask = torch.cat([cache_mask, mask], dim=2)
-        # Trials in step (rollouts of whole aligned trials): one mask serves every sub-env.
-        shared = bool((starts == starts[:, :1]).all()) and bool((p0 == p0[0]).all())
+        # Every sub-env runs one whole trial within the window: PyTorch's causal kernel, no mask.
         causal = not use_cache and t_len <= w and not bool(starts[1:].any())
-        if self.training and self.dropout:  # dropout on the attention weights: the explicit form
-            bias = torch.zeros(mask.shape, device=device, dtype=obs.dtype).masked_fill_(~mask, float("-inf"))[:, None]
+        explicit = self.training and self.dropout  # dropout on the attention weights: the explicit form
+        if causal and not explicit:
 
             def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-                return attend(q, k, v, bias, self.drop)
-        else:  # PyTorch's fused attention (its causal kernel when every sub-env runs one whole trial)
-            allowed = mask[:1, None] if shared else mask[:, None]
+                return nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            # New token j is visible to token i: same trial, j <= i, within the window.
+            i, j = arange[:, None], arange[None, :]
+            same = last_start.T[:, :, None] == last_start.T[:, None, :]  # (N, T, T)
+            mask = same & ((j <= i) & ((i - j) < w))[None]
+            if use_cache:
+                # Slot s holds the latest position q < p0 with q = s (mod context).
+                held = p0[:, None] - 1 - torch.remainder(p0[:, None] - 1 - torch.arange(w, device=device)[None], w)
+                distance = (p0[:, None] + arange[None, :])[:, :, None] - held[:, None, :]  # (N, T, W)
+                cache_mask = (last_start.T < 0)[:, :, None] & (held >= 0)[:, None, :] & (distance < w)
+                mask = torch.cat([cache_mask, mask], dim=2)
+            if explicit:
+                bias = torch.zeros(mask.shape, device=device, dtype=obs.dtype).masked_fill_(~mask, float("-inf"))
+                bias = bias[:, None]
 
-            def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-                if causal:
-                    return nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
-                return nn.functional.scaled_dot_product_attention(q, k, v, allowed)
+                def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+                    return attend(q, k, v, bias, self.drop)
+            else:  # PyTorch's fused attention; trials in step (aligned rollouts): one mask for all
+                shared = bool((starts == starts[:, :1]).all()) and bool((p0 == p0[0]).all())
+                allowed = mask[:1, None] if shared else mask[:, None]
+
+                def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+                    return nn.functional.scaled_dot_product_attention(q, k, v, allowed)
 
         cos, sin = rotary(positions.T[:, None], self.head_width)  # (N, 1, T, Dh/2)
         x = self.embed(obs.transpose(0, 1))  # (N, T, D)

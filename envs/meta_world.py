@@ -25,7 +25,7 @@ import functools
 import os
 import pickle
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import gymnasium as gym
@@ -406,6 +406,23 @@ class MetaWorldEnv(FamilyEnv[MetaWorldTask]):
         elif not isinstance(family, MetaWorldFamily):
             raise TypeError(f"family: expected a MetaWorldFamily, got {type(family).__name__}")
         super().__init__(render_mode, MetaWorldDynamics(family))
+        self._next_task: MetaWorldTask | None = None
+
+    @property
+    def next_task(self) -> MetaWorldTask | None:
+        """A task the next reset installs, once, where its options name none (how a vector env
+        hands each sub-env its own task: ``reset(options={"task": [task, ...]})``)."""
+        return self._next_task
+
+    @next_task.setter
+    def next_task(self, value: MetaWorldTask | None) -> None:
+        self._next_task = None if value is None else self.family.validate(value, "next_task")
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        task, self._next_task = self._next_task, None
+        if task is not None and not (options or {}).get("task") and not (options or {}).get("keep_task"):
+            options = {**(options or {}), "task": task}
+        return super().reset(seed=seed, options=options)
 
     @property
     def snapshot(self) -> dict[str, Any]:
@@ -441,6 +458,23 @@ class _TaskVector:
         if len(tasks) != self.num_envs:
             raise ValueError(f"tasks: expected {self.num_envs} tasks (one per sub-env), got {len(tasks)}")
         self.set_attr("task", [None if t is None else self.family.validate(t, "tasks") for t in tasks])  # type: ignore[attr-defined]
+
+    def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Gymnasium's reset; ``options["task"]`` may also be a sequence of one task (or None: the
+        sub-env's usual draw or pin) per sub-env, as metagym's own vector envs take it."""
+        given = (options or {}).get("task")
+        if given is None or isinstance(given, Task | Mapping):
+            return super().reset(seed=seed, options=options)  # type: ignore[misc]
+        if not isinstance(given, Sequence) or isinstance(given, str) or len(given) != self.num_envs:
+            raise ValueError(f"options['task']: expected a task or a sequence of {self.num_envs} tasks (None: draw)")
+        tasks = [None if t is None else self.family.validate(t, f"options['task'][{i}]") for i, t in enumerate(given)]
+        assert options is not None
+        mask = options.get("reset_mask")
+        if mask is not None:  # sub-envs that do not reset keep their task and take none for later
+            tasks = [t if bool(m) else None for t, m in zip(tasks, np.asarray(mask), strict=True)]
+        self.set_attr("next_task", tasks)  # type: ignore[attr-defined]
+        rest = {key: value for key, value in options.items() if key != "task"}
+        return super().reset(seed=seed, options=rest)  # type: ignore[misc]
 
     def sample_tasks(self, n: int, split: str = "train", seed: int | None = None) -> list[MetaWorldTask]:
         """``n`` tasks of ``split`` drawn from a generator seeded with ``seed``."""

@@ -168,6 +168,27 @@ def test_async_vector_env_equals_sync_and_has_per_env_tasks() -> None:
         np.testing.assert_array_equal(x, y)
 
 
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_reset_takes_one_task_per_sub_env_as_metagyms_vector_envs(mode: str) -> None:
+    """``reset(options={"task": [...]})``: each sub-env plays its own task once (None: its usual
+    draw), later resets draw again; a list of the wrong length is refused, naming the option."""
+    family = gym.make("MetaWorld-ML1-Reach-v0", disable_env_checker=True).unwrapped.family
+    test = family.task_set("test")
+    envs = gym.make_vec("MetaWorld-ML1-Reach-v0", num_envs=2, vectorization=mode)
+    try:
+        envs.reset(seed=1, options={"task": [test[3], test[4]]})
+        assert envs.tasks == [test[3], test[4]]
+        envs.reset(seed=1, options={"task": [None, test[5]]})
+        drawn = envs.tasks
+        assert drawn[1] == test[5] and family.split_of(drawn[0]) == "train"
+        envs.reset()
+        assert all(family.split_of(t) == "train" for t in envs.tasks)
+        with pytest.raises(ValueError, match=r"options\['task'\]: expected a task or a sequence of 2 tasks"):
+            envs.reset(options={"task": [test[3]]})
+    finally:
+        envs.close()
+
+
 def test_ml10_switches_environments_between_tasks() -> None:
     env = gym.make("MetaWorld-ML10-v0", disable_env_checker=True)
     family = env.unwrapped.family

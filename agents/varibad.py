@@ -117,6 +117,11 @@ class VariBADConfig(MemoryConfig):
     rlloss_through_encoder: bool = setting(
         False, "Let PPO's gradient train the encoder too (the belief is not detached)."
     )
+    policy_belief: Literal["latent", "decoded"] = setting(
+        "latent",
+        "What the policy reads of the belief: 'latent' the posterior's mean and log-variance (the reference), "
+        "'decoded' the probability of reward at every cell that the mean decodes to (families with a position grid).",
+    )
 
     def validate(self) -> Any:
         super().validate()
@@ -244,7 +249,14 @@ class VariBADNetwork(MemoryNetwork):
         self.register_buffer("belief_center", torch.zeros(2 * c.latent_dim))
         self.register_buffer("belief_var", torch.ones(2 * c.latent_dim))
         self.register_buffer("belief_updates", torch.zeros((), dtype=torch.long))
-        self.policy_belief = nn.Sequential(nn.Linear(2 * c.latent_dim, 16), nn.Tanh())
+        self.decoded_policy = c.policy_belief == "decoded"
+        if self.decoded_policy and lay.grid is None:
+            raise ValueError(
+                f"policy_belief: 'decoded' needs a family with a position grid (a MetaGrid family), "
+                f"and {c.env_id} declares none; use 'latent'"
+            )
+        belief_inputs = lay.grid[0] * lay.grid[1] if self.decoded_policy and lay.grid else 2 * c.latent_dim
+        self.policy_belief = nn.Sequential(nn.Linear(belief_inputs, 16), nn.Tanh())
         self.policy = nn.Sequential(nn.Linear(32, c.policy_hidden), nn.Tanh())
         self.add_heads(action_space, c.policy_hidden)
 
@@ -269,8 +281,12 @@ class VariBADNetwork(MemoryNetwork):
     def act_features(self, tokens: torch.Tensor, belief: Belief) -> torch.Tensor:
         """The policy body's features of tokens and their beliefs."""
         state = self.layout.parts(tokens)[0]
-        b = torch.cat([belief.mean, belief.logvar], -1)
-        b = (b - self.belief_center) / torch.sqrt(self.belief_var + 1e-8)
+        if self.decoded_policy:  # the decoded map: probabilities, no statistics needed
+            with torch.set_grad_enabled(self.through_encoder and torch.is_grad_enabled()):
+                b = torch.sigmoid(self.reward_head(belief.mean))
+        else:
+            b = torch.cat([belief.mean, belief.logvar], -1)
+            b = (b - self.belief_center) / torch.sqrt(self.belief_var + 1e-8)
         return self.policy(torch.cat([self.policy_state(state), self.policy_belief(b)], -1))
 
     def unroll(self, obs: torch.Tensor, state: torch.Tensor, starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -179,6 +179,24 @@ def test_a_cells_decoder_needs_a_position_grid() -> None:
         VariBAD(tiny(env_id="PointNav2D-v0", reward_decoder="cells"))
 
 
+def test_a_decoded_belief_policy_needs_a_position_grid_and_leaves_the_decoder_to_the_vae() -> None:
+    """``policy_belief='decoded'``: refused where no cell map exists; on a grid the policy reads
+    the decoded p(reward) of every cell, and (the belief detached) PPO's gradient reaches the
+    policy but neither the encoder nor the decoder; with ``rlloss_through_encoder`` it reaches both."""
+    with pytest.raises(ValueError, match="policy_belief: 'decoded' needs a family with a position grid"):
+        VariBAD(tiny(env_id="MetaBandit-v0", policy_belief="decoded"))
+    for through in (False, True):
+        net = network(tiny(policy_belief="decoded", rlloss_through_encoder=through))
+        assert net.policy_belief[0].in_features == 25  # GridNavi's 5 x 5 cells
+        tokens = torch.rand(6, 3, net.layout.obs + net.layout.action + 3)
+        features, _ = net.unroll(tokens, torch.zeros(3, net.hidden_size), torch.ones(6, 3))
+        features.sum().backward()
+        assert net.policy_belief[0].weight.grad is not None
+        for part in (net.reward_head, net.gru):
+            grads = [p.grad for p in part.parameters()]
+            assert all(g is not None for g in grads) if through else all(g is None for g in grads)
+
+
 def test_seeded_training_is_deterministic_and_resumes_exactly(tmp_path: Path) -> None:
     """Two runs with one seed agree; a run stopped after 2 updates and resumed equals one run
     straight through (network, progress.csv), VAE buffer, optimiser and its draws included."""

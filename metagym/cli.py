@@ -388,7 +388,8 @@ def check_out(out: Path) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> None:
-    from metagym.evaluation import evaluate, family_for
+    from metagym.agents.classic import baseline_for
+    from metagym.evaluation import evaluate, evaluate_policy, family_for
     from metagym.results import table, write
 
     if args.tasks < 1:
@@ -399,10 +400,20 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         raise CommandError(f"--seed: expected an integer >= 0, got {args.seed}")
     check_backend_arg(args.backend)
     check_out(Path(args.out))
-    runs = [args.run_dir, *args.compare]
-    for run in args.compare:
-        if not (Path(run) / "checkpoint.pt").is_file():
-            raise CommandError(f"--compare: no checkpoint.pt in {run}")
+    from metagym.agents.registry import agent_names as registered
+
+    baselines = registered("baseline")
+    runs, compared = [args.run_dir], []  # compared: classic baselines by name, scored on the same tasks
+    for item in args.compare:
+        if (Path(item) / "checkpoint.pt").is_file():
+            runs.append(item)
+        elif item in baselines:
+            compared.append(item)
+        else:
+            raise CommandError(
+                f"--compare: {item!r} is neither a run folder (no checkpoint.pt in it) nor a baseline "
+                f"({', '.join(baselines)})"
+            )
     agents = [load_agent(run, args.device) for run in runs]  # every run loads before any is evaluated
     if args.inner_lr is not None:
         if not args.inner_lr > 0:  # also refuses nan
@@ -414,13 +425,23 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     if args.split is not None:
         for agent in agents:
             family_for(agent.config.env_id).check_split(args.split)
+    # Baselines play trials as long as the first run's (e.g. 100-pull bandits).
+    env_id = agents[0].config.env_id
+    trials = getattr(agents[0].config, "episodes_per_trial", None) or family_for(env_id).episodes_per_trial
+    policies = [baseline_for(name, family_for(env_id), trials) for name in compared]
+    for name, policy in zip(compared, policies, strict=True):
+        if policy is None:
+            raise CommandError(f"--compare: the baseline {name} does not apply to {env_id}")
     results = []
+    how = {"backend": args.backend, "address": args.address, "tasks_per_block": args.tasks_per_block}
     for run, agent, name in zip(runs, agents, agent_names(runs), strict=True):
-        how = {"backend": args.backend, "address": args.address, "tasks_per_block": args.tasks_per_block}
         results.append(
             evaluate(agent, args.split, args.tasks, args.seed, name, args.deterministic, progress=not args.quiet, **how)
         )
         results[-1] = dataclasses.replace(results[-1], run_dir=str(run))
+    for policy in policies:
+        assert policy is not None
+        results.append(evaluate_policy(policy, env_id, args.split, args.tasks, args.seed, trials, **how))
     if results[0]["task_sampling"].get("remainder"):
         how = results[0]["task_sampling"]
         print(
@@ -737,7 +758,13 @@ def build_parser(agent_options: list[Any] | None = None, agent: str | None = Non
     )
     ev.add_argument("--seed", type=int, default=0, help="seed of tasks and trials (default: %(default)s)")
     ev.add_argument("--out", default="results.json", help="JSON path; a .csv and a .png go beside it")
-    ev.add_argument("--compare", nargs="*", default=[], help="more run folders to put on the same plot")
+    ev.add_argument(
+        "--compare",
+        nargs="*",
+        default=[],
+        help="more run folders, or classic baselines by name (e.g. psrl, gittins), to score on the same tasks "
+        "and put on the same plot",
+    )
     ev.add_argument("--backend", default="local", help="local or ray: same numbers (default: %(default)s)")
     ev.add_argument("--address", default=None, help="Ray: an existing cluster's address (default: start Ray here)")
     ev.add_argument(

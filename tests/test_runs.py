@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -157,7 +158,8 @@ CLI_FAILURES = [
     (["train", "--run-dir", "{run}", "--resume", "--overwrite"], "--overwrite: not with --resume"),
     (["evaluate", "--run-dir", "{run}", "--out", "{file}/r.json"], "--out: {file} is a file, not a folder"),
     (["evaluate", "--run-dir", "{run}", "--out", "{tmp}/r.txt"], "--out: expected a .json path"),
-    (["evaluate", "--run-dir", "{run}", "--compare", "{tmp}/nothing"], "--compare: no checkpoint.pt in"),
+    (["evaluate", "--run-dir", "{run}", "--compare", "{tmp}/nothing"], "is neither a run folder (no checkpoint.pt"),
+    (["evaluate", "--run-dir", "{run}", "--compare", "psrl"], "--compare: the baseline psrl does not apply"),
     (["evaluate", "--run-dir", "{run}", "--split", "ood"], "split: 'ood' is not a split"),
     (["evaluate", "--run-dir", "{run}", "--tasks", "0"], "--tasks: expected an integer >= 1"),
     (["render", "--run-dir", "{run}", "--out", "{tmp}/t.avi"], "--out: expected a .gif or .mp4 file"),
@@ -177,6 +179,22 @@ def test_cli_failures_are_one_line_and_change_nothing(run: Path, tmp_path: Path,
     refused(cli(*[a.format(**names) for a in args]), words.format(**names))
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != ".lock"}
     assert after == before
+
+
+def test_evaluate_compares_a_run_with_classic_baselines_on_the_same_tasks(run: Path, tmp_path: Path) -> None:
+    """``--compare gittins thompson``: baselines by name, scored on the run's tasks and trial
+    length, in the printed tables and on the plot; the JSON stays the run's."""
+    from metagym.agents.classic import baseline_for
+    from metagym.evaluation import evaluate_policy, family_for
+
+    out = tmp_path / "cmp" / "results.json"
+    done = cli("evaluate", "--run-dir", str(run), "--compare", "gittins", "thompson", "--tasks", "4", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "gittins on 4 tasks" in done.stdout and "thompson on 4 tasks" in done.stdout
+    gittins = evaluate_policy(baseline_for("gittins", family_for("MetaBandit-v0"), 10), "MetaBandit-v0", num_tasks=4)
+    row = next(line for line in done.stdout.splitlines() if line.startswith("| gittins |"))
+    assert f"{gittins['episode_returns']['mean'][0]:.2f}" in row
+    assert json.loads(out.read_text())["run_dir"] == str(run) and out.with_suffix(".png").stat().st_size > 1000
 
 
 def test_a_full_disk_ends_in_one_line_and_keeps_the_checkpoint(run: Path) -> None:

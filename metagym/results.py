@@ -161,6 +161,9 @@ def read(path: str | Path) -> Results:
 
 
 #: How each reference is drawn and named, in plot and table order.
+#: Matplotlib's tab10 colours, in its order, for the runs on a plot.
+RUN_COLOURS = ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")
+
 REFERENCE_STYLES = {
     "oracle": ("tab:green", "task oracle"),
     "bayes_optimal": ("tab:purple", "Bayes-optimal"),
@@ -211,6 +214,14 @@ def _x_label(first: Mapping[str, Any], mixed: bool) -> str:
     return "episode within the trial"
 
 
+def _run_colour(i: int) -> str:
+    """Run ``i``'s colour: tab10's, less those the references draw in (a third run is not the
+    oracle's green)."""
+    taken = {colour for colour, _ in REFERENCE_STYLES.values()}
+    free = [c for c in (f"tab:{name}" for name in RUN_COLOURS) if c not in taken]
+    return free[i % len(free)]
+
+
 def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     """Return and normalised score per episode / step: every run, and the first run's references."""
     import matplotlib
@@ -238,9 +249,9 @@ def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
         raw.fill_between(x0, ref["ci_low"], ref["ci_high"], color=colour, alpha=0.15)
         scores = first["reference_normalized_score"][key]
         norm.plot(x0, [np.nan if v is None else v for v in scores], "--", color=colour, label=label)
-    for run in results:
+    for i, run in enumerate(results):
         x, ep = _x(run, mixed), run["episode_returns"]
-        line = raw.plot(x, ep["mean"], "o-", label=run["agent"])[0]
+        line = raw.plot(x, ep["mean"], "o-", label=run["agent"], color=_run_colour(i))[0]
         raw.fill_between(x, ep["ci_low"], ep["ci_high"], alpha=0.25, color=line.get_color())
         scores = [np.nan if v is None else v for v in run["normalized_score"]]
         norm.plot(x, scores, "o-", color=line.get_color(), label=run["agent"])
@@ -271,10 +282,10 @@ def _plot_success(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[
         ref = (first.get("reference_success") or {}).get(key)
         if ref:
             ax.plot(x0, ref["mean"], "--", color=colour, label=label)
-    for run in results:
+    for i, run in enumerate(results):
         if run.get("episode_success"):
             rate = run["episode_success"]
-            line = ax.plot(_x(run, mixed), rate["mean"], "o-", label=run["agent"])[0]
+            line = ax.plot(_x(run, mixed), rate["mean"], "o-", label=run["agent"], color=_run_colour(i))[0]
             ax.fill_between(_x(run, mixed), rate["ci_low"], rate["ci_high"], alpha=0.25, color=line.get_color())
     ax.set_ylim(-0.02, 1.02)
     if not mixed:
@@ -292,10 +303,10 @@ def _plot_success(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[
 def _plot_belief(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[str, Any]) -> None:
     """The posterior's entropy per step of the trial (runs that keep a belief), with the inner
     episodes' boundaries where every episode lasts the same number of steps."""
-    for run in results:
+    for i, run in enumerate(results):
         if run.get("belief_entropy"):
             values = run["belief_entropy"]
-            ax.plot(np.arange(1, len(values) + 1), values, "-", label=run["agent"])
+            ax.plot(np.arange(1, len(values) + 1), values, "-", label=run["agent"], color=_run_colour(i))
     steps, episodes = len(first["belief_entropy"]), first["episodes_per_trial"]
     if episodes > 1 and steps % episodes == 0:
         for k in range(1, episodes):

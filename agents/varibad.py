@@ -250,12 +250,14 @@ class VariBADNetwork(MemoryNetwork):
         self.register_buffer("belief_var", torch.ones(2 * c.latent_dim))
         self.register_buffer("belief_updates", torch.zeros((), dtype=torch.long))
         self.decoded_policy = c.policy_belief == "decoded"
-        if self.decoded_policy and lay.grid is None:
-            raise ValueError(
-                f"policy_belief: 'decoded' needs a family with a position grid (a MetaGrid family), "
-                f"and {c.env_id} declares none; use 'latent'"
-            )
-        belief_inputs = lay.grid[0] * lay.grid[1] if self.decoded_policy and lay.grid else 2 * c.latent_dim
+        belief_inputs = 2 * c.latent_dim
+        if self.decoded_policy:
+            if lay.grid is None:
+                raise ValueError(
+                    f"policy_belief: 'decoded' needs a family with a position grid (a MetaGrid family), "
+                    f"and {c.env_id} declares none; use 'latent'"
+                )
+            belief_inputs = lay.grid[0] * lay.grid[1]
         self.policy_belief = nn.Sequential(nn.Linear(belief_inputs, 16), nn.Tanh())
         self.policy = nn.Sequential(nn.Linear(32, c.policy_hidden), nn.Tanh())
         self.add_heads(action_space, c.policy_hidden)

@@ -38,6 +38,7 @@ from metagym.policies import Policy
 from metagym.snapshot import env_state, object_fields, restore_env_state, restore_fields
 from metagym.streams import Streams
 from metagym.tasks import Param, Task, TaskFamily
+from metagym.vector import tasks_per_env
 
 #: Meta-World's episode length (``max_path_length``), the default horizon.
 MAX_PATH_LENGTH = 500
@@ -465,10 +466,8 @@ class _TaskVector:
         given = (options or {}).get("task")
         if given is None or isinstance(given, Task | Mapping):
             return super().reset(seed=seed, options=options)  # type: ignore[misc]
-        if not isinstance(given, Sequence) or isinstance(given, str) or len(given) != self.num_envs:
-            raise ValueError(f"options['task']: expected a task or a sequence of {self.num_envs} tasks (None: draw)")
-        tasks = [None if t is None else self.family.validate(t, f"options['task'][{i}]") for i, t in enumerate(given)]
         assert options is not None
+        tasks = tasks_per_env(self.family, self.num_envs, given, "options['task']", none="draw")
         mask = options.get("reset_mask")
         if mask is not None:  # sub-envs that do not reset keep their task and take none for later
             tasks = [t if bool(m) else None for t, m in zip(tasks, np.asarray(mask), strict=True)]

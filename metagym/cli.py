@@ -427,8 +427,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             family_for(agent.config.env_id).check_split(args.split)
     # Baselines play trials as long as the first run's (e.g. 100-pull bandits).
     env_id = agents[0].config.env_id
-    trials = getattr(agents[0].config, "episodes_per_trial", None) or family_for(env_id).episodes_per_trial
-    policies = [baseline_for(name, family_for(env_id), trials) for name in compared]
+    family = family_for(env_id)
+    trials = getattr(agents[0].config, "episodes_per_trial", None) or family.episodes_per_trial
+    policies = [baseline_for(name, family, trials) for name in compared]
     for name, policy in zip(compared, policies, strict=True):
         if policy is None:
             raise CommandError(f"--compare: the baseline {name} does not apply to {env_id}")

@@ -161,15 +161,21 @@ def read(path: str | Path) -> Results:
 
 
 #: How each reference is drawn and named, in plot and table order.
-#: Matplotlib's tab10 colours, in its order, for the runs on a plot.
-RUN_COLOURS = ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")
-
 REFERENCE_STYLES = {
     "oracle": ("tab:green", "task oracle"),
     "bayes_optimal": ("tab:purple", "Bayes-optimal"),
     "random_init": ("tab:brown", "random initialisation, fine-tuned"),
     "random": ("tab:gray", "random policy"),
 }
+
+#: The runs' colours on a plot: matplotlib's tab10, in its order, less those the references draw
+#: in (a third run is not the oracle's green).
+_TAB10 = ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")
+RUN_COLOURS = tuple(
+    colour
+    for colour in (f"tab:{name}" for name in _TAB10)
+    if colour not in {style for style, _ in REFERENCE_STYLES.values()}
+)
 
 
 def write(results: Mapping[str, Any], out: str | Path, compare: Sequence[Mapping[str, Any]] = ()) -> list[Path]:
@@ -206,20 +212,17 @@ def _x(result: Mapping[str, Any], mixed: bool) -> np.ndarray:
     return np.arange(1, result["episodes_per_trial"] + 1, dtype=float)
 
 
+def _run_colour(i: int) -> str:
+    """Run ``i``'s colour on a plot (:data:`RUN_COLOURS`, repeating)."""
+    return RUN_COLOURS[i % len(RUN_COLOURS)]
+
+
 def _x_label(first: Mapping[str, Any], mixed: bool) -> str:
     if mixed:
         return "episodes of experience on the task before the scored episode"
     if is_gradient(first):
         return "gradient steps of adaptation (each on fresh episodes)"
     return "episode within the trial"
-
-
-def _run_colour(i: int) -> str:
-    """Run ``i``'s colour: tab10's, less those the references draw in (a third run is not the
-    oracle's green)."""
-    taken = {colour for colour, _ in REFERENCE_STYLES.values()}
-    free = [c for c in (f"tab:{name}" for name in RUN_COLOURS) if c not in taken]
-    return free[i % len(free)]
 
 
 def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:

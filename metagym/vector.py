@@ -115,7 +115,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
 
     def set_tasks(self, tasks: T | Sequence[T | None] | None) -> None:
         """Pin one task (broadcast) or one per sub-env (``None`` entries unpin)."""
-        self._pinned = self._per_env(tasks, "task")
+        self._pinned = tasks_per_env(self.family, self.num_envs, tasks, "task", none="unpin")
         self._is_pinned = np.array([t is not None for t in self._pinned], dtype=bool)
         keep = np.flatnonzero(self._is_pinned)
         self._install(keep, [self._pinned[i] for i in keep])  # type: ignore[misc]
@@ -138,14 +138,6 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         if task is None:
             task = self._task_objs[index] = self.family.from_arrays(self._task_rows, index)
         return task
-
-    def _per_env(self, tasks: Any, argument: str) -> list[T | None]:
-        """Validate ``None``, one task (broadcast) or a sequence of one task/None per sub-env."""
-        if tasks is None or isinstance(tasks, Task | Mapping):
-            return [None if tasks is None else self.family.validate(tasks, argument)] * self.num_envs
-        if not isinstance(tasks, Sequence) or isinstance(tasks, str) or len(tasks) != self.num_envs:
-            raise ValueError(f"{argument}: expected a task or a sequence of {self.num_envs} tasks (None to unpin)")
-        return [None if t is None else self.family.validate(t, f"{argument}[{i}]") for i, t in enumerate(tasks)]
 
     def sample_tasks(self, n: int, split: str = "train") -> list[T]:
         """Draw ``n`` tasks of ``split`` from sub-env 0's task stream."""
@@ -277,7 +269,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         if opts.get("keep_task"):
             self._reset_envs(idx, keep_task=True)
         elif opts.get("task") is not None:
-            given = self._per_env(opts["task"], "options['task']")
+            given = tasks_per_env(self.family, self.num_envs, opts["task"], "options['task']", none="draw")
             self._reset_envs(idx, [given[i] for i in idx])
         else:
             self._reset_envs(idx)
@@ -365,6 +357,17 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
         state = self.__dict__.copy()
         state["_window"] = None
         return state
+
+
+def tasks_per_env(family: TaskFamily[Any], num_envs: int, tasks: Any, argument: str, *, none: str) -> list[Any]:
+    """Validate ``None``, one task (broadcast to every sub-env) or a sequence of one task or None
+    per sub-env, as a list of ``num_envs`` validated tasks and Nones; ``none`` says in the error
+    what a None entry means (``"unpin"`` or ``"draw"``)."""
+    if tasks is None or isinstance(tasks, Task | Mapping):
+        return [None if tasks is None else family.validate(tasks, argument)] * num_envs
+    if not isinstance(tasks, Sequence) or isinstance(tasks, str) or len(tasks) != num_envs:
+        raise ValueError(f"{argument}: expected a task or a sequence of {num_envs} tasks (None: {none})")
+    return [None if t is None else family.validate(t, f"{argument}[{i}]") for i, t in enumerate(tasks)]
 
 
 def _writable(column: np.ndarray) -> np.ndarray:

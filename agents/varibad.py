@@ -79,6 +79,7 @@ class VariBADConfig(MemoryConfig):
         "state_embedding",
         "reward_embedding",
         "policy_hidden",
+        "policy_embedding",
         "decoder_hidden",
         "vae_buffer_trials",
         "vae_batch_trials",
@@ -91,7 +92,8 @@ class VariBADConfig(MemoryConfig):
         8, "Embedding of the previous action in the encoder (0: not fed, as the reference on grids)."
     )
     reward_embedding: int = setting(8, "Embedding of the previous reward in the encoder.")
-    policy_hidden: int = setting(32, "Width of the policy's hidden layer (over state and belief embeddings of 16).")
+    policy_hidden: int = setting(32, "Width of the policy's hidden layer (over the state and belief embeddings).")
+    policy_embedding: int = setting(16, "Width of the policy's embedding of the state, and of the belief.")
     reward_decoder: Literal["auto", "cells", "mlp"] = setting(
         "auto",
         "p(r | s', m): 'cells' one Bernoulli head per cell (grid families), 'mlp' an MLP of (m, s, a, s') with "
@@ -242,7 +244,7 @@ class VariBADNetwork(MemoryNetwork):
             self.decode_embed_state = nn.Sequential(nn.Linear(lay.obs, c.state_embedding), nn.ReLU())
             self.decode_embed_action = nn.Sequential(nn.Linear(lay.action, c.state_embedding), nn.ReLU())
         # Policy pi(a | s, q(m)).
-        self.policy_state = nn.Sequential(nn.Linear(lay.obs + 2, 16), nn.Tanh())
+        self.policy_state = nn.Sequential(nn.Linear(lay.obs + 2, c.policy_embedding), nn.Tanh())
         # The posterior's mean and log-variance drift far from unit scale as the VAE trains; the
         # policy reads them standardised per feature by statistics of recent rollouts (as the
         # reference's running normalisation; buffers, so they are in the checkpoint).
@@ -258,8 +260,8 @@ class VariBADNetwork(MemoryNetwork):
                     f"and {c.env_id} declares none; use 'latent'"
                 )
             belief_inputs = lay.grid[0] * lay.grid[1]
-        self.policy_belief = nn.Sequential(nn.Linear(belief_inputs, 16), nn.Tanh())
-        self.policy = nn.Sequential(nn.Linear(32, c.policy_hidden), nn.Tanh())
+        self.policy_belief = nn.Sequential(nn.Linear(belief_inputs, c.policy_embedding), nn.Tanh())
+        self.policy = nn.Sequential(nn.Linear(2 * c.policy_embedding, c.policy_hidden), nn.Tanh())
         self.add_heads(action_space, c.policy_hidden)
 
     # -- the memory agent's interface --------------------------------------------------------

@@ -166,12 +166,19 @@ def test_the_ring_buffer_replaces_its_oldest_trials_and_grows_to_longer_ones() -
         ({"kl_weight": -0.1}, "kl_weight: expected a number >= 0"),
         ({"reward_decoder": "grid"}, "reward_decoder: expected one of"),
         ({"latent_dim": 0}, "latent_dim: expected an integer >= 1"),
+        ({"policy_embedding": 0}, "policy_embedding: expected an integer >= 1"),
     ],
 )
 def test_bad_configs_fail_clearly(kwargs: dict, words: str) -> None:
     with pytest.raises(ValueError) as error:
         tiny(**kwargs).validate()
     assert words in str(error.value)
+
+
+def test_the_policy_reads_state_and_belief_through_embeddings_of_the_configured_width() -> None:
+    net = network(tiny(policy_embedding=24, policy_hidden=40))
+    assert net.policy_state[0].out_features == net.policy_belief[0].out_features == 24
+    assert net.policy[0].in_features == 48 and net.policy[0].out_features == 40
 
 
 def test_a_cells_decoder_needs_a_position_grid() -> None:

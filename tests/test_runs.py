@@ -215,6 +215,22 @@ def test_a_full_disk_ends_in_one_line_and_keeps_the_checkpoint(run: Path) -> Non
     assert len((run / "progress.csv").read_text().splitlines()) == 1 + 10  # no row lost or repeated
 
 
+def test_a_setting_newer_than_the_runs_record_is_not_reported_at_its_default(run: Path) -> None:
+    """A run recorded before a setting existed has no entry for it in config.json: no note while
+    the checkpoint holds the default, a note when it holds something else."""
+    import json
+
+    from metagym.agents.common.trainer import config_note, load_agent
+
+    config = load_agent(run).config
+    record = run / "config.json"
+    recorded = json.loads(record.read_text())
+    record.chmod(0o644)
+    record.write_text(json.dumps({k: v for k, v in recorded.items() if k not in ("gamma", "hidden_size")}))
+    note = config_note(run, config)  # gamma is at its default (0.99), hidden_size is not (8, not 128)
+    assert note is not None and "says hidden_size missing, the checkpoint 8;" in note and "more" not in note
+
+
 @pytest.mark.parametrize(
     ("key", "value"), [("num_envs", "sixteen"), ("hidden_size", 12.5), ("env_id", 5), ("hidden_size", 64)]
 )

@@ -356,9 +356,13 @@ def config_note(run_dir: str | Path, saved: Any) -> str | None:
     record = Path(run_dir) / "config.json"
     if not record.is_file():
         return None
+    defaults: dict[str, Any] = {}
     if dataclasses.is_dataclass(saved) and not isinstance(saved, type):
+        fields = dataclasses.fields(saved)
+        defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
         saved = dataclasses.asdict(saved)
     saved = json.loads(json.dumps(saved))  # tuples as lists, as config.json holds them
+    defaults = json.loads(json.dumps(defaults))
     rule = "the checkpoint's settings are used (config.json is a record of them; start a new run to change them)"
     try:
         recorded = json.loads(record.read_text())
@@ -366,7 +370,14 @@ def config_note(run_dir: str | Path, saved: Any) -> str | None:
         return f"{record} is not readable JSON; {rule}"
     if not isinstance(recorded, dict):
         return f"{record} is not a JSON object; {rule}"
-    differ = [key for key in sorted(set(recorded) | set(saved)) if recorded.get(key, ...) != saved.get(key, ...)]
+    # A setting added after the run was recorded is missing from its config.json; the checkpoint
+    # holds its default then, which is no disagreement.
+    differ = [
+        key
+        for key in sorted(set(recorded) | set(saved))
+        if recorded.get(key, ...) != saved.get(key, ...)
+        and not (key not in recorded and key in defaults and saved.get(key) == defaults[key])
+    ]
     if not differ:
         return None
     key, more = differ[0], f" and {len(differ) - 1} more" if len(differ) > 1 else ""

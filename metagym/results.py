@@ -171,11 +171,8 @@ REFERENCE_STYLES = {
 #: The runs' colours on a plot: matplotlib's tab10, in its order, less those the references draw
 #: in (a third run is not the oracle's green).
 _TAB10 = ("blue", "orange", "green", "red", "purple", "brown", "pink", "gray", "olive", "cyan")
-RUN_COLOURS = tuple(
-    colour
-    for colour in (f"tab:{name}" for name in _TAB10)
-    if colour not in {style for style, _ in REFERENCE_STYLES.values()}
-)
+_REFERENCE_COLOURS = {colour for colour, _ in REFERENCE_STYLES.values()}
+RUN_COLOURS = tuple(c for c in (f"tab:{name}" for name in _TAB10) if c not in _REFERENCE_COLOURS)
 
 
 def write(results: Mapping[str, Any], out: str | Path, compare: Sequence[Mapping[str, Any]] = ()) -> list[Path]:

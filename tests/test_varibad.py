@@ -325,7 +325,7 @@ def test_the_belief_finds_gridnavis_goal(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_varibad_adapts_on_gridnavi(tmp_path: Path) -> None:
-    """The issue's learning test, on GridNavi itself (slow: about 3 minutes on one core). The
+    """The issue's learning test, on GridNavi itself (slow: about 4 minutes on one core). The
     ``varibad-gridnavi`` preset's run stopped after its first 150 updates (2.3M steps; the same
     updates as the preset's), scored on 210 trials from the prior: episode 2 returns clearly more
     than episode 1 (a goal found in episode 1 is walked to again), and episode 1 beats the random

@@ -50,7 +50,7 @@ from metagym.agents.common.policy_gradient import (
 from metagym.agents.common.settings import setting
 from metagym.agents.common.trainer import Algorithm, Trainer, load_agent
 from metagym.agents.common.validation import check_config
-from metagym.registration import family_of
+from metagym.registration import env_kwargs_of, family_of
 
 Params = dict[str, torch.Tensor]
 VARIANTS = ("maml", "fomaml", "reptile", "pretrained")
@@ -61,6 +61,11 @@ class MAMLConfig:
     """Everything that defines a MAML-family run (saved as ``config.json``)."""
 
     env_id: str = setting("PointNav2D-v0", "Family id to meta-train on.")
+    env_kwargs: dict[str, Any] | None = setting(  # noqa: RUF009 (a None default, not a shared dict)
+        None,
+        "Keyword arguments of gymnasium.make for the family (a JSON object, e.g. '{\"horizon\": 100}' for "
+        "Meta-World's episode length), used wherever the run makes its env; none: the id's own.",
+    )
     variant: str = setting("maml", "maml, fomaml, reptile, or pretrained (the paper's multi-task control).")
     total_steps: int = setting(4_000_000, "Environment steps to train for.")
     meta_batch_size: int = setting(20, "Tasks per meta-update.")
@@ -273,7 +278,7 @@ class MAMLAgent:
     def reinitialised(self, seed: int) -> MAMLAgent:
         """A freshly initialised agent with the same config (the random-initialisation control)."""
         torch.manual_seed(seed)
-        env = gym.make(self.config.env_id)
+        env = gym.make(self.config.env_id, **env_kwargs_of(self.config))
         return MAMLAgent(self.config, env.observation_space, env.action_space, str(self.device))
 
     @property
@@ -317,9 +322,12 @@ class Sampler:
         # NEXT_STEP: a sub-env whose episode ended resets on its next step (masked out below)
         # while the others play on; DISABLED would refuse to step it at all.
         self.envs: Any = gym.make_vec(
-            c.env_id, num_envs=tasks_per_batch * self.per_task, autoreset_mode=AutoresetMode.NEXT_STEP
+            c.env_id,
+            num_envs=tasks_per_batch * self.per_task,
+            autoreset_mode=AutoresetMode.NEXT_STEP,
+            **env_kwargs_of(c),
         )
-        self.horizon = family_of(gym.make(c.env_id, disable_env_checker=True)).horizon
+        self.horizon = family_of(gym.make(c.env_id, disable_env_checker=True, **env_kwargs_of(c))).horizon
         self.generator = torch.Generator(agent.device).manual_seed(seed)
         self.seed = seed
         self.calls = 0
@@ -388,7 +396,7 @@ class MAML(Algorithm):
         torch.set_num_threads(config.torch_threads)
         task_seq, init_seq, sample_seq = np.random.SeedSequence(config.seed).spawn(3)
         self.task_rng = np.random.default_rng(task_seq)
-        env = gym.make(config.env_id)
+        env = gym.make(config.env_id, **env_kwargs_of(config))
         self.family = family_of(env)
         torch.manual_seed(int(init_seq.generate_state(1)[0]))
         self.agent = MAMLAgent(config, env.observation_space, env.action_space, device)
@@ -407,7 +415,7 @@ class MAML(Algorithm):
 
     @classmethod
     def agent_from(cls, config: MAMLConfig, state: dict[str, Any], path: str | Path, device: str = "cpu") -> MAMLAgent:
-        env = gym.make(config.env_id)
+        env = gym.make(config.env_id, **env_kwargs_of(config))
         agent = MAMLAgent(config, env.observation_space, env.action_space, device)
         agent.params = checked_params(agent.params, field(state, "params", dict, path), path)
         return agent

@@ -171,10 +171,12 @@ class Layout(NamedTuple):
         return torch.cat([state, flags], -1), tokens[..., o : o + a], tokens[..., o + a : o + a + 1], state
 
 
-def layout_of(env_id: str, action_space: spaces.Space[Any], token_dim: int, reward_decoder: str) -> Layout:
-    """The token layout of ``env_id``'s trials, asked of the family env (its reward bounds and
-    position grid)."""
-    env = gym.make(env_id, disable_env_checker=True)
+def layout_of(
+    env_id: str, action_space: spaces.Space[Any], token_dim: int, reward_decoder: str, env_kwargs: Any = None
+) -> Layout:
+    """The token layout of ``env_id``'s trials (made with ``env_kwargs``), asked of the family
+    env (its reward bounds and position grid)."""
+    env = gym.make(env_id, disable_env_checker=True, **(env_kwargs or {}))
     family = family_of(env)
     grid = getattr(env.unwrapped, "position_grid", None)
     view = getattr(env.unwrapped, "position_view", None)
@@ -496,7 +498,8 @@ class VariBAD(OnPolicy):
         cls, config: VariBADConfig, observation_space: spaces.Space[Any], action_space: spaces.Space[Any]
     ) -> VariBADNetwork:
         dim = int(np.prod(observation_space.shape or (1,)))
-        return VariBADNetwork(layout_of(config.env_id, action_space, dim, config.reward_decoder), action_space, config)
+        layout = layout_of(config.env_id, action_space, dim, config.reward_decoder, config.env_kwargs)
+        return VariBADNetwork(layout, action_space, config)
 
     @classmethod
     def build_agent(cls, config: Any, observation_space: spaces.Space[Any], action_space: spaces.Space[Any]) -> Any:

@@ -23,7 +23,7 @@ import numpy as np
 import metagym
 from metagym.backends import BACKENDS
 from metagym.evaluation import TASKS_PER_BLOCK
-from metagym.registration import check_family_id, family_of
+from metagym.registration import check_family_id, env_kwargs_of, family_of
 from metagym.runs import new_run, resumed_run, run_agent, run_config
 
 
@@ -178,7 +178,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
                     Run(env_id, agent, seed, steps.get(agent), args.preset, args.tasks, device) for seed in args.seeds
                 ]
             else:  # a classic baseline: nothing to train, one run
-                runs.append(Run(env_id, agent, None, None, None, args.tasks))
+                runs.append(Run(env_id, agent, None, None, args.preset, args.tasks))
     if not runs:
         raise CommandError("--agents: none of them applies to any --env; nothing to run")
     out = Path(args.out)
@@ -422,12 +422,17 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
             if not gradient(agent):
                 raise CommandError(f"--inner-lr: {run} holds a memory agent, which takes no gradient steps")
         agents = [_with_inner_lr(agent, args.inner_lr) for agent in agents]
+    env_id, env_kwargs = agents[0].config.env_id, env_kwargs_of(agents[0].config)
+    for run, agent in zip(runs[1:], agents[1:], strict=True):  # one plot, one family env
+        if (agent.config.env_id, env_kwargs_of(agent.config)) != (env_id, env_kwargs):
+            raise CommandError(
+                f"--compare: {run} trains on {agent.config.env_id} {env_kwargs_of(agent.config)}, "
+                f"{args.run_dir} on {env_id} {env_kwargs}; runs compared must share the family env"
+            )
+    family = family_for(env_id, env_kwargs)
     if args.split is not None:
-        for agent in agents:
-            family_for(agent.config.env_id).check_split(args.split)
+        family.check_split(args.split)
     # Baselines play trials as long as the first run's (e.g. 100-pull bandits).
-    env_id = agents[0].config.env_id
-    family = family_for(env_id)
     trials = getattr(agents[0].config, "episodes_per_trial", None) or family.episodes_per_trial
     policies = [baseline_for(name, family, trials) for name in compared]
     for name, policy in zip(compared, policies, strict=True):
@@ -442,7 +447,9 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
         results[-1] = dataclasses.replace(results[-1], run_dir=str(run))
     for policy in policies:
         assert policy is not None
-        results.append(evaluate_policy(policy, env_id, args.split, args.tasks, args.seed, trials, **how))
+        results.append(
+            evaluate_policy(policy, env_id, args.split, args.tasks, args.seed, trials, env_kwargs=env_kwargs, **how)
+        )
     if results[0]["task_sampling"].get("remainder"):
         how = results[0]["task_sampling"]
         print(
@@ -478,10 +485,13 @@ def cmd_render(args: argparse.Namespace) -> None:
     if args.results is not None:
         frames = replayed(agent, Path(args.results), args.task_index)
     else:
-        task = held_out_tasks(agent.config.env_id, args.split, args.task_index + 1, args.seed)[args.task_index]
+        config = agent.config
+        task = held_out_tasks(config.env_id, args.split, args.task_index + 1, args.seed, env_kwargs_of(config))[
+            args.task_index
+        ]
         frames = play_adaptation(agent, task, args.seed) if gradient(agent) else play_trial(agent, task, args.seed)
     # Long episodes (Meta-World's 500 steps, CartPole's) show at most about 100 frames each.
-    every = args.every or -(-family_for(agent.config.env_id).horizon // 100)
+    every = args.every or -(-family_for(agent.config.env_id, env_kwargs_of(agent.config)).horizon // 100)
     frames = frames[::every]
     if args.human:
         window = Window("metagym render", 8)
@@ -579,7 +589,10 @@ def play_trial(
 
     torch.manual_seed(seed)
     trial_env = metagym.trial_id(agent.config.env_id)
-    env = gym.make(trial_env, render_mode="rgb_array", episodes_per_trial=agent.config.episodes_per_trial)
+    config = agent.config
+    env = gym.make(
+        trial_env, render_mode="rgb_array", episodes_per_trial=config.episodes_per_trial, **env_kwargs_of(config)
+    )
     k = env.get_wrapper_attr("episodes_per_trial")
     obs, _ = env.reset(seed=seed, options={"task": task})
     state, start, episode, running, total = None, np.ones(1, dtype=bool), 0, 0.0, 0.0
@@ -625,7 +638,7 @@ def play_adaptation(agent: Any, task: Any, seed: int, steps: int = 3) -> list[An
     """One greedy episode on ``task`` before and after each of ``steps`` adaptation steps, as frames."""
     from metagym.render import caption
 
-    env = gym.make(agent.config.env_id, render_mode="rgb_array")
+    env = gym.make(agent.config.env_id, render_mode="rgb_array", **env_kwargs_of(agent.config))
     frames = []
     for k, params in enumerate(agent.adapted_params(task, steps, seed)):
         obs, _ = env.reset(seed=seed + k, options={"task": task})
@@ -671,7 +684,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     print("3/3 rendering one adaptation trial")
     from metagym.evaluation import held_out_tasks
 
-    task = held_out_tasks(config.env_id, "train", 1, args.seed)[0]
+    task = held_out_tasks(config.env_id, "train", 1, args.seed, env_kwargs_of(config))[0]
     gif = out / "trial.gif"
     save_video(imageio, gif, play_trial(trainer.agent, task, args.seed), "--out")
     print("results: " + ", ".join(str(p) for p in paths) + f"\nGIF of one trial: {gif}")

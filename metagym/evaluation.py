@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
@@ -42,7 +42,7 @@ from gymnasium.vector import AutoresetMode
 
 from metagym.backends import check_backend, map_calls
 from metagym.policies import Policy, RandomPolicy, run_trials
-from metagym.registration import check_family_id, family_of
+from metagym.registration import check_env_kwargs, check_family_id, env_kwargs_of, family_of
 from metagym.results import Results, Summary
 from metagym.tasks import Task, TaskFamily
 from metagym.wrappers import make_trial_vector
@@ -54,9 +54,9 @@ ORACLE_FRACTION = 0.8
 TASKS_PER_BLOCK = 50
 
 
-def family_for(env_id: str) -> TaskFamily[Any]:
-    """The task family of a family id."""
-    return family_of(gym.make(env_id, disable_env_checker=True))
+def family_for(env_id: str, env_kwargs: dict[str, Any] | None = None) -> TaskFamily[Any]:
+    """The task family of a family id (made with ``env_kwargs``)."""
+    return family_of(gym.make(env_id, disable_env_checker=True, **(env_kwargs or {})))
 
 
 def default_split(family: TaskFamily[Any]) -> str:
@@ -71,7 +71,7 @@ def distribution_of(family: TaskFamily[Any], split: str) -> str:
 
 
 def evaluation_tasks(
-    env_id: str, split: str | None, num_tasks: int, seed: int
+    env_id: str, split: str | None, num_tasks: int, seed: int, env_kwargs: dict[str, Any] | None = None
 ) -> tuple[list[Task], str, dict[str, Any]]:
     """The tasks evaluation with ``seed`` scores: (tasks, split, how they were chosen).
 
@@ -79,7 +79,7 @@ def evaluation_tasks(
     ``num_tasks % m`` distinct tasks drawn without replacement (the results say so); any other
     split is sampled with a generator seeded by ``seed``.
     """
-    return _tasks(family_for(env_id), split, num_tasks, seed)
+    return _tasks(family_for(env_id, env_kwargs), split, num_tasks, seed)
 
 
 def _tasks(
@@ -100,9 +100,11 @@ def _tasks(
     return tasks, split, how
 
 
-def held_out_tasks(env_id: str, split: str | None, num_tasks: int, seed: int) -> list[Task]:
+def held_out_tasks(
+    env_id: str, split: str | None, num_tasks: int, seed: int, env_kwargs: dict[str, Any] | None = None
+) -> list[Task]:
     """The ``num_tasks`` tasks of ``split`` (None: the default) that evaluation with ``seed`` uses."""
-    return evaluation_tasks(env_id, split, num_tasks, seed)[0]
+    return evaluation_tasks(env_id, split, num_tasks, seed, env_kwargs)[0]
 
 
 def block_seed(seed: int, start: int) -> int:
@@ -141,7 +143,8 @@ def _play_block(
     import torch
 
     torch.manual_seed(block_seed(seed, start))
-    envs = make_trial_vector(len(tasks), agent.config.env_id, episodes, AutoresetMode.SAME_STEP)
+    config = agent.config
+    envs = make_trial_vector(len(tasks), config.env_id, episodes, AutoresetMode.SAME_STEP, **env_kwargs_of(config))
     envs.set_attr("task", list(tasks))
     obs, _ = envs.reset(seed=seed + start)
     n = len(tasks)
@@ -195,10 +198,15 @@ def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task,
         raise ValueError("results: replaying a gradient agent's scored episodes is not supported; render without it")
     if results.get("env") != agent.config.env_id:
         raise ValueError(f"results: they score {results.get('env')!r}, but the run trains {agent.config.env_id!r}")
+    if (results.get("env_kwargs") or {}) != env_kwargs_of(agent.config):
+        raise ValueError(
+            f"results: they score env kwargs {results.get('env_kwargs')!r}, "
+            f"but the run trains with {agent.config.env_kwargs!r}"
+        )
     count = int(results["num_tasks"])
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
         raise ValueError(f"task_index: expected an integer from 0 to {count - 1} (the results score {count} tasks)")
-    family = family_for(agent.config.env_id)
+    family = family_for(agent.config.env_id, env_kwargs_of(agent.config))
     tasks = [family.task_type.from_json(json.dumps(t)) for t in results["tasks"]]
     size, seed, episodes = int(results["tasks_per_block"]), int(results["seed"]), int(results["episodes_per_trial"])
     start = index - index % size
@@ -222,13 +230,15 @@ def reference_trials(
     split: str | None = None,
     start: int = 0,
     success: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """The random, task-oracle and (where computable) Bayes-optimal references on the same
     tasks and seeds (``tasks`` are tasks ``start, start + 1, ...``, as for :func:`agent_trials`).
     The Bayes-optimal policy is optimal for trials of ``episodes`` episodes on tasks drawn from
     ``split`` (the family's prior where the split is its whole prior). With ``success``, for a
-    family that reports it, each one's per-episode success (1/0) too, as ``"success:<name>"``."""
-    env = gym.make(env_id)
+    family that reports it, each one's per-episode success (1/0) too, as ``"success:<name>"``.
+    ``env_kwargs``: the family env's make kwargs (a run's)."""
+    env = gym.make(env_id, **(env_kwargs or {}))
     family = family_of(env)
     policies: dict[str, Policy] = {"random": RandomPolicy(env.action_space), "oracle": family.oracle_policy()}
     bayes = family.bayes_optimal_policy(split or default_split(family), episodes)
@@ -253,13 +263,17 @@ class _Plan:
     seed: int
     deterministic: bool
     steps: int | None  # adaptation steps of a gradient agent; None for a memory agent
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # the family env's make kwargs
 
 
 def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[Task]) -> dict[str, np.ndarray]:
     """The agent's and the references' returns on one block of tasks (one torch thread)."""
     if isinstance(agent, Policy):  # a classic baseline: played like the references
-        out = {"agent": run_trials(gym.make(plan.env_id), agent, tasks, plan.episodes, plan.seed, start)}
-        return out | reference_trials(plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start)
+        env = gym.make(plan.env_id, **plan.env_kwargs)
+        out = {"agent": run_trials(env, agent, tasks, plan.episodes, plan.seed, start)}
+        return out | reference_trials(
+            plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start, env_kwargs=plan.env_kwargs
+        )
     import torch
 
     threads = torch.get_num_threads()
@@ -271,7 +285,9 @@ def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[
             )
             out = {"agent": returns} | ({} if beliefs is None else {"belief_entropy": beliefs})
             out |= {} if success is None else {"success:agent": success}
-            return out | reference_trials(plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start, success=True)
+            return out | reference_trials(
+                plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start, True, plan.env_kwargs
+            )
         noise = block_seed(plan.seed, start)
         out = {}
         for key, who in (("agent", agent), ("random_init", control)):
@@ -280,7 +296,8 @@ def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[
                 out |= {} if success is None else {f"success:{key}": success}
             else:
                 out[key] = who.adaptation_returns(tasks, plan.steps, noise, plan.deterministic)
-        singles = reference_trials(plan.env_id, tasks, 1, plan.seed, plan.split, start, success="success:agent" in out)
+        reports = "success:agent" in out
+        singles = reference_trials(plan.env_id, tasks, 1, plan.seed, plan.split, start, reports, plan.env_kwargs)
         for key in ("bayes_optimal", "success:bayes_optimal"):  # optimal for one episode, not this budget
             singles.pop(key, None)
         return out | {key: np.repeat(value, plan.steps + 1, axis=1) for key, value in singles.items()}
@@ -386,11 +403,11 @@ def evaluate_gradient(
     arguments are :func:`evaluate`'s.
     """
     _check_how(seed, tasks_per_block, backend)
-    env_id = agent.config.env_id
-    family = family_for(env_id)
+    env_id, env_kwargs = agent.config.env_id, env_kwargs_of(agent.config)
+    family = family_for(env_id, env_kwargs)
     tasks, split, how = _tasks(family, split, num_tasks, seed)
     control = agent.reinitialised(seed + 1)
-    plan = _Plan(env_id, split, 1, seed, deterministic, steps)
+    plan = _Plan(env_id, split, 1, seed, deterministic, steps, env_kwargs)
     scored = _score(agent, control, plan, tasks, tasks_per_block, backend, address, progress)
     returns = scored.pop("agent")
     success = _pop_success(scored)
@@ -448,10 +465,11 @@ def evaluate(
             agent, split, num_tasks, seed, name, 3, deterministic, backend, address, tasks_per_block, progress
         )
     _check_how(seed, tasks_per_block, backend)
-    env_id, family = agent.config.env_id, family_for(agent.config.env_id)
+    env_id, env_kwargs = agent.config.env_id, env_kwargs_of(agent.config)
+    family = family_for(env_id, env_kwargs)
     episodes = agent.config.episodes_per_trial or family.episodes_per_trial
     tasks, split, how = _tasks(family, split, num_tasks, seed)
-    plan = _Plan(env_id, split, episodes, seed, deterministic, None)
+    plan = _Plan(env_id, split, episodes, seed, deterministic, None, env_kwargs)
     scored = _score(agent, None, plan, tasks, tasks_per_block, backend, address, progress)
     returns = scored.pop("agent")
     beliefs = scored.pop("belief_entropy", None)
@@ -472,15 +490,19 @@ def evaluate(
 
 
 class _Scored:
-    """A user's memory agent with the ``config`` the protocol reads (env id, K)."""
+    """A user's memory agent with the ``config`` the protocol reads (env id and kwargs, K)."""
 
     kind = "memory"
 
-    def __init__(self, agent: Any, env_id: str, episodes_per_trial: int | None) -> None:
+    def __init__(
+        self, agent: Any, env_id: str, episodes_per_trial: int | None, env_kwargs: dict[str, Any] | None = None
+    ) -> None:
         from types import SimpleNamespace
 
         self.agent = agent
-        self.config = SimpleNamespace(env_id=env_id, episodes_per_trial=episodes_per_trial, selected_on="")
+        self.config = SimpleNamespace(
+            env_id=env_id, episodes_per_trial=episodes_per_trial, selected_on="", env_kwargs=env_kwargs
+        )
 
     def predict(self, obs: np.ndarray, state: Any, episode_start: np.ndarray, deterministic: bool) -> Any:
         return self.agent.predict(obs, state, episode_start, deterministic)
@@ -497,6 +519,7 @@ def evaluate_agent(
     deterministic: bool = False,
     backend: str = "local",
     address: str | None = None,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> Results:
     """Score your own memory agent (RL²-style, or SB3-contrib's RecurrentPPO as it is) with the
     adaptation protocol, beside the family's references on the same tasks and seeds.
@@ -519,6 +542,7 @@ def evaluate_agent(
         name: The agent's name in tables and plots (default: its class name).
         deterministic: Passed to ``predict``.
         backend, address: As for :func:`evaluate` (on Ray the agent must pickle).
+        env_kwargs: Make kwargs of the family env (e.g. ``{"horizon": 100}``); None: the id's own.
 
     Returns:
         The :class:`~metagym.results.Results` that :func:`write` saves and plots.
@@ -528,7 +552,7 @@ def evaluate_agent(
         raise TypeError(
             f"agent: expected an object with predict(obs, state, episode_start, deterministic), got {agent!r}"
         )
-    scored = _Scored(agent, env_id, episodes_per_trial)
+    scored = _Scored(agent, env_id, episodes_per_trial, check_env_kwargs(env_id, env_kwargs))
     return evaluate(
         scored, split, num_tasks, seed, name or type(agent).__name__, deterministic, backend=backend, address=address
     )
@@ -546,10 +570,12 @@ def evaluate_policy(
     address: str | None = None,
     tasks_per_block: int = TASKS_PER_BLOCK,
     progress: bool = False,
+    env_kwargs: dict[str, Any] | None = None,
 ) -> Results:
     """Score a :class:`metagym.policies.Policy` (a classic baseline such as UCB1 or PSRL, or
     your own) with the adaptation protocol: the same tasks, seeds and results as :func:`evaluate`,
-    each trial played like the references (:func:`metagym.policies.run_trials`).
+    each trial played like the references (:func:`metagym.policies.run_trials`). The arguments
+    are :func:`evaluate_agent`'s (``env_kwargs``: the family env's make kwargs).
 
     Example:
         >>> from metagym.agents.classic import ThompsonSampling
@@ -561,13 +587,14 @@ def evaluate_policy(
     if not isinstance(policy, Policy):
         raise TypeError(f"policy: expected a metagym.policies.Policy, got {policy!r}")
     _check_how(seed, tasks_per_block, backend)
-    family = family_for(env_id)
+    env_kwargs = check_env_kwargs(env_id, env_kwargs)
+    family = family_for(env_id, env_kwargs)
     episodes = episodes_per_trial or family.episodes_per_trial
     tasks, split, how = _tasks(family, split, num_tasks, seed)
-    plan = _Plan(env_id, split, episodes, seed, False, None)
+    plan = _Plan(env_id, split, episodes, seed, False, None, env_kwargs)
     scored = _score(policy, None, plan, tasks, tasks_per_block, backend, address, progress)
     returns = scored.pop("agent")
-    holder = _Scored(policy, env_id, episodes)
+    holder = _Scored(policy, env_id, episodes, env_kwargs)
     holder.config.selected_on = getattr(policy, "selected_on", "")
     name = name or policy.name
     experience = list(range(episodes))
@@ -618,6 +645,7 @@ def _results(
         tasks=[json.loads(task.to_json()) for task in tasks],
         task_returns=returns.tolist(),
         reward_version=getattr(family, "reward_version", None),
+        env_kwargs=env_kwargs_of(agent.config) or None,
     )
 
 

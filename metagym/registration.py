@@ -228,6 +228,36 @@ def check_family_id(env_id: Any, argument: str = "env_id") -> str:
     return env_id
 
 
+#: Make kwargs a run's ``env_kwargs`` may not set: the trial wrapper, rendering and the vector
+#: API set these themselves (``episodes_per_trial`` is the agent's own setting).
+RESERVED_ENV_KWARGS = ("render_mode", "episodes_per_trial", "max_episode_steps", "num_envs", "autoreset_mode", "env_id")
+
+
+def env_kwargs_of(config: Any) -> dict[str, Any]:
+    """The make kwargs of a run (its config's ``env_kwargs``; {} for a config without them)."""
+    return dict(getattr(config, "env_kwargs", None) or {})
+
+
+def check_env_kwargs(env_id: str, env_kwargs: Any, argument: str = "env_kwargs") -> dict[str, Any]:
+    """``env_kwargs`` as a dict if ``gymnasium.make(env_id, **env_kwargs)`` makes the family env
+    (e.g. ``{"horizon": 100}`` for Meta-World's episode length); else ValueError naming
+    ``argument``, the kwarg and the error. None is {}."""
+    if env_kwargs is None:
+        return {}
+    if not isinstance(env_kwargs, dict) or not all(isinstance(key, str) for key in env_kwargs):
+        raise ValueError(f"{argument}: expected an object of make kwargs, e.g. {{'horizon': 100}}, got {env_kwargs!r}")
+    for key in RESERVED_ENV_KWARGS:
+        if key in env_kwargs:
+            raise ValueError(f"{argument}: {key!r} is set by metagym itself (it sets {list(RESERVED_ENV_KWARGS)})")
+    if env_kwargs:
+        try:
+            env = gym.make(env_id, disable_env_checker=True, **env_kwargs)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{argument}: gymnasium.make({env_id!r}, **{env_kwargs!r}) failed: {error}") from None
+        env.close()
+    return dict(env_kwargs)
+
+
 def family_of(env: gym.Env[Any, Any]) -> TaskFamily[Any]:
     """The task family of a metagym env (wrapped or not), or TypeError naming ``env``."""
     family = getattr(env.unwrapped, "family", None)

@@ -118,6 +118,8 @@ class Results(_Record):
     """The references' success rate per episode, beside :attr:`episode_success`."""
     reward_version: str | None = None
     """The family's reward function, where it has versions (Meta-World: ``"v2"``)."""
+    env_kwargs: dict[str, Any] | None = None
+    """The make kwargs the family env was made with (a run's ``env_kwargs``), where any were set."""
 
     def _keys(self) -> list[str]:  # the 80%-of-oracle indices are kept when None (never reached)
         always = {"selection_split", "scored_index_to_80pct_oracle", "episodes_to_80pct_oracle"}
@@ -266,7 +268,7 @@ def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     norm.set_ylabel("normalised score (0 random, 1 oracle)")
     norm.axhline(0.0, color="black", linewidth=0.5)
     where = "prior" if first["distribution"] == "prior" else f"{first['split']} split"
-    raw.set_title(f"{first['env']}: {first['num_tasks']} tasks ({where}), {first['actions']} actions", fontsize=9)
+    raw.set_title(f"{env_name(first)}: {first['num_tasks']} tasks ({where}), {first['actions']} actions", fontsize=9)
     norm.set_title("normalised score", fontsize=9)
     raw.legend(fontsize=7)
     fig.tight_layout()
@@ -324,6 +326,12 @@ def _cell(mean: float, data: Mapping[str, Any], i: int) -> str:
     return f"{mean:.2f} [{low:.2f}, {high:.2f}]"
 
 
+def env_name(result: Any) -> str:
+    """The scored family id, with the make kwargs it was made with where any were set."""
+    kwargs = result.get("env_kwargs")
+    return result["env"] + (" " + ", ".join(f"{k}={v!r}" for k, v in kwargs.items()) if kwargs else "")
+
+
 def table(result: Mapping[str, Any]) -> str:
     """A Markdown table of mean return per episode (or gradient step) with 95% intervals: the
     agent and every reference."""
@@ -337,7 +345,7 @@ def table(result: Mapping[str, Any]) -> str:
     rule = "|---|" + "---:|" * (len(shown) + 1)
     where = "its prior" if result["distribution"] == "prior" else f"the {result['split']} split"
     title = (
-        f"{result['agent']} on {result['num_tasks']} tasks of {result['env']} ({where}, {result['actions']} actions)"
+        f"{result['agent']} on {result['num_tasks']} tasks of {env_name(result)} ({where}, {result['actions']} actions)"
     )
     rows = [title, head, rule]
     trial = result["trial_return"]

@@ -98,7 +98,8 @@ def cpus_of(run: Run) -> int:
 @dataclass(frozen=True)
 class Run:
     """One cell of a sweep: a family, an agent and a seed (None: an untrained baseline),
-    trained for ``steps``."""
+    trained for ``steps``. Every cell of a family plays the same env: made with the make kwargs
+    (``env_kwargs``) of ``preset`` where it sets them, else as registered."""
 
     env: str
     agent: str
@@ -110,6 +111,13 @@ class Run:
 
     def folder(self, out: Path) -> Path:
         return out / self.env / self.agent / ("untrained" if self.seed is None else f"seed-{self.seed}")
+
+    @property
+    def env_kwargs(self) -> dict[str, Any] | None:
+        """The family env's make kwargs: ``preset``'s, or None (the id as registered)."""
+        from metagym.presets import preset
+
+        return preset(self.preset).config.get("env_kwargs") if self.preset is not None else None
 
 
 def _publish(folder: Path, score: Any) -> Results:
@@ -128,11 +136,12 @@ def _baseline(run: Run, folder: Path) -> Results:
     from metagym.evaluation import evaluate_policy, family_for
     from metagym.results import write
 
-    family = family_for(run.env)
+    family = family_for(run.env, run.env_kwargs)
     policy = baseline_for(run.agent, family, family.episodes_per_trial)
     if policy is None:
         raise ValueError(f"agents: {run.agent} does not apply to {run.env}")
-    return _publish(folder, lambda staged: write(evaluate_policy(policy, run.env, num_tasks=run.tasks), staged))
+    scored = evaluate_policy(policy, run.env, num_tasks=run.tasks, env_kwargs=run.env_kwargs)
+    return _publish(folder, lambda staged: write(scored, staged))
 
 
 def _recurrent_ppo(run: Run, folder: Path) -> Results:
@@ -148,7 +157,7 @@ def _recurrent_ppo(run: Run, folder: Path) -> Results:
     from metagym.results import write
 
     steps = run.steps or (presets()[run.preset].steps if run.preset else RECURRENT_PPO_STEPS)
-    vec = make_vec_env(trial_id(run.env), n_envs=8, seed=run.seed)
+    vec = make_vec_env(trial_id(run.env), n_envs=8, seed=run.seed, env_kwargs=run.env_kwargs)
     model = RecurrentPPO("MlpLstmPolicy", vec, seed=run.seed, verbose=0, device="cpu")
     weights = folder / "run" / "policy.pt"
     if weights.is_file():  # trained before an interruption; a tensor file, read without running code
@@ -157,10 +166,14 @@ def _recurrent_ppo(run: Run, folder: Path) -> Results:
         model.learn(total_timesteps=steps)
         with replaced_atomically(weights, binary=True) as handle:
             torch.save(model.policy.state_dict(), handle)
-        info = {"agent": RECURRENT_PPO, "env": run.env, "seed": run.seed, "steps": steps, "n_envs": 8}
+        info: dict[str, Any] = {"agent": RECURRENT_PPO, "env": run.env, "seed": run.seed, "steps": steps, "n_envs": 8}
+        info |= {"env_kwargs": run.env_kwargs} if run.env_kwargs else {}
         (folder / "run" / "config.json").write_text(json.dumps(info, indent=2) + "\n")
     return _publish(
-        folder, lambda staged: write(evaluate_agent(model, run.env, num_tasks=run.tasks, name="RecurrentPPO"), staged)
+        folder,
+        lambda staged: write(
+            evaluate_agent(model, run.env, num_tasks=run.tasks, name="RecurrentPPO", env_kwargs=run.env_kwargs), staged
+        ),
     )
 
 
@@ -187,7 +200,10 @@ def run_one(run: Run, out: str) -> Results:
         if chosen is not None and chosen.agent != run.agent:
             raise ValueError(f"preset: {chosen.name} trains {chosen.agent}, not {run.agent}")
         steps = run.steps if run.steps is not None else (chosen.steps if chosen is not None else 1_000_000)
-        config = run_config(run.agent, run.env, steps, run.seed or 0, chosen)
+        # A default preset's env kwargs are left out: every cell of the family plays one env.
+        own = run.preset is None and chosen is not None and "env_kwargs" in chosen.config
+        options = {"env_kwargs": None} if own else {}
+        config = run_config(run.agent, run.env, steps, run.seed or 0, chosen, options)
         train_run(config, run_dir, overwrite=True, progress=False, device=run.device)
     agent = load_run(run_dir, run.device)
 

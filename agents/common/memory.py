@@ -40,6 +40,7 @@ from metagym.agents.common.gae import gae
 from metagym.agents.common.settings import setting
 from metagym.agents.common.trainer import Algorithm
 from metagym.agents.common.validation import check_config
+from metagym.registration import env_kwargs_of
 from metagym.snapshot import env_state, restore_env_state
 from metagym.wrappers import make_trial_vector
 
@@ -55,6 +56,11 @@ class MemoryConfig:
         "MetaGrid-GridNavi-v0", "Family id to meta-train on (its trial form is built with episodes_per_trial)."
     )
     episodes_per_trial: int | None = setting(None, "Episodes per trial, K; none: the family's default.")
+    env_kwargs: dict[str, Any] | None = setting(  # noqa: RUF009 (a None default, not a shared dict)
+        None,
+        "Keyword arguments of gymnasium.make for the family (a JSON object, e.g. '{\"horizon\": 100}' for "
+        "Meta-World's episode length), used wherever the run makes its env; none: the id's own.",
+    )
     total_steps: int = setting(1_000_000, "Environment steps to train for.")
     num_envs: int = setting(256, "Trials in flight (sub-envs of the batched trial env).")
     rollout_steps: int = setting(128, "Steps per sub-env per update: the truncated-BPTT window.")
@@ -294,7 +300,11 @@ def _seeds(seed: int) -> tuple[int, int, np.random.Generator]:
 def make_envs(config: MemoryConfig, num_envs: int | None = None, autoreset: str = "SameStep") -> Any:
     """The batched trial env for ``config`` (``num_envs`` sub-envs)."""
     return make_trial_vector(
-        num_envs or config.num_envs, config.env_id, config.episodes_per_trial, autoreset_mode=autoreset
+        num_envs or config.num_envs,
+        config.env_id,
+        config.episodes_per_trial,
+        autoreset_mode=autoreset,
+        **env_kwargs_of(config),
     )
 
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from metagym.registration import check_family_id
+from metagym.registration import check_env_kwargs, check_family_id
 from metagym.tasks import SPLITS
 
 
@@ -23,7 +23,7 @@ def check_config(
     Every float field must be finite, whatever group it is in.
 
     Args:
-        config: A config dataclass with an ``env_id`` field.
+        config: A config dataclass with an ``env_id`` field (and optionally ``env_kwargs``).
         counts: Fields that must be integers >= 1.
         positive: Fields that must be numbers > 0.
         unit: Fields that must be numbers in [0, 1].
@@ -40,6 +40,7 @@ def check_config(
         if not getattr(config, name) >= 0:
             raise ValueError(f"{name}: expected a number >= 0, got {getattr(config, name)!r}")
     check_family_id(config.env_id)
+    check_env_kwargs(config.env_id, getattr(config, "env_kwargs", None))
     seed = getattr(config, "seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")

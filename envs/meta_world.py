@@ -454,11 +454,10 @@ class _TaskVector:
         """Every sub-env's current task."""
         return list(self.get_attr("task"))  # type: ignore[attr-defined]
 
-    def set_tasks(self, tasks: Sequence[MetaWorldTask | None]) -> None:
-        """Pin one task per sub-env (later resets keep it; ``None`` unpins that sub-env)."""
-        if len(tasks) != self.num_envs:
-            raise ValueError(f"tasks: expected {self.num_envs} tasks (one per sub-env), got {len(tasks)}")
-        self.set_attr("task", [None if t is None else self.family.validate(t, "tasks") for t in tasks])  # type: ignore[attr-defined]
+    def set_tasks(self, tasks: MetaWorldTask | Sequence[MetaWorldTask | None] | None) -> None:
+        """Pin one task (broadcast) or one per sub-env, as metagym's own vector envs (later resets
+        keep it; ``None`` unpins)."""
+        self.set_attr("task", tasks_per_env(self.family, self.num_envs, tasks, "task", none="unpin"))  # type: ignore[attr-defined]
 
     def reset(self, *, seed: Any = None, options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
         """Gymnasium's reset; ``options["task"]`` may also be a sequence of one task (or None: the

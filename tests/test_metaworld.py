@@ -168,6 +168,22 @@ def test_async_vector_env_equals_sync_and_has_per_env_tasks() -> None:
         np.testing.assert_array_equal(x, y)
 
 
+def test_set_tasks_takes_what_metagyms_vector_envs_take() -> None:
+    """One task broadcast, one per sub-env (None unpins), or None; a wrong length names ``task``."""
+    family = gym.make("MetaWorld-ML1-Reach-v0", disable_env_checker=True).unwrapped.family
+    first, second = family.task_set("test")[:2]
+    envs = gym.make_vec("MetaWorld-ML1-Reach-v0", num_envs=2, vectorization="sync")
+    envs.set_tasks(first)
+    envs.reset(seed=0)
+    assert envs.tasks == [first, first]
+    envs.set_tasks([None, second])
+    envs.reset(seed=1)
+    assert envs.tasks[1] == second and family.split_of(envs.tasks[0]) == "train"  # unpinned: a train draw
+    with pytest.raises(ValueError, match=r"task: expected a task or a sequence of 2 tasks \(None: unpin\)"):
+        envs.set_tasks([first])
+    envs.close()
+
+
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_reset_takes_one_task_per_sub_env_as_metagyms_vector_envs(mode: str) -> None:
     """``reset(options={"task": [...]})``: each sub-env plays its own task once (None: its usual

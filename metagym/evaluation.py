@@ -200,8 +200,8 @@ def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task,
         raise ValueError(f"results: they score {results.get('env')!r}, but the run trains {agent.config.env_id!r}")
     if (results.get("env_kwargs") or {}) != env_kwargs_of(agent.config):
         raise ValueError(
-            f"results: they score env kwargs {results.get('env_kwargs')!r}, "
-            f"but the run trains with {agent.config.env_kwargs!r}"
+            f"results: they score env kwargs {results.get('env_kwargs') or {}}, "
+            f"but the run trains with {env_kwargs_of(agent.config)}"
         )
     count = int(results["num_tasks"])
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:

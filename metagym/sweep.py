@@ -200,10 +200,7 @@ def run_one(run: Run, out: str) -> Results:
         if chosen is not None and chosen.agent != run.agent:
             raise ValueError(f"preset: {chosen.name} trains {chosen.agent}, not {run.agent}")
         steps = run.steps if run.steps is not None else (chosen.steps if chosen is not None else 1_000_000)
-        # A default preset's env kwargs are left out: every cell of the family plays one env.
-        own = run.preset is None and chosen is not None and "env_kwargs" in chosen.config
-        options = {"env_kwargs": None} if own else {}
-        config = run_config(run.agent, run.env, steps, run.seed or 0, chosen, options)
+        config = run_config(run.agent, run.env, steps, run.seed or 0, chosen)
         train_run(config, run_dir, overwrite=True, progress=False, device=run.device)
     agent = load_run(run_dir, run.device)
 

@@ -91,3 +91,14 @@ def test_every_cell_of_a_sweep_plays_the_presets_env(tmp_path: Path, monkeypatch
     results = run_one(Run("MetaBandit-v0", "ucb1", None, None, "three-arms", tasks=4), str(tmp_path))
     assert results.env_kwargs == {"arms": 3}
     assert all(len(task["probs"]) == 3 for task in results.tasks)
+
+
+def test_a_preset_that_changes_the_env_is_never_a_default() -> None:
+    """``--env X`` means X as registered: presets with env kwargs are picked by name only."""
+    from metagym.presets import default_for, presets
+
+    changing = [p for p in presets().values() if "env_kwargs" in p.config]
+    assert changing, "no shipped preset sets env_kwargs any more: this test checks nothing"
+    for chosen in changing:
+        default = default_for(chosen.agent, chosen.env)
+        assert default is None or "env_kwargs" not in default.config, chosen.name

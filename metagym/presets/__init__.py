@@ -77,8 +77,10 @@ def preset(name: str) -> Preset:
 
 
 def default_for(agent: str, env: str) -> Preset | None:
-    """The preset for ``agent`` on ``env``, if one is shipped (its settings are the defaults)."""
-    matches = [p for p in presets().values() if p.agent == agent and p.env == env]
+    """The preset for ``agent`` on ``env``, if one is shipped (its settings are the defaults). A
+    preset that sets ``env_kwargs`` changes the env itself, so it is never a default: ``--env``
+    means the id as registered (pick such a preset with ``--preset``)."""
+    matches = [p for p in presets().values() if p.agent == agent and p.env == env and "env_kwargs" not in p.config]
     # The family's own trial length first (rl2-bandit, not rl2-bandit100, for MetaBandit-v0).
     matches.sort(key=lambda p: "episodes_per_trial" in p.config)
     return matches[0] if matches else None

@@ -547,12 +547,12 @@ def evaluate_agent(
     Returns:
         The :class:`~metagym.results.Results` that :func:`write` saves and plots.
     """
-    check_family_id(env_id, "env_id")
+    check_family_id(env_id, "env_id", env_kwargs)
     if not callable(getattr(agent, "predict", None)):
         raise TypeError(
             f"agent: expected an object with predict(obs, state, episode_start, deterministic), got {agent!r}"
         )
-    scored = _Scored(agent, env_id, episodes_per_trial, check_env_kwargs(env_id, env_kwargs))
+    scored = _Scored(agent, env_id, episodes_per_trial, check_env_kwargs(env_kwargs))
     return evaluate(
         scored, split, num_tasks, seed, name or type(agent).__name__, deterministic, backend=backend, address=address
     )
@@ -583,11 +583,11 @@ def evaluate_policy(
         >>> results["agent"], results["episodes_per_trial"]
         ('thompson', 10)
     """
-    check_family_id(env_id, "env_id")
+    check_family_id(env_id, "env_id", env_kwargs)
     if not isinstance(policy, Policy):
         raise TypeError(f"policy: expected a metagym.policies.Policy, got {policy!r}")
     _check_how(seed, tasks_per_block, backend)
-    env_kwargs = check_env_kwargs(env_id, env_kwargs)
+    env_kwargs = check_env_kwargs(env_kwargs)
     family = family_for(env_id, env_kwargs)
     episodes = episodes_per_trial or family.episodes_per_trial
     tasks, split, how = _tasks(family, split, num_tasks, seed)

@@ -196,10 +196,12 @@ def family_spec(env_id: str) -> gym.envs.registration.EnvSpec:
     return gym.spec(name)
 
 
-def check_family_id(env_id: Any, argument: str = "env_id") -> str:
+def check_family_id(env_id: Any, argument: str = "env_id", env_kwargs: Any = None) -> str:
     """``env_id`` if it names a metagym family env (ours, or one registered by the user's own
     code with ``gymnasium.register``, also as ``"module:Id"``); else ValueError naming
-    ``argument``. A trial id is refused: agents and evaluation build the trial form themselves."""
+    ``argument``. A trial id is refused: agents and evaluation build the trial form themselves.
+    With ``env_kwargs`` (checked by :func:`check_env_kwargs`) the env is made with them, once: a
+    kwarg the env refuses gives a ValueError naming ``env_kwargs``."""
     if not isinstance(env_id, str) or not env_id:
         raise ValueError(f"{argument}: expected a family id such as 'MetaGrid-v0', got {env_id!r}")
     try:
@@ -215,7 +217,13 @@ def check_family_id(env_id: Any, argument: str = "env_id") -> str:
             f"{argument}: {env_id!r} is a trial id; pass its family id {family!r} "
             "(agents and evaluation make the trial form themselves)"
         )
-    env = gym.make(env_id, disable_env_checker=True)
+    kwargs = check_env_kwargs(env_kwargs)
+    try:
+        env = gym.make(env_id, disable_env_checker=True, **kwargs)
+    except (TypeError, ValueError) as error:
+        if not kwargs:
+            raise
+        raise ValueError(f"env_kwargs: gymnasium.make({env_id!r}, **{kwargs!r}) failed: {error}") from None
     try:
         family_of(env)
     except TypeError:
@@ -238,10 +246,9 @@ def env_kwargs_of(config: Any) -> dict[str, Any]:
     return dict(getattr(config, "env_kwargs", None) or {})
 
 
-def check_env_kwargs(env_id: str, env_kwargs: Any, argument: str = "env_kwargs") -> dict[str, Any]:
-    """``env_kwargs`` as a dict if ``gymnasium.make(env_id, **env_kwargs)`` makes the family env
-    (e.g. ``{"horizon": 100}`` for Meta-World's episode length); else ValueError naming
-    ``argument``, the kwarg and the error. None is {}."""
+def check_env_kwargs(env_kwargs: Any, argument: str = "env_kwargs") -> dict[str, Any]:
+    """``env_kwargs`` as a dict of make kwargs (None is {}); else ValueError naming ``argument``.
+    Whether the env takes them is checked where it is made (:func:`check_family_id`)."""
     if env_kwargs is None:
         return {}
     if not isinstance(env_kwargs, dict) or not all(isinstance(key, str) for key in env_kwargs):
@@ -249,12 +256,6 @@ def check_env_kwargs(env_id: str, env_kwargs: Any, argument: str = "env_kwargs")
     for key in RESERVED_ENV_KWARGS:
         if key in env_kwargs:
             raise ValueError(f"{argument}: {key!r} is set by metagym itself (it sets {list(RESERVED_ENV_KWARGS)})")
-    if env_kwargs:
-        try:
-            env = gym.make(env_id, disable_env_checker=True, **env_kwargs)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{argument}: gymnasium.make({env_id!r}, **{env_kwargs!r}) failed: {error}") from None
-        env.close()
     return dict(env_kwargs)
 
 

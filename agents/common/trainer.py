@@ -362,7 +362,6 @@ def config_note(run_dir: str | Path, saved: Any) -> str | None:
         defaults = {f.name: f.default for f in fields if f.default is not dataclasses.MISSING}
         saved = dataclasses.asdict(saved)
     saved = json.loads(json.dumps(saved))  # tuples as lists, as config.json holds them
-    defaults = json.loads(json.dumps(defaults))
     rule = "the checkpoint's settings are used (config.json is a record of them; start a new run to change them)"
     try:
         recorded = json.loads(record.read_text())
@@ -370,13 +369,16 @@ def config_note(run_dir: str | Path, saved: Any) -> str | None:
         return f"{record} is not readable JSON; {rule}"
     if not isinstance(recorded, dict):
         return f"{record} is not a JSON object; {rule}"
-    # A setting added after the run was recorded is missing from its config.json; the checkpoint
-    # holds its default then, which is no disagreement.
+
+    def added_later(key: str) -> bool:
+        """A setting added after the run was recorded is missing from its config.json; the
+        checkpoint holds its default then, which is no disagreement."""
+        return key not in recorded and key in defaults and saved.get(key) == json.loads(json.dumps(defaults[key]))
+
     differ = [
         key
         for key in sorted(set(recorded) | set(saved))
-        if recorded.get(key, ...) != saved.get(key, ...)
-        and not (key not in recorded and key in defaults and saved.get(key) == defaults[key])
+        if recorded.get(key, ...) != saved.get(key, ...) and not added_later(key)
     ]
     if not differ:
         return None

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from metagym.registration import check_env_kwargs, check_family_id
+from metagym.registration import check_family_id
 from metagym.tasks import SPLITS
 
 
@@ -39,8 +39,7 @@ def check_config(
     for name in non_negative:
         if not getattr(config, name) >= 0:
             raise ValueError(f"{name}: expected a number >= 0, got {getattr(config, name)!r}")
-    check_family_id(config.env_id)
-    check_env_kwargs(config.env_id, getattr(config, "env_kwargs", None))
+    check_family_id(config.env_id, env_kwargs=getattr(config, "env_kwargs", None))
     seed = getattr(config, "seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")

@@ -63,6 +63,7 @@ from metagym.agents.common.validation import check_config
 from metagym.registration import family_of
 
 FIELD = 16  # a plane family's decoded reward field is drawn on FIELD x FIELD points
+BELIEF_SAMPLES = 100  # latent draws the cells belief averages over (the reference's 100)
 
 __all__ = ["Belief", "VariBAD", "VariBADAgent", "VariBADConfig", "VariBADNetwork", "elbo_terms"]
 
@@ -98,6 +99,12 @@ class VariBADConfig(MemoryConfig):
         "auto",
         "p(r | s', m): 'cells' one Bernoulli head per cell (grid families), 'mlp' an MLP of (m, s, a, s') with "
         "a squared error; 'auto' picks cells where the family declares a position grid.",
+    )
+    reward_likelihood: Literal["bernoulli", "categorical"] = setting(
+        "bernoulli",
+        "The cells decoder's reward model: 'bernoulli' an independent p(reward) per cell (the reference's default), "
+        "'categorical' one goal cell, p(goal = cell) a softmax over the cells (the reference's 'categorical'; "
+        "families with one rewarding cell, e.g. GridNavi: the belief is then a distribution over the goal's cell).",
     )
     decoder_hidden: int = setting(32, "Width of the decoders' two hidden layers.")
     decode_state: bool = setting(False, "Also decode the next observation, p(s' | s, a, m) (squared error).")
@@ -138,6 +145,12 @@ class VariBADConfig(MemoryConfig):
                 raise ValueError(f"{name}: expected none or an integer >= 1, got {value!r}")
         if self.reward_decoder not in ("auto", "cells", "mlp"):
             raise ValueError(f"reward_decoder: expected one of ['auto', 'cells', 'mlp'], got {self.reward_decoder!r}")
+        if self.reward_likelihood not in ("bernoulli", "categorical"):
+            raise ValueError(
+                f"reward_likelihood: expected one of ['bernoulli', 'categorical'], got {self.reward_likelihood!r}"
+            )
+        if self.reward_likelihood == "categorical" and self.reward_decoder == "mlp":
+            raise ValueError("reward_likelihood: 'categorical' needs the cells decoder; reward_decoder is 'mlp'")
         return self
 
 
@@ -228,15 +241,22 @@ class VariBADNetwork(MemoryNetwork):
         self.to_logvar = nn.Linear(c.encoder_hidden, c.latent_dim)
         # Decoders p(r | s', m) and, optionally, p(s' | s, a, m).
         h = c.decoder_hidden
+        self.categorical = c.reward_likelihood == "categorical"
+        if self.categorical and lay.grid is None:
+            raise ValueError(
+                f"reward_likelihood: 'categorical' needs a family with a position grid (a MetaGrid family), "
+                f"and {c.env_id} declares none; use 'bernoulli'"
+            )
         if lay.grid is not None:
             cells = lay.grid[0] * lay.grid[1]
             self.reward_head = mlp([c.latent_dim, h, h, cells])
             # Start from "the reward is at one cell in `cells`" (log-odds 1 : cells - 1), not at
             # p = 1/2 everywhere: from there, the fastest way to the rare rewards' low odds was to
-            # saturate the encoder's GRU into one constant latent, which never recovered.
+            # saturate the encoder's GRU into one constant latent, which never recovered. (A
+            # softmax over the cells starts there with equal logits.)
             out = self.reward_head[-1]
             assert isinstance(out, nn.Linear)
-            nn.init.constant_(out.bias, -float(np.log(max(cells - 1, 1))))
+            nn.init.constant_(out.bias, 0.0 if self.categorical else -float(np.log(max(cells - 1, 1))))
         else:
             self.decode_embed_state = nn.Sequential(nn.Linear(lay.obs, c.state_embedding), nn.ReLU())
             self.decode_embed_action = nn.Sequential(nn.Linear(lay.action, c.state_embedding), nn.ReLU())
@@ -289,7 +309,7 @@ class VariBADNetwork(MemoryNetwork):
         state = self.layout.parts(tokens)[0]
         if self.decoded_policy:  # the decoded map: probabilities, no statistics needed
             with torch.set_grad_enabled(self.through_encoder and torch.is_grad_enabled()):
-                b = torch.sigmoid(self.reward_head(belief.mean))
+                b = self.cell_probs(belief.mean)
         else:
             b = torch.cat([belief.mean, belief.logvar], -1)
             b = (b - self.belief_center) / torch.sqrt(self.belief_var + 1e-8)
@@ -323,11 +343,17 @@ class VariBADNetwork(MemoryNetwork):
         lay = self.layout
         if lay.grid is not None:
             logits = self.reward_head(z)  # (E, B, cells)
+            if self.categorical:  # log p(goal = cell): p(reward at the reached cell) is that cell's share
+                logits = F.log_softmax(logits, -1)
             cell = (reached[..., 0] * lay.grid[1] + reached[..., 1]).round().long()  # (M, B)
             index = cell.T[None].expand(z.shape[0], -1, -1)  # (E, B, M)
             picked = logits.gather(-1, index).permute(0, 2, 1)  # (E, M, B)
             target = ((reward[..., 0] - lay.reward_low) / (lay.reward_high - lay.reward_low)).clamp(0, 1)
-            return F.binary_cross_entropy_with_logits(picked, target[None].expand_as(picked), reduction="none")
+            target = target[None].expand_as(picked)
+            if self.categorical:  # Bernoulli NLL of p = e^picked: log(1 - p) as log(-expm1(log p)), kept finite
+                miss = torch.log(-torch.expm1(picked.clamp(max=-1e-6)))
+                return -(target * picked + (1 - target) * miss)
+            return F.binary_cross_entropy_with_logits(picked, target, reduction="none")
         e, m = z.shape[0], reached.shape[0]
         inputs = torch.cat(
             [self.decode_embed_state(reached), self.decode_embed_state(state), self.decode_embed_action(action)], -1
@@ -345,15 +371,34 @@ class VariBADNetwork(MemoryNetwork):
         x = torch.cat([z[:, None].expand(e, m, *z.shape[1:]), inputs[None].expand(e, *inputs.shape)], -1)
         return ((self.state_head(x) - reached[None]) ** 2).mean(-1)
 
+    def cell_probs(self, z: torch.Tensor) -> torch.Tensor:
+        """The cells decoder's probabilities under latents ``z`` (..., latent): (..., cells); with a
+        categorical likelihood p(goal = cell), a distribution over the cells, else p(reward) per cell."""
+        logits = self.reward_head(z)
+        return torch.softmax(logits, -1) if self.categorical else torch.sigmoid(logits)
+
+    def cells_belief(self, belief: Belief) -> torch.Tensor:
+        """The cells decoder's probabilities averaged over the posterior (the belief's predictive,
+        as the reference draws it): ``BELIEF_SAMPLES`` fixed standard-normal draws, the same at
+        every call (a render or an evaluation is repeatable), (..., cells)."""
+        draws = torch.randn(
+            (BELIEF_SAMPLES, self.latent_dim), generator=torch.Generator().manual_seed(0), dtype=belief.mean.dtype
+        ).to(belief.mean.device)
+        shape = (BELIEF_SAMPLES,) + (1,) * (belief.mean.dim() - 1) + (self.latent_dim,)
+        z = belief.mean[None] + (0.5 * belief.logvar[None]).exp() * draws.reshape(shape)
+        return self.cell_probs(z).mean(0)
+
     def reward_map(self, belief: Belief) -> np.ndarray | None:
-        """What the belief's mean decodes, as a heat map in [0, 1]: on a position grid the
-        probability of reward at every cell, (rows, cols); in a plane family's view the decoded
-        reward at the centres of a ``FIELD`` x ``FIELD`` grid over it (row 0 at the top, as the frame;
-        the agent standing still there), scaled from its lowest to its highest value; else None."""
+        """What the belief decodes, as a heat map in [0, 1]: on a position grid the probability
+        of the goal at every cell (a categorical likelihood: a distribution, summing to 1) or of
+        reward at every cell (Bernoulli), averaged over the posterior, (rows, cols); in a plane
+        family's view the mean's decoded reward at the centres of a ``FIELD`` x ``FIELD`` grid over
+        it (row 0 at the top, as the frame; the agent standing still there), scaled from its lowest
+        to its highest value; else None."""
         lay = self.layout
         with torch.no_grad():
             if lay.grid is not None:
-                return torch.sigmoid(self.reward_head(belief.mean)).reshape(lay.grid).cpu().numpy()
+                return self.cells_belief(Belief(belief.mean[:1], belief.logvar[:1])).reshape(lay.grid).cpu().numpy()
             if lay.view is None:
                 return None
             x_low, x_high, y_low, y_high = lay.view
@@ -458,9 +503,32 @@ class VariBADAgent(MemoryAgent):
         with torch.no_grad():
             return self.network.belief_of(h)
 
+    @property
+    def belief_kind(self) -> str:
+        """What :meth:`belief_entropy` measures: ``"goal"`` the entropy of the belief over the
+        goal's cell (a categorical cells decoder), else ``"latent"`` the Gaussian posterior's
+        differential entropy."""
+        return "goal" if self.network.categorical else "latent"
+
     def belief_entropy(self, state: np.ndarray) -> np.ndarray:
-        """Each row's posterior entropy in nats (what ``metagym evaluate`` records per step)."""
+        """Each row's belief entropy in nats (what ``metagym evaluate`` records per step): of the
+        distribution over the goal's cell where the decoder has one, else of the latent posterior."""
+        goal = self.goal_belief(state)
+        if goal is not None:
+            p = goal.reshape(len(goal), -1)
+            return -(p * np.log(np.where(p > 0, p, 1.0))).sum(-1)
         return self.belief(state).entropy().cpu().numpy()
+
+    def goal_belief(self, state: np.ndarray) -> np.ndarray | None:
+        """Each row's belief over the goal's cell, (N, rows, cols) summing to 1 per row, with a
+        categorical cells decoder (``reward_likelihood='categorical'``); else None."""
+        net = self.network
+        if not net.categorical or net.layout.grid is None:
+            return None
+        with torch.no_grad():
+            probs = net.cells_belief(self.belief(state)).double().cpu().numpy()
+        probs /= probs.sum(-1, keepdims=True)  # float32 softmax sums to 1 within 1e-6
+        return probs.reshape(len(probs), *net.layout.grid)
 
     def reward_map(self, state: np.ndarray) -> np.ndarray | None:
         """Row 0's decoded reward map (:meth:`VariBADNetwork.reward_map`); None where the family

@@ -238,3 +238,51 @@ class GridBayesOptimal(Policy):
         if reward > 0 and self._goal is None:
             self._goal = self._pos
             self._dist = distances_to(Layout(self._walls, self._start, (self._pos,)), self._pos)
+
+
+class GoalPosterior:
+    """The exact posterior over the goal's cell of ``n`` trials of a hidden-goal grid, batched.
+
+    The goal is uniform over ``candidates`` and shows itself only by its reward: every cell
+    reached without reward is ruled out, and a rewarded cell is the goal. So the posterior is
+    uniform over the candidates not yet ruled out, or all on the goal once it was found.
+
+    Args:
+        shape: The grid's (rows, cols).
+        candidates: The cells the goal may be in (the split's goals).
+        n: Trials tracked at once.
+    """
+
+    def __init__(self, shape: tuple[int, int], candidates: Sequence[Cell], n: int) -> None:
+        self.shape = shape
+        self.prior = np.zeros(shape[0] * shape[1], dtype=bool)
+        for r, c in candidates:
+            self.prior[r * shape[1] + c] = True
+        self.left = np.tile(self.prior, (n, 1))  # (n, cells): candidates not ruled out
+        self.found = np.full(n, -1)  # the goal's cell index once a trial has seen its reward
+
+    def restart(self, rows: np.ndarray) -> None:
+        """Back to the prior in trials ``rows`` (a bool mask: a new trial, a new task)."""
+        self.left[rows] = self.prior
+        self.found[rows] = -1
+
+    def observe(self, cells: np.ndarray, rewarded: np.ndarray) -> None:
+        """Each trial reached ``cells`` (n, 2) (row, col), with the goal's reward where ``rewarded``."""
+        index = cells[:, 0].astype(np.int64) * self.shape[1] + cells[:, 1].astype(np.int64)
+        rows = np.arange(len(index))
+        hit = rewarded & (self.found < 0)
+        self.found[hit] = index[hit]
+        self.left[rows[~rewarded], index[~rewarded]] = False
+
+    @property
+    def probs(self) -> np.ndarray:
+        """(n, rows, cols): each trial's posterior, summing to 1."""
+        p = self.left.astype(np.float64)
+        known = self.found >= 0
+        p[known] = 0.0
+        p[known, self.found[known]] = 1.0
+        return (p / p.sum(-1, keepdims=True)).reshape(len(p), *self.shape)
+
+    def entropy(self) -> np.ndarray:
+        """(n,): each posterior's entropy in nats (log of the candidates left; 0 once found)."""
+        return np.where(self.found >= 0, 0.0, np.log(self.left.sum(-1)))

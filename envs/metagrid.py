@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from gymnasium.vector import AutoresetMode
@@ -34,6 +34,9 @@ from metagym.tasks import (
     stream_uniforms,
 )
 from metagym.vector import FamilyVectorEnv
+
+if TYPE_CHECKING:
+    from metagym.envs.grid_bayes import GoalPosterior
 
 __all__ = ["GridFamily", "GridOracle", "GridTask", "MetaGridEnv", "MetaGridVectorEnv", "layout_of"]
 
@@ -217,6 +220,16 @@ class GridFamily(LayoutFamily[GridTask]):
         goals = tuple(t.goal for t in tasks)
         plan = plan_for(self.level.name, layout, goals, self.level.horizon, k, self.goal_terminates)
         return None if plan is None else GridBayesOptimal(self, *plan)
+
+    def goal_posterior(self, split: str, n: int) -> GoalPosterior | None:
+        """The exact posterior over the goal's cell of ``n`` trials, for a goal uniform over the
+        split's goal cells (named levels; None for procedural ones)."""
+        from metagym.envs.grid_bayes import GoalPosterior
+
+        tasks = self.task_set(split)
+        if tasks is None:
+            return None
+        return GoalPosterior(named_layout(self.level.name).shape, [t.goal for t in tasks], n)
 
     def split_of(self, task: GridTask) -> str:
         self.validate(task)

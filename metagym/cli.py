@@ -622,7 +622,7 @@ def play_trial(
 
 def belief_beside(agent: Any, state: Any, obs: np.ndarray, frame: np.ndarray) -> np.ndarray:
     """``frame`` with the agent's decoded belief beside it (after this step's observation): the
-    probability of reward per cell on a grid, the reward field (lowest to highest) in the plane;
+    probability of the goal (or of reward) per cell on a grid, the reward field (lowest to highest) in the plane;
     the agent's place circled."""
     from metagym.render import beside, heat_panel
 
@@ -631,6 +631,8 @@ def belief_beside(agent: Any, state: Any, obs: np.ndarray, frame: np.ndarray) ->
         return frame
     cells = values.size <= 100  # a grid's cells carry their numbers; a field's points are too small
     title = "belief: p(reward)" if cells else "belief: decoded reward"
+    if getattr(agent, "belief_kind", None) == "goal":  # a distribution over the goal's cell
+        title = "belief: p(goal here)"
     return beside(frame, heat_panel(values, frame.shape[0], agent.map_cell(obs), title, labels=cells))
 
 

@@ -45,7 +45,7 @@ from metagym.policies import Policy, RandomPolicy, run_trials
 from metagym.registration import check_env_kwargs, check_family_id, env_kwargs_of, family_of
 from metagym.results import Results, Summary
 from metagym.tasks import Task, TaskFamily
-from metagym.wrappers import make_trial_vector
+from metagym.wrappers import make_trial_vector, reached_states
 
 BOOTSTRAP_SAMPLES = 2000
 #: Normalised score (0 = random, 1 = oracle) that ``episodes_to_80pct_oracle`` waits for.
@@ -133,13 +133,20 @@ def _play_block(
     deterministic: bool,
     start: int,
     watch: int | None = None,
-) -> tuple[np.ndarray, list[Any], np.ndarray | None, np.ndarray | None]:
+    split: str | None = None,
+) -> tuple[np.ndarray, list[Any], dict[str, np.ndarray] | None, np.ndarray | None]:
     """:func:`agent_trials`'s returns, the actions that trial ``watch`` of the block played
-    (until its trial ended; an empty list without ``watch``) and, for an agent that keeps an
-    explicit belief (``belief_entropy(state)``, VariBAD), its entropy after each step of each
-    trial: (tasks, episodes x the family's horizon), NaN past a trial's end (else None), and for a
-    family that reports ``info["success"]``, whether each episode succeeded at some step, 1 or 0
-    (tasks, episodes; else None)."""
+    (until its trial ended; an empty list without ``watch``), for an agent that keeps an explicit
+    belief (``belief_entropy(state)``, VariBAD) what it believed after each step of each trial
+    (else None), and for a family that reports ``info["success"]``, whether each episode
+    succeeded at some step, 1 or 0 (tasks, episodes; else None).
+
+    The belief record maps ``"belief_entropy"`` to its entropy in nats, (tasks, episodes x the
+    family's horizon), NaN past a trial's end; where the agent's belief is over a hidden goal's
+    cell (``belief_kind == "goal"``, ``goal_belief(state)``) and the family tracks the exact
+    posterior for tasks of ``split`` (``goal_posterior``), ``"exact_entropy"`` the exact
+    posterior's entropy and ``"belief_tv"`` the total-variation distance between the two, on the
+    same steps."""
     import torch
 
     torch.manual_seed(block_seed(seed, start))
@@ -153,19 +160,34 @@ def _play_block(
     counts = np.zeros(n, dtype=np.int64)
     state, trial_start = None, np.ones(n, dtype=bool)
     watched: list[Any] = []
-    believes = callable(getattr(agent, "belief_entropy", None))
-    width = episodes * int(envs.get_attr("family")[0].horizon)
-    beliefs = np.full((n, width), np.nan) if believes else None
+    family = envs.get_attr("family")[0]
+    width = episodes * int(family.horizon)
+    beliefs: dict[str, np.ndarray] | None = None
+    exact = None
+    if callable(getattr(agent, "belief_entropy", None)):
+        beliefs = {"belief_entropy": np.full((n, width), np.nan)}
+        if getattr(agent, "belief_kind", None) == "goal" and split is not None:  # a belief over the goal's cell
+            exact = family.goal_posterior(split, n)
+            if exact is not None:
+                beliefs |= {"exact_entropy": np.full((n, width), np.nan), "belief_tv": np.full((n, width), np.nan)}
     steps = np.zeros(n, dtype=np.int64)
     while (counts < episodes).any():
         action, state = agent.predict(obs, state, trial_start, deterministic)
-        if beliefs is not None:  # the posterior after this step's observation, in each first trial
+        if beliefs is not None:  # the belief after this step's observation, in each first trial
             rows = np.flatnonzero((counts < episodes) & (steps < width))
-            beliefs[rows, steps[rows]] = agent.belief_entropy(state)[rows]
+            beliefs["belief_entropy"][rows, steps[rows]] = agent.belief_entropy(state)[rows]
+            if exact is not None:
+                goal = agent.goal_belief(state)
+                gap = 0.5 * np.abs(goal - exact.probs).reshape(n, -1).sum(-1)
+                beliefs["belief_tv"][rows, steps[rows]] = gap[rows]
+                beliefs["exact_entropy"][rows, steps[rows]] = exact.entropy()[rows]
             steps += 1
         if watch is not None and counts[watch] < episodes:
             watched.append(np.array(action[watch]))
-        obs, _, trial_over, _, infos = envs.step(action)
+        obs, reward, trial_over, _, infos = envs.step(action)
+        if exact is not None:  # the exact posterior sees what the agent's next token shows
+            exact.observe(reached_states(obs, infos, trial_over, 2), np.asarray(reward) > 0)  # (row, col)
+            exact.restart(trial_over)
         trial_start = trial_over  # a finished trial restarts (same task) and plays on, unscored, until all are done
         finished = infos.get("_inner_return", np.zeros(n, dtype=bool)) | trial_over
         ended = np.where(trial_over, infos.get("final_info", {}).get("inner_return", 0.0), 0.0)
@@ -281,9 +303,9 @@ def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[
     try:
         if plan.steps is None:
             returns, _, beliefs, success = _play_block(
-                agent, tasks, plan.episodes, plan.seed, plan.deterministic, start
+                agent, tasks, plan.episodes, plan.seed, plan.deterministic, start, split=plan.split
             )
-            out = {"agent": returns} | ({} if beliefs is None else {"belief_entropy": beliefs})
+            out = {"agent": returns} | (beliefs or {})
             out |= {} if success is None else {"success:agent": success}
             return out | reference_trials(
                 plan.env_id, tasks, plan.episodes, plan.seed, plan.split, start, True, plan.env_kwargs
@@ -473,6 +495,7 @@ def evaluate(
     scored = _score(agent, None, plan, tasks, tasks_per_block, backend, address, progress)
     returns = scored.pop("agent")
     beliefs = scored.pop("belief_entropy", None)
+    tv, exact = scored.pop("belief_tv", None), scored.pop("exact_entropy", None)
     success = _pop_success(scored)
     experience = list(range(episodes))
     results = _with_success(
@@ -485,8 +508,18 @@ def evaluate(
     if beliefs is None:
         return results
     played = ~np.isnan(beliefs).all(axis=0)  # steps that some trial reached
-    mean = np.nanmean(beliefs[:, played], axis=0) if played.any() else np.zeros(0)
-    return dataclasses.replace(results, belief_entropy=[float(v) for v in mean])
+
+    def per_step(values: np.ndarray) -> list[float]:  # the mean over the trials that reached each step
+        return [float(v) for v in (np.nanmean(values[:, played], axis=0) if played.any() else np.zeros(0))]
+
+    return dataclasses.replace(
+        results,
+        belief_entropy=per_step(beliefs),
+        belief_kind=getattr(agent, "belief_kind", None),
+        exact_belief_entropy=None if exact is None else per_step(exact),
+        belief_tv=None if tv is None else per_step(tv),
+        belief_tv_mean=None if tv is None else float(np.nanmean(tv)),
+    )
 
 
 class _Scored:

@@ -109,8 +109,19 @@ class Results(_Record):
     run_dir: str | None = None
     """The run folder scored (``metagym evaluate`` records it)."""
     belief_entropy: list[float] | None = None
-    """Agents with an explicit belief (VariBAD): the posterior's entropy in nats after each step of
-    the trial, the mean over the tasks whose trial reached that step."""
+    """Agents with an explicit belief (VariBAD): the belief's entropy in nats after each step of
+    the trial, the mean over the tasks whose trial reached that step (see :attr:`belief_kind`)."""
+    belief_kind: str | None = None
+    """What :attr:`belief_entropy` measures: ``"goal"`` the belief over a hidden goal's cell (a
+    distribution over cells), ``"latent"`` the latent posterior's differential entropy."""
+    exact_belief_entropy: list[float] | None = None
+    """The exact Bayes posterior's entropy over the goal's cell on the same trials and steps, where
+    the agent has a belief over the goal's cell and the family tracks the exact posterior (GridNavi)."""
+    belief_tv: list[float] | None = None
+    """Per step, the total-variation distance between the agent's belief over the goal's cell and
+    the exact posterior (0: the same distribution; 1: disjoint), the mean over the trials."""
+    belief_tv_mean: float | None = None
+    """:attr:`belief_tv` over every step of every scored trial."""
     episode_success: Summary | None = None
     """Families that report ``info["success"]`` (Meta-World, goal families): the share of tasks
     whose episode succeeded at some step, per episode of the trial, with 95% intervals."""
@@ -303,19 +314,34 @@ def _plot_success(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[
 
 
 def _plot_belief(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[str, Any]) -> None:
-    """The posterior's entropy per step of the trial (runs that keep a belief), with the inner
-    episodes' boundaries where every episode lasts the same number of steps."""
+    """The belief's entropy per step of the trial (runs that keep a belief), with the exact
+    posterior's on the same trials where recorded (dashed) and the inner episodes' boundaries
+    where every episode lasts the same number of steps. The title says what is drawn."""
+    kinds = set()
     for i, run in enumerate(results):
         if run.get("belief_entropy"):
             values = run["belief_entropy"]
+            kinds.add(run.get("belief_kind") or "latent")
             ax.plot(np.arange(1, len(values) + 1), values, "-", label=run["agent"], color=_run_colour(i))
+            exact = run.get("exact_belief_entropy")
+            if exact:
+                label = "exact posterior" + (f" ({run['agent']}'s trials)" if len(results) > 1 else "")
+                ax.plot(np.arange(1, len(exact) + 1), exact, "--", label=label, color=_run_colour(i), alpha=0.6)
     steps, episodes = len(first["belief_entropy"]), first["episodes_per_trial"]
     if episodes > 1 and steps % episodes == 0:
         for k in range(1, episodes):
             ax.axvline(k * steps / episodes + 0.5, color="black", linewidth=0.5, linestyle=":")
     ax.set_xlabel("step of the trial (dotted: a new episode)")
-    ax.set_ylabel("posterior entropy (nats)")
-    ax.set_title("the belief over the task, falling as the trial shows it", fontsize=9)
+    if kinds == {"goal"}:
+        ax.set_ylabel("entropy of the belief over the goal's cell (nats)")
+        tv = first.get("belief_tv_mean")
+        gap = "" if tv is None else f"; total variation to the exact posterior {tv:.3f}"
+        ax.set_title(f"the belief over the goal's cell, per step{gap}", fontsize=9)
+    else:
+        ax.set_ylabel("entropy (nats)")
+        ax.set_title("the belief's entropy per step (latent posterior: differential entropy)", fontsize=9)
+    if any(run.get("exact_belief_entropy") for run in results):
+        ax.legend(fontsize=7)
 
 
 def _cell(mean: float, data: Mapping[str, Any], i: int) -> str:
@@ -374,6 +400,11 @@ def table(result: Mapping[str, Any]) -> str:
         successes += [(key, references[key]) for key in REFERENCE_STYLES if key in references]
         for name, data in successes:
             rows.append(f"| {name} | " + " | ".join(_cell(data["mean"][i], data, i) for i in shown) + " |")
+    if result.get("belief_tv_mean") is not None:
+        rows.append(
+            f"belief over the goal's cell: mean total-variation distance to the exact posterior "
+            f"{result['belief_tv_mean']:.3f} (0: the same; 1: disjoint), over every step of every trial"
+        )
     reached = result["episodes_to_80pct_oracle"]
     shown_reached = "not reached" if reached is None else str(reached)
     rows.append(f"episodes of experience on the task before reaching 80% of the oracle: {shown_reached}")

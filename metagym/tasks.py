@@ -565,6 +565,12 @@ class TaskFamily(ABC, Generic[T]):
         ``split``, where it can be computed exactly; None elsewhere (the default)."""
         return None
 
+    def goal_posterior(self, split: str, n: int) -> Any | None:
+        """The exact posterior over a hidden goal's cell for ``n`` trials on tasks drawn from
+        ``split``, where the family can track it (hidden-goal grids:
+        :class:`metagym.envs.grid_bayes.GoalPosterior`); None elsewhere (the default)."""
+        return None
+
     @property
     def held_out(self) -> bool:
         """Whether the family holds tasks out of training (a ``test`` split)."""

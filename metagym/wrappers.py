@@ -368,6 +368,21 @@ class TrialVector(gym.vector.VectorWrapper):
         self.env.set_attr(name, values)  # type: ignore[attr-defined]
 
 
+def reached_states(obs: np.ndarray, infos: dict[str, Any], ended: np.ndarray, width: int) -> np.ndarray:
+    """The family observation (first ``width`` columns) each sub-env of a trial vector env reached
+    on the step that returned ``obs``, ``infos`` and ``ended`` (the trials that ended there, in
+    same-step autoreset): ``obs`` itself, except where an inner episode ended (its last state is
+    ``info["inner_final_obs"]``; ``obs`` shows the next episode's start) or the trial ended (the
+    last state is in ``final_obs``), (N, width) float32."""
+    reached = obs[:, :width].astype(np.float32)
+    inner = infos.get("_inner_final_obs")
+    if inner is not None and inner.any():
+        reached[inner] = infos["inner_final_obs"][inner][:, :width]
+    if ended.any():
+        reached[ended] = np.asarray(infos["final_obs"], np.float32)[ended, :width]
+    return reached
+
+
 def _restart_next_step(env: gym.vector.VectorEnv, mask: np.ndarray) -> None:
     """Make a NEXT_STEP vector env start new episodes in ``mask`` at its next step, as if they
     had ended (metagym's own vector env, or Gymnasium's SyncVectorEnv for MuJoCo families)."""

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from metagym.agents.common.checkpoint import field, to_array
+from metagym.wrappers import reached_states
 
 
 class TrialBuffer:
@@ -99,15 +100,9 @@ class TrialRecorder:
     def observed(self, t: int, obs: np.ndarray, ended: np.ndarray, infos: dict[str, Any]) -> None:
         """Rollout step ``t``: the state each sub-env reached, and the last token of the trials
         that ended (``obs`` already starts their next trial)."""
-        width = self.reached.shape[2]
-        reached = obs[:, :width].astype(np.float32)
-        inner = infos.get("_inner_final_obs")
-        if inner is not None and inner.any():
-            reached[inner] = infos["inner_final_obs"][inner]
+        reached = reached_states(obs, infos, ended, self.reached.shape[2])
         if ended.any():
-            final = np.asarray(infos["final_obs"], np.float32)
-            reached[ended] = final[ended, :width]
-            self.final[t, ended] = final[ended]
+            self.final[t, ended] = np.asarray(infos["final_obs"], np.float32)[ended]
         self.reached[t], self.ended[t] = reached, ended
 
     def file(self, tokens: np.ndarray) -> None:

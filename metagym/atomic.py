@@ -45,3 +45,14 @@ def replaced_atomically(path: str | Path, binary: bool = False, mode: int | None
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def save_figure(fig: Any, path: str | Path, **options: Any) -> None:
+    """Save a Matplotlib figure as ``path`` (PNG) whole or not at all: rendered in memory, then
+    replaced atomically, so a full disk leaves the old picture and names ``path``."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", **options)
+    with replaced_atomically(path, binary=True) as handle:
+        handle.write(buffer.getbuffer())

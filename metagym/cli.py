@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import importlib
 import importlib.util
 import json
 import os
+import shutil
 import sys
 import threading
 from pathlib import Path
@@ -521,12 +523,36 @@ def save_video(imageio: Any, out: Path, frames: list[Any], flag: str) -> None:
             with replaced_atomically(out, binary=True) as handle:
                 handle.write(buffer.getbuffer())
         else:
-            imageio.mimsave(temp, [pad_even(f) for f in frames], fps=8)
+            # Even sides (H.264's 4:2:0) and no rescaling to 16-pixel blocks (imageio's default warns and blurs).
+            # ffmpeg's log stays quiet: its failure is reported here, in one line.
+            imageio.mimsave(temp, [pad_even(f) for f in frames], fps=8, macro_block_size=2, ffmpeg_log_level="quiet")
+            # ffmpeg can stop on a full disk without an error reaching imageio: a video that
+            # does not read back whole, every frame, never replaces ``out``.
+            written = video_frames(imageio, temp)
+            if written != len(frames):
+                raise OSError(errno.ENOSPC, f"the video written reads back {written} of {len(frames)} frames")
+            with open(temp, "rb") as handle:
+                os.fsync(handle.fileno())
             os.replace(temp, out)
-    except OSError as error:
-        raise CommandError(f"{flag}: cannot write {out} ({error.strerror or error}); nothing was replaced") from None
+    except OSError as error:  # ffmpeg's own errors carry its whole log: its first line says enough
+        reason = str(error.strerror or error).strip().splitlines()[0]
+        if out.suffix.lower() != ".gif" and shutil.disk_usage(out.parent).free < 1 << 20:
+            reason = f"the video encoder stopped: {os.strerror(errno.ENOSPC)}"  # ffmpeg's pipe broke on a full disk
+        raise CommandError(f"{flag}: cannot write {out} ({reason}); nothing was replaced") from None
     finally:
         temp.unlink(missing_ok=True)
+
+
+def video_frames(imageio: Any, path: Path) -> int:
+    """How many frames the video at ``path`` holds, as read back; 0 where it cannot be read."""
+    try:
+        reader = imageio.get_reader(path, format="FFMPEG")
+        try:
+            return sum(1 for _ in reader)
+        finally:
+            reader.close()
+    except Exception:
+        return 0
 
 
 def replayed(agent: Any, path: Path, index: int) -> list[Any]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from metagym.atomic import replaced_atomically
+from metagym.atomic import replaced_atomically, save_figure
 
 
 class _Record(Mapping[str, Any]):
@@ -283,8 +283,10 @@ def plot(results: Sequence[Mapping[str, Any]], path: str | Path) -> None:
     norm.set_title("normalised score", fontsize=9)
     raw.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    try:
+        save_figure(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def _plot_success(ax: Any, results: Sequence[Mapping[str, Any]], first: Mapping[str, Any], mixed: bool) -> None:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from metagym.atomic import save_figure
 from metagym.backends import BACKENDS, check_backend, map_calls
 from metagym.results import Results, read
 
@@ -392,5 +393,7 @@ def _plot(rows: Sequence[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel("mean return of the scored episode")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=110)
+    finally:
+        plt.close(fig)

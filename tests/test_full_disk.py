@@ -150,3 +150,35 @@ def test_enospc_at_each_output_writer_names_out(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--out: cannot write" in err and FULL in err, err
     assert not list(tmp_path.glob("r.*")) and not list(tmp_path.glob("t.gif"))
+
+
+def test_a_full_disk_keeps_the_old_video_and_plot_and_names_the_file_that_failed(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    """Over a good MP4, a render on a full disk once left an unreadable 4 KB stub and reported
+    success; an evaluation whose PNG did not fit left it at 0 bytes and blamed the JSON. Now each
+    failed write names its own file and the old one stays as it was."""
+    pytest.importorskip("imageio_ffmpeg")
+    import imageio.v2 as imageio
+
+    run = tmp_path / "run"
+    assert cli("train", *TINY, "--steps", "160", "--run-dir", str(run)).returncode == 0
+    video = small_disk / "trial.mp4"
+    assert cli("render", "--run-dir", str(run), "--out", str(video)).returncode == 0
+    out = small_disk / "e.json"
+    assert cli("evaluate", "--run-dir", str(run), "--tasks", "4", "--out", str(out), "--quiet").returncode == 0
+    good = {path: path.read_bytes() for path in (video, out.with_suffix(".png"))}
+    assert len(imageio.mimread(video)) == 10  # 10 pulls of one trial
+    for leave in (4096, 0):  # room for a stub of a video (ffmpeg then reported success), and none
+        filler = fill(small_disk, leave=leave)
+        result = cli("render", "--run-dir", str(run), "--out", str(video))
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert f"--out: cannot write {video}" in result.stderr and FULL in result.stderr, result.stderr
+        assert video.read_bytes() == good[video]
+        filler.unlink()
+    fill(small_disk, leave=24 * 1024)  # the JSON and CSV fit, the PNG does not
+    result = cli("evaluate", "--run-dir", str(run), "--tasks", "4", "--out", str(out), "--quiet")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert f"cannot write {out.with_suffix('.png')}" in result.stderr and FULL in result.stderr, result.stderr
+    assert {path: path.read_bytes() for path in good} == good
+    assert not list(small_disk.glob(".*.tmp*"))

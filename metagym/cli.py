@@ -262,7 +262,7 @@ def resumed_trainer(args: argparse.Namespace, run_dir: Path) -> Any:
         trainer = resumed_run(run_dir, args.steps, device_arg(args.device))
     except ValueError as error:
         raise CommandError(str(error).replace("steps: ", "--steps: ", 1)) from None
-    say_config_note(run_dir, trainer.saved_config)  # once the checkpoint is known to be good
+    say_config_note(run_dir, trainer.saved_config, trainer.config.agent)  # once the checkpoint is known to be good
     return trainer
 
 
@@ -290,17 +290,18 @@ def load_agent(run_dir: str, device: str = "cpu") -> Any:
 
     algorithm_of(run_agent(run_dir), "--run-dir")  # a missing extra, named
     agent = load_run(run_dir, device_arg(device))
-    say_config_note(Path(run_dir), agent.config)
+    say_config_note(Path(run_dir), agent.config, agent.config.agent)
     return agent
 
 
-def say_config_note(run_dir: Path, saved: Any) -> None:
-    """Print, in one line, where a run's config.json disagrees with its checkpoint's config."""
-    from metagym.agents.common.trainer import config_note
+def say_config_note(run_dir: Path, saved: Any, agent: str) -> None:
+    """Print, in one line each, where a run's config.json or agent.txt disagrees with its
+    checkpoint (its config ``saved``, its agent's name ``agent``)."""
+    from metagym.agents.common.trainer import agent_note, config_note
 
-    note = config_note(run_dir, saved)
-    if note:
-        print(f"note: {note}", file=sys.stderr)
+    for note in (agent_note(run_dir, agent), config_note(run_dir, saved)):
+        if note:
+            print(f"note: {note}", file=sys.stderr)
 
 
 def device_arg(device: str) -> str:

@@ -144,6 +144,59 @@ def test_a_checkpoint_that_does_not_fit_gets_one_line(rl2_run: Path, change: dic
     assert words in result.stderr and "checkpoint" in result.stderr
 
 
+def _nan_weights(state: dict) -> dict:
+    return {k: v * float("nan") if v.is_floating_point() else v for k, v in state["network"].items()}
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"global_step": "many"}, "'global_step' has the wrong type (str)"),
+        ({"global_step": -5}, "'global_step' is -5, not a count"),
+        ({"global_step": 10**30}, "not a count (0 to 2**53"),
+        ({"network": _nan_weights}, "network.encoder.0.weight holds NaN or infinite values"),
+    ],
+)
+def test_a_damaged_checkpoint_is_named_not_the_users_flags(rl2_run: Path, change: dict, words: str) -> None:
+    """A damaged step counter was blamed on --steps (or resumed silently when negative), NaN
+    weights reached a torch distribution's traceback: each is now one line naming the checkpoint,
+    from every command that reads it."""
+    state = torch.load(rl2_run / "checkpoint.pt", weights_only=True)
+    for key, value in change.items():
+        state[key] = value(state) if callable(value) else value
+    torch.save(state, rl2_run / "checkpoint.pt")
+    attempts = [
+        ["train", "--run-dir", str(rl2_run), "--resume", "--quiet", "--steps", "400"],
+        ["train", "--run-dir", str(rl2_run), "--resume", "--quiet"],
+        ["evaluate", "--run-dir", str(rl2_run), "--tasks", "2", "--out", str(rl2_run.parent / "r.json"), "--quiet"],
+    ]
+    for args in attempts:
+        result = cli(*args)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+        assert words in result.stderr and str(rl2_run / "checkpoint.pt") in result.stderr, result.stderr
+        assert "--steps" not in result.stderr
+
+
+def test_an_edited_agent_txt_is_noted_and_the_checkpoints_agent_is_used(rl2_run: Path, tmp_path: Path) -> None:
+    """agent.txt edited to another agent was trusted (an RL² run labelled MAML); the checkpoint's
+    own agent wins, with a note as for an edited config.json."""
+    (rl2_run / "agent.txt").write_text("maml\n")
+    out = tmp_path / "r.json"
+    result = cli("evaluate", "--run-dir", str(rl2_run), "--tasks", "2", "--out", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert f"note: {rl2_run / 'agent.txt'} says 'maml', the checkpoint 'rl2'" in result.stderr
+    assert import_json(out)["agent"] == "RL²"
+    result = cli("train", "--run-dir", str(rl2_run), "--resume", "--steps", "240", "--quiet")
+    assert result.returncode == 0 and "the checkpoint 'rl2'" in result.stderr, result.stderr
+    assert (rl2_run / "agent.txt").read_text() == "rl2\n"  # the record is rewritten at the next checkpoint
+
+
+def import_json(path: Path) -> dict:
+    import json
+
+    return json.loads(path.read_text())
+
+
 # -- stopping: between updates, never inside one; never after an error --------------------------
 def test_a_second_signal_stops_at_once_without_saving() -> None:
     request = StopRequest()

@@ -73,7 +73,31 @@ def load(path: str | Path) -> dict[str, Any]:
         raise ValueError(f"checkpoint: {path} is not a readable checkpoint ({reason})") from None
     if not isinstance(state, dict) or "config" not in state:
         raise ValueError(f"checkpoint: {path} is not a metagym checkpoint (no config)")
+    where = non_finite(state)
+    if where is not None:  # the trainer never saves such a state (it stops at a diverged update)
+        raise ValueError(f"checkpoint: {path}: {where} holds NaN or infinite values (the file is damaged)")
+    counters = [(name, state[name]) for name in ("update", "iteration", "global_step") if name in state]
+    for name, value in counters:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"checkpoint: {path}: {name!r} has the wrong type ({type(value).__name__})")
+        if not 0 <= value < 2**53:
+            damaged = "not a count (0 to 2**53; the file is damaged)"
+            raise ValueError(f"checkpoint: {path}: {name!r} is {value:,}, {damaged}")
     return state
+
+
+def non_finite(value: Any, where: str = "") -> str | None:
+    """Where in a checkpoint's state a floating-point tensor holds NaN or infinite values, or None."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return where or "the state" if value.is_floating_point() and not torch.isfinite(value).all() else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list | tuple) else ()
+    for key, part in items:
+        found = non_finite(part, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 def field(state: Mapping[str, Any], name: str, kind: type | tuple[type, ...], path: str | Path) -> Any:

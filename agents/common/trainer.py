@@ -210,11 +210,12 @@ class Trainer:
         state = load(path)
         algorithm = algorithm_class(agent_spec(saved_agent(state, run_dir), "checkpoint"))
         config = config_from(algorithm.Config, state, path)
+        done = field(state, "global_step", int, path)
         if total_steps is not None:
-            config = extended(config, total_steps, state.get("global_step"), path)
+            config = extended(config, total_steps, done, path)
         built = algorithm(config, resolve_device(device))
         built.load_state_dict(state, path)
-        built.global_step = field(state, "global_step", int, path)
+        built.global_step = done
         trainer = cls(built, run_dir)
         trainer.update = field(state, "update" if "update" in state else "iteration", int, path)
         trainer.elapsed = float(field(state, "elapsed", (int, float), path))
@@ -388,15 +389,29 @@ def config_note(run_dir: str | Path, saved: Any) -> str | None:
 
 
 def run_agent(run_dir: str | Path) -> str:
-    """The name of the agent that trained the run in ``run_dir``: its ``agent.txt``, else its
-    checkpoint's own record; a ValueError naming the folder when there is no run."""
+    """The name of the agent that trained the run in ``run_dir``: its checkpoint's own record
+    (``agent.txt`` is a copy of it, read only for checkpoints of metagym 0.1 that lack one); a
+    ValueError naming the folder when there is no run."""
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint.pt").is_file():
         raise ValueError(f"--run-dir: no checkpoint.pt in {run_dir}")
-    marker = run_dir / "agent.txt"
-    if marker.is_file():
-        return marker.read_text().strip()
     return saved_agent(load(run_dir / "checkpoint.pt"), run_dir)
+
+
+def agent_note(run_dir: str | Path, name: str) -> str | None:
+    """One line if the run's ``agent.txt`` does not name the agent its checkpoint holds (``name``),
+    edited by hand; None when they agree or there is none."""
+    marker = Path(run_dir) / "agent.txt"
+    try:
+        recorded = marker.read_text().strip() if marker.is_file() else name
+    except (OSError, UnicodeDecodeError):
+        recorded = "something unreadable"
+    if recorded == name:
+        return None
+    return (
+        f"{marker} says {recorded!r}, the checkpoint {name!r}; the checkpoint's agent is used "
+        "(agent.txt is a record of it; start a new run to change it)"
+    )
 
 
 def load_agent(run_dir: str | Path, device: str = "cpu") -> Any:

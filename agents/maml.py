@@ -406,6 +406,23 @@ class MAML(Algorithm):
     def learn(self, update: int) -> dict[str, float]:
         return self.meta_step()
 
+    @property
+    def note(self) -> str | None:
+        """A meta-update samples up to meta_batch_size x fast_batch_size episodes per batch, and
+        the run ends with the first update that reaches ``total_steps``: say so where that is
+        more than asked (as the memory agents say how they round to whole updates)."""
+        c = self.config
+        batches = c.steps if c.variant == "reptile" else 1 if c.variant == "pretrained" else c.steps + 1
+        most = batches * c.meta_batch_size * c.fast_batch_size * int(self.family.horizon)
+        if c.total_steps % most == 0:
+            return None
+        whole = -(-c.total_steps // most) * most
+        return (
+            f"trains whole meta-updates of up to {most:,} steps ({batches} batch(es) of meta_batch_size x "
+            f"fast_batch_size episodes of up to {int(self.family.horizon)} steps): up to {whole:,} steps, "
+            f"not the {c.total_steps:,} asked for"
+        )
+
     def tensors(self) -> Any:
         return self.agent.params.values()
 

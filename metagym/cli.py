@@ -58,6 +58,21 @@ def algorithm_of(name: str, flag: str = "--agent") -> Any:
         raise CommandError(f"{flag}: {error}") from None
 
 
+def trainable_agent(name: str, flag: str = "--agent") -> str:
+    """``name`` if it is a registered agent that trains; else a CommandError naming ``flag`` and
+    the agents that do (an untrained baseline says where it is scored instead)."""
+    registry = _registry()
+    trained = [n for n in registry.agent_names() if registry.agent_spec(n).kind != "baseline"]
+    if name in trained:
+        return name
+    if name in registry.agent_names():
+        raise CommandError(
+            f"{flag}: {name} is an untrained baseline, there is nothing to train (metagym evaluate --compare "
+            f"{name} scores it beside a run); trainable agents: {', '.join(trained)}"
+        )
+    raise CommandError(f"{flag}: unknown agent {name!r}; trainable agents: {', '.join(trained)}")
+
+
 def title_of(name: str) -> str:
     """How an agent is named in tables and plot legends (its registered title)."""
     return _registry().agent_spec(name).title if name in _registry().agent_names() else name
@@ -155,7 +170,10 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     for env_id in args.env:
         check_family_id(env_id, "--env")
     if args.preset is not None:
-        preset(args.preset)  # a ValueError naming the shipped presets
+        chosen = preset(args.preset)  # a ValueError naming the shipped presets
+        for env_id in dict.fromkeys(args.env):
+            if env_id != chosen.env:
+                print(f"note: {preset_elsewhere(chosen, env_id)}", file=sys.stderr)
     allowed = sweep_agents()
     for agent in args.agents:
         if agent not in allowed:
@@ -200,6 +218,14 @@ def cmd_sweep(args: argparse.Namespace) -> None:
         raise CommandError(f"{failed} (the summary covers the others; the same command retries the failed runs)")
 
 
+def preset_elsewhere(chosen: Any, env_id: str) -> str:
+    """What a preset tuned on one family does on another: its settings are used as given."""
+    return (
+        f"preset {chosen.name} was tuned on {chosen.env}; its settings (and its {chosen.steps:,} steps, "
+        f"unless --steps says) are used on {env_id} as they are, and its expected score does not apply"
+    )
+
+
 def apply_preset(args: argparse.Namespace) -> Any:
     """Fill ``--agent``, ``--env`` and ``--steps`` from ``--preset`` (or the shipped preset for the
     chosen agent and family, whose settings are then the defaults); return the preset used."""
@@ -210,6 +236,8 @@ def apply_preset(args: argparse.Namespace) -> Any:
         raise CommandError(f"--agent: preset {chosen.name} trains {chosen.agent}, got {args.agent}")
     args.agent = args.agent or (chosen.agent if chosen else TRAIN_DEFAULTS["agent"])
     args.env = args.env or (chosen.env if chosen else TRAIN_DEFAULTS["env"])
+    if chosen is not None and args.env != chosen.env:
+        print(f"note: {preset_elsewhere(chosen, args.env)}", file=sys.stderr)
     if chosen is None and (chosen := default_for(args.agent, args.env)) is not None:
         print(f"settings of preset {chosen.name}, the defaults for {args.agent} on {args.env} (metagym presets)")
     if args.steps is None:
@@ -223,6 +251,8 @@ def cmd_presets(args: argparse.Namespace) -> None:
     """Print every shipped preset: name, env, agent, steps, expected score, minutes."""
     from metagym.presets import presets
 
+    if args.markdown and args.verbose:
+        raise CommandError("--verbose: not with --markdown (the table has no room for how each preset was chosen)")
     rows: list[tuple[str, ...]] = [("preset", "env", "agent", "steps", "expected score", "reference", "minutes")]
     for p in presets().values():
         reference = ", ".join(f"{k} {v:g}" for k, v in p.expected["references"].items())
@@ -912,6 +942,8 @@ def _train_options(argv: list[str]) -> tuple[str | None, list[Any]]:
     known, _ = scan.parse_known_args([a for a in argv if a not in ("-h", "--help")])
     if known.command != "train":
         return None, []
+    if known.agent is not None and not known.resume:  # named before anything else is read, --help included
+        trainable_agent(known.agent)
     try:
         if known.resume:
             name = run_agent(known.run_dir) if known.run_dir else None

@@ -109,3 +109,47 @@ def test_the_default_preset_keeps_the_familys_trial_length() -> None:
     assert default_for("rl2", "PointNav2D-v0").name == "rl2-pointnav"
     assert default_for("maml", "PointNav2D-v0").name == "maml-pointnav"
     assert default_for("reptile", "MetaBandit-v0") is None
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["train", "--agent", "", "--run-dir", "{tmp}/x"], "--agent: unknown agent ''; trainable agents: rl2,"),
+        (["train", "--agent", "nope", "--help"], "--agent: unknown agent 'nope'"),
+        (["train", "--agent", "rl22", "--hidden-size", "3", "--run-dir", "{tmp}/x"], "unknown agent 'rl22'"),
+        (["train", "--agent", "ucb1", "--run-dir", "{tmp}/x"], "--agent: ucb1 is an untrained baseline"),
+        (["presets", "--verbose", "--markdown"], "--verbose: not with --markdown"),
+    ],
+)
+def test_what_was_taken_silently_is_refused_naming_the_flag(
+    args: list[str],
+    words: str,
+    tmp_path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    """Each of these once ran (the default agent for '', the general help for an unknown agent,
+    a table without the asked-for detail) or named the wrong flag; now one line, exit 2."""
+    assert main([a.replace("{tmp}", str(tmp_path)) for a in args]) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1, err
+    assert "trainable agents:" not in err or "ucb1" not in err.split("trainable agents:")[1]
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_preset_of_another_family_and_rounded_maml_steps_say_so(
+    tmp_path,
+    capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    pytest.importorskip("torch")
+    bandit = ["--num-envs", "8", "--rollout-steps", "10", "--num-minibatches", "2", "--quiet"]
+    argv = ["train", "--preset", "rl2-bandit", "--env", "MetaBandit-v0", "--steps", "80", *bandit]
+    assert main([*argv, "--run-dir", str(tmp_path / "same")]) == 0
+    assert "tuned on" not in capsys.readouterr().err
+    argv[argv.index("MetaBandit-v0")] = "MetaTabularMDP-v0"
+    assert main([*argv, "--run-dir", str(tmp_path / "other")]) == 0
+    err = capsys.readouterr().err
+    assert "note: preset rl2-bandit was tuned on MetaBandit-v0; its settings" in err and "MetaTabularMDP-v0" in err
+    maml = ["--agent", "maml", "--env", "PointNav2D-v0", "--meta-batch-size", "2", "--fast-batch-size", "2"]
+    maml += ["--hidden-size", "8", "--quiet"]
+    assert main(["train", *maml, "--steps", "50", "--run-dir", str(tmp_path / "m")]) == 0
+    assert "up to 800 steps, not the 50 asked for" in capsys.readouterr().err

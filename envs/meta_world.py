@@ -99,7 +99,8 @@ class MetaWorldFamily(TaskFamily[MetaWorldTask]):
 
     Args:
         benchmark: ``"ML1"``, ``"ML10"`` or ``"ML45"``.
-        env_name: For ML1, the environment (one of Meta-World's v3 names, e.g. ``"reach-v3"``).
+        env_name: For ML1, the environment (one of Meta-World's v3 names; None: ``"reach-v3"``).
+            ML10 and ML45 hold their own environments and refuse one.
         benchmark_seed: The seed Meta-World's benchmark class builds its tasks with.
         horizon: Steps per episode, at most Meta-World's 500 (its default).
     """
@@ -110,7 +111,7 @@ class MetaWorldFamily(TaskFamily[MetaWorldTask]):
     reward_version = REWARD_VERSION
 
     def __init__(
-        self, benchmark: str = "ML1", env_name: str | None = "reach-v3", benchmark_seed: int = 0, horizon: int = 500
+        self, benchmark: str = "ML1", env_name: str | None = None, benchmark_seed: int = 0, horizon: int = 500
     ) -> None:
         if benchmark not in BENCHMARKS:
             raise ValueError(f"benchmark: expected one of {list(BENCHMARKS)}, got {benchmark!r}")
@@ -118,6 +119,7 @@ class MetaWorldFamily(TaskFamily[MetaWorldTask]):
         if not names:
             raise ImportError(INSTALL_HINT)
         if benchmark == "ML1":
+            env_name = "reach-v3" if env_name is None else env_name
             if env_name not in names["ML1"]:
                 raise ValueError(
                     f"env_name: expected one of Meta-World's v3 environments {list(names['ML1'])}, got {env_name!r}"
@@ -125,7 +127,11 @@ class MetaWorldFamily(TaskFamily[MetaWorldTask]):
             self.train_envs: tuple[str, ...] = (str(env_name),)
             self.test_envs: tuple[str, ...] = (str(env_name),)
         else:
-            env_name = None
+            if env_name is not None:
+                raise ValueError(
+                    f"env_name: {benchmark} has its own {len(names[f'{benchmark}-train'])} training environments; "
+                    f"env_name picks ML1's one environment, got {env_name!r}"
+                )
             self.train_envs, self.test_envs = names[f"{benchmark}-train"], names[f"{benchmark}-test"]
         if isinstance(benchmark_seed, bool) or not isinstance(benchmark_seed, int) or not 0 <= benchmark_seed < 2**31:
             raise ValueError(f"benchmark_seed: expected an integer in [0, 2**31), got {benchmark_seed!r}")
@@ -396,7 +402,7 @@ class MetaWorldEnv(FamilyEnv[MetaWorldTask]):
     def __init__(
         self,
         benchmark: str = "ML1",
-        env_name: str | None = "reach-v3",
+        env_name: str | None = None,
         benchmark_seed: int = 0,
         horizon: int = MAX_PATH_LENGTH,
         render_mode: str | None = None,
@@ -519,7 +525,7 @@ class MetaWorldSyncVectorEnv(_TaskVector, gym.vector.SyncVectorEnv):
 def make_vector(
     num_envs: int = 1,
     benchmark: str = "ML1",
-    env_name: str | None = "reach-v3",
+    env_name: str | None = None,
     benchmark_seed: int = 0,
     horizon: int = MAX_PATH_LENGTH,
     render_mode: str | None = None,

@@ -109,6 +109,8 @@ def test_tasks_round_trip_through_json_and_are_checked() -> None:
         env.reset(options={"task": MetaWorldTask("push-v3", task.rand_vec)})
     with pytest.raises(ValueError, match="env_name: expected one of Meta-World's v3 environments"):
         gym.make("MetaWorld-ML1-Reach-v0", env_name="reach-v2")
+    with pytest.raises(ValueError, match="env_name: ML10 has its own 10 training environments"):
+        gym.make("MetaWorld-ML10-v0", env_name="push-v3")  # it was dropped without a word
 
 
 def test_our_task_plays_as_meta_worlds_own_task() -> None:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -84,6 +85,16 @@ class TransformerConfig(MemoryConfig):
             raise ValueError(
                 f"num_heads: must divide d_model ({self.d_model}) into heads of even width (rotary "
                 f"positions rotate pairs), got {self.num_heads}"
+            )
+        # The acting state holds every layer's keys and values of `context` tokens per sub-env:
+        # refuse a cache larger than this machine's memory before anything allocates it.
+        cache = 4 * self.num_envs * (1 + 2 * self.num_layers * self.d_model * self.context)
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        if cache > memory:
+            raise ValueError(
+                f"context: {self.context:,} tokens of key/value cache for {self.num_envs:,} envs would take "
+                f"{cache / 2**30:,.1f} GiB, more than this machine's {memory / 2**30:,.1f} GiB; a trial's length "
+                f"(in steps) is enough"
             )
         return self
 

@@ -119,6 +119,24 @@ def test_the_default_preset_keeps_the_familys_trial_length() -> None:
         (["train", "--agent", "rl22", "--hidden-size", "3", "--run-dir", "{tmp}/x"], "unknown agent 'rl22'"),
         (["train", "--agent", "ucb1", "--run-dir", "{tmp}/x"], "--agent: ucb1 is an untrained baseline"),
         (["presets", "--verbose", "--markdown"], "--verbose: not with --markdown"),
+        (
+            ["train", "--env", "MetaBandit-v0", "--env-kwargs", '{"pulls_per_trial": 1000000}', "--run-dir", "{tmp}/x"],
+            "env_kwargs: 1,000,000 episodes per trial (MetaBandit-v0's trial length as made) would take about",
+        ),
+        (
+            [
+                "train",
+                "--agent",
+                "transformer",
+                "--env",
+                "MetaBandit-v0",
+                "--context",
+                "100000000",
+                "--run-dir",
+                "{tmp}/x",
+            ],
+            "--context: 100,000,000 tokens of key/value cache for 256 envs would take 12,207.0 GiB",
+        ),
     ],
 )
 def test_what_was_taken_silently_is_refused_naming_the_flag(
@@ -128,7 +146,8 @@ def test_what_was_taken_silently_is_refused_naming_the_flag(
     capsys: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
 ) -> None:
     """Each of these once ran (the default agent for '', the general help for an unknown agent,
-    a table without the asked-for detail) or named the wrong flag; now one line, exit 2."""
+    a table without the asked-for detail), named the wrong flag, or ran out of memory (a log
+    column per pull of a million-pull trial, a key/value cache of terabytes); now one line, exit 2."""
     assert main([a.replace("{tmp}", str(tmp_path)) for a in args]) == 2
     err = capsys.readouterr().err
     assert words in err and err.count("\n") == 1, err

@@ -308,6 +308,25 @@ def make_envs(config: MemoryConfig, num_envs: int | None = None, autoreset: str 
     )
 
 
+#: The longest trial (in episodes) a memory agent trains on: it keeps each episode's return of its
+#: recent trials and logs a column per episode (100-pull bandits, the longest shipped, have 100).
+MAX_EPISODES_PER_TRIAL = 10_000
+
+
+def check_trial_length(config: MemoryConfig, episodes: int, recent_trials: int) -> None:
+    """Refuse, before anything per episode is allocated, a trial of more episodes than
+    :data:`MAX_EPISODES_PER_TRIAL`, naming what set it and the memory it would take."""
+    if episodes <= MAX_EPISODES_PER_TRIAL:
+        return
+    where = "episodes_per_trial" if config.episodes_per_trial is not None else "env_kwargs"
+    source = "" if config.episodes_per_trial is not None else f" ({config.env_id}'s trial length as made)"
+    need = episodes * (8 * (recent_trials + config.num_envs) + 40)  # recent returns, partial trials, log header
+    raise ValueError(
+        f"{where}: {episodes:,} episodes per trial{source} would take about {need / 2**30:,.1f} GiB of "
+        f"per-episode returns and log columns; a memory agent trains on at most {MAX_EPISODES_PER_TRIAL:,}"
+    )
+
+
 class OnPolicy(Algorithm):
     """PPO over whole trials for a :class:`MemoryNetwork` (see the module docstring)."""
 
@@ -330,6 +349,7 @@ class OnPolicy(Algorithm):
         env_seed, torch_seed, self.shuffle_rng = _seeds(config.seed)
         torch.set_num_threads(config.torch_threads)
         self.envs = make_envs(config)
+        check_trial_length(config, int(self.envs.episodes_per_trial), self.recent_trials)
         torch.manual_seed(torch_seed)  # network initialisation (on the CPU: the same weights on any device)
         self.agent = self.build_agent(config, self.envs.single_observation_space, self.envs.single_action_space)
         self.agent.network.to(self.device)

@@ -1,0 +1,392 @@
+"""Side by side with the authors' code: a reference implementation and metagym's preset on the same
+task distribution, at equal env frames, with learning curves over seeds.
+
+Each reference is the authors' repository pinned to a commit, run unchanged with its own config in a
+virtual environment of its own (the old libraries it needs pinned there); metagym's side is the
+preset's own run, stopped along the way and scored with the reference's evaluation protocol.
+
+    python scripts/parity/parity.py setup varibad-gridnavi --dir ~/parity            # clone, pin, venv
+    python scripts/parity/parity.py reference varibad-gridnavi --dir ~/parity --frames 1200000 --seeds 0 1 2
+    python scripts/parity/parity.py ours varibad-gridnavi --dir ~/parity --frames 1200000 --seeds 0 1 2
+    python scripts/parity/parity.py speed varibad-gridnavi --dir ~/parity                # each side alone
+    python scripts/parity/parity.py plot varibad-gridnavi --dir ~/parity --out docs/images/parity-varibad-gridnavi.png
+
+``plot`` draws both curves against env frames and against wall-clock seconds (mean and 95% interval
+over the seeds' evaluations in each bin), prints the table that docs/howto/reproduce.md carries and
+writes it as JSON beside the plot. Wall-clock is frames divided by each side's speed measured alone
+on the machine (``speed``), where that was run; else what each side's own log says (training only
+for metagym; the reference's few evaluations included), which is fair only if both shared the
+machine alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    repo: str  # the authors' repository
+    commit: str  # pinned
+    requirements: tuple[str, ...]  # its venv (the versions its code still runs with on Python 3.11)
+    command: tuple[str, ...]  # run from its checkout; {frames}, {seed}, {out} filled in
+    scalar: str  # the TensorBoard tag of its evaluation return, per episode ({k} from 1), against frames
+    episodes: int  # episodes per trial, summed into the trial return
+    preset: str  # metagym's side
+    protocol: str  # what both sides are scored on
+    deterministic: bool  # the reference's evaluation acts greedily
+    paper: str  # the budget the paper used
+
+
+REFERENCES = {
+    "varibad-gridnavi": Reference(
+        repo="https://github.com/lmzintgraf/varibad",
+        commit="57e1795be142ace52d0c353097acf193d9067200",
+        # Its requirements.txt pins torch 1.5.1 and numpy 1.22.0, which have no Python 3.11 wheels:
+        # the CPU torch on this machine, and the last numpy with the `np.bool` alias its vec env uses.
+        requirements=(
+            "torch==2.13.0",
+            "gym==0.17.2",
+            "numpy==1.23.5",
+            "matplotlib==3.7.5",
+            "scipy==1.11.4",
+            "pandas==2.0.3",
+            "seaborn==0.12.2",
+            "tensorboard",
+        ),
+        command=(
+            "main.py",
+            "--env-type",
+            "gridworld_varibad",
+            "--num_frames",
+            "{frames}",
+            "--seed",
+            "{seed}",
+            # Logging only (its defaults: every 500 updates): an evaluation every 48k frames, no
+            # behaviour pictures or model files (they cost time and disk, and change no number).
+            "--eval_interval",
+            "50",
+            "--log_interval",
+            "50",
+            "--vis_interval",
+            "100000000",
+            "--save_interval",
+            "100000000",
+            "--results_log_dir",
+            "{out}",
+        ),
+        scalar="return_avg_per_frame/episode_{k}",
+        episodes=4,
+        preset="varibad-gridnavi",
+        protocol="trial return (4 episodes of GridNavi), greedy actions, goals from the prior",
+        deterministic=True,
+        paper="VariBAD (Zintgraf et al. 2020) trains GridNavi for 2e7 frames (its config's num_frames)",
+    ),
+}
+
+
+def reference_of(name: str) -> Reference:
+    if name not in REFERENCES:
+        raise SystemExit(f"parity: unknown pair {name!r}; known: {', '.join(sorted(REFERENCES))}")
+    return REFERENCES[name]
+
+
+def cmd_setup(args: argparse.Namespace) -> None:
+    ref, root = reference_of(args.name), Path(args.dir).expanduser()
+    code, venv = root / args.name / "code", root / args.name / "venv"
+    if not code.exists():
+        subprocess.run(["git", "clone", "--quiet", args.source or ref.repo, str(code)], check=True)
+    subprocess.run(["git", "-C", str(code), "checkout", "--quiet", ref.commit], check=True)
+    if not venv.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet"]
+    subprocess.run([*pip, *ref.requirements], check=True)
+    print(f"{args.name}: {ref.repo} at {ref.commit[:7]} in {code}, its venv {venv}")
+
+
+def cmd_reference(args: argparse.Namespace) -> None:
+    ref, root = reference_of(args.name), Path(args.dir).expanduser()
+    code, python = root / args.name / "code", root / args.name / "venv" / "bin" / "python"
+    for seed in args.seeds:
+        out = root / args.name / "reference" / f"seed{seed}"
+        if out.exists():
+            raise SystemExit(f"parity: {out} exists; remove it to run seed {seed} again")
+        values = {"frames": str(args.frames), "seed": str(seed), "out": str(out)}
+        command = [str(python), *(part.format(**values) for part in ref.command)]
+        print(" ".join(command), flush=True)
+        subprocess.run(command, cwd=code, check=True)
+
+
+def reference_curves(name: str, root: Path) -> dict[int, list[tuple[float, float, float]]]:
+    """Each reference seed's evaluations: (frames, wall seconds since its first event, trial return)."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    ref = reference_of(name)
+    curves = {}
+    for folder in sorted((root / name / "reference").glob("seed*")):
+        events = sorted(folder.rglob("events.out.tfevents.*"))
+        if not events:
+            continue
+        acc = EventAccumulator(str(events[0].parent), size_guidance={"scalars": 0})
+        acc.Reload()
+        tags = [ref.scalar.format(k=k + 1) for k in range(ref.episodes)]
+        if not all(tag in acc.Tags()["scalars"] for tag in tags):
+            continue
+        series = [acc.Scalars(tag) for tag in tags]
+        start = min(e.wall_time for tag in acc.Tags()["scalars"] for e in acc.Scalars(tag))
+        points = []
+        for parts in zip(*series, strict=True):
+            points.append((float(parts[0].step), parts[0].wall_time - start, float(sum(p.value for p in parts))))
+        curves[int(folder.name[4:])] = points
+    return curves
+
+
+def cmd_ours(args: argparse.Namespace) -> None:
+    import torch
+
+    from metagym.agents.common.trainer import Trainer
+    from metagym.evaluation import evaluate
+    from metagym.presets import presets
+    from metagym.runs import run_config
+
+    ref, root = reference_of(args.name), Path(args.dir).expanduser()
+    preset = presets()[ref.preset]
+    for seed in args.seeds:
+        out = root / args.name / "ours" / f"seed{seed}.csv"
+        if out.exists():
+            raise SystemExit(f"parity: {out} exists; remove it to run seed {seed} again")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        config = run_config(preset.agent, preset.env, preset.steps, seed, preset)
+        trainer = Trainer(config, root / args.name / "ours" / f"run{seed}")
+        per_update = config.num_envs * config.rollout_steps
+        rows, seconds = [], 0.0
+        while trainer.global_step < args.frames:
+            began = time.perf_counter()
+            trainer.run(progress=False, stop_after=args.every)
+            seconds += time.perf_counter() - began
+            threads = torch.get_num_threads()
+            scored = {}
+            for greedy in (True, False):
+                result = evaluate(trainer.agent, "train", args.tasks, seed=1, deterministic=greedy)
+                scored[greedy] = sum(result.episode_returns.mean)
+            torch.set_num_threads(threads)
+            rows.append(
+                {"frames": trainer.global_step, "seconds": round(seconds, 2)}
+                | {"greedy": round(scored[True], 4), "sampled": round(scored[False], 4)}
+            )
+            print(f"seed {seed}: {rows[-1]}", flush=True)
+        with out.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        assert trainer.global_step % per_update == 0
+
+
+def cmd_speed(args: argparse.Namespace) -> None:
+    """Each side's training speed alone on this machine (nothing else running), in env frames per
+    second: the reference between its evaluations at 48k and 144k frames (start-up left out), and
+    metagym's preset over ``--updates`` updates after one to warm up. ``plot`` turns frames into
+    wall-clock with these, so that both curves are timed alike whatever shared the machine while
+    the learning curves ran."""
+    import tempfile
+
+    import torch
+
+    from metagym.agents.common.trainer import Trainer
+    from metagym.presets import presets
+    from metagym.runs import run_config
+
+    ref, root = reference_of(args.name), Path(args.dir).expanduser()
+    code, python = root / args.name / "code", root / args.name / "venv" / "bin" / "python"
+    with tempfile.TemporaryDirectory() as scratch:
+        values = {"frames": "150000", "seed": "0", "out": str(Path(scratch) / "reference")}
+        subprocess.run(
+            [str(python), *(p.format(**values) for p in ref.command)], cwd=code, check=True, stdout=subprocess.DEVNULL
+        )
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        events = sorted(Path(scratch, "reference").rglob("events.out.tfevents.*"))
+        acc = EventAccumulator(str(events[0].parent), size_guidance={"scalars": 0})
+        acc.Reload()
+        points = acc.Scalars(ref.scalar.format(k=1))
+        theirs = (points[-1].step - points[0].step) / (points[-1].wall_time - points[0].wall_time)
+        preset = presets()[ref.preset]
+        trainer = Trainer(run_config(preset.agent, preset.env, preset.steps, 0, preset), Path(scratch) / "ours")
+        trainer.run(progress=False, stop_after=1)
+        before, began = trainer.global_step, time.perf_counter()
+        trainer.run(progress=False, stop_after=args.updates)
+        ours = (trainer.global_step - before) / (time.perf_counter() - began)
+    speed = {"reference_fps": round(theirs, 1), "metagym_fps": round(ours, 1), "torch_threads": torch.get_num_threads()}
+    (root / args.name / "speed.json").write_text(json.dumps(speed, indent=2) + "\n")
+    print(f"{args.name}: reference {theirs:,.0f} frames/s, metagym {ours:,.0f} frames/s ({ours / theirs:.1f}x)")
+
+
+def our_curves(name: str, root: Path, column: str) -> dict[int, list[tuple[float, float, float]]]:
+    curves = {}
+    for path in sorted((root / name / "ours").glob("seed*.csv")):
+        with path.open() as handle:
+            curves[int(path.stem[4:])] = [
+                (float(r["frames"]), float(r["seconds"]), float(r[column])) for r in csv.DictReader(handle)
+            ]
+    return curves
+
+
+def binned(curves: dict[int, list[tuple[float, float, float]]], edges: np.ndarray, axis: int) -> list[list[float]]:
+    """The returns of every seed's evaluations that fall in each bin of ``edges`` along ``axis``."""
+    out: list[list[float]] = [[] for _ in range(len(edges) - 1)]
+    for points in curves.values():
+        for point in points:
+            i = int(np.searchsorted(edges, point[axis], side="right")) - 1
+            if 0 <= i < len(out):
+                out[i].append(point[2])
+    return out
+
+
+def interval(values: list[float], rng: np.random.Generator) -> tuple[float, float, float]:
+    """Mean and a bootstrap 95% interval."""
+    if not values:
+        return (np.nan, np.nan, np.nan)
+    v = np.asarray(values)
+    means = v[rng.integers(0, len(v), (2000, len(v)))].mean(1)
+    return float(v.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
+
+def first_reach(curves: dict[int, list[tuple[float, float, float]]], score: float, axis: int) -> float | None:
+    """The median over seeds of the first frames / seconds where a seed's return, averaged over
+    its last three evaluations, reaches ``score`` (None if half the seeds never do)."""
+    times = []
+    for points in curves.values():
+        values = np.array([p[2] for p in points])
+        smooth = np.convolve(values, np.ones(3) / 3, mode="valid") if len(values) >= 3 else values
+        hit = np.flatnonzero(smooth >= score)
+        times.append(points[hit[0] + min(2, len(values) - 1)][axis] if hit.size else np.inf)
+    median = float(np.median(times)) if times else np.inf
+    return None if not np.isfinite(median) else median
+
+
+def cmd_plot(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ref, root = reference_of(args.name), Path(args.dir).expanduser()
+    same = "greedy" if ref.deterministic else "sampled"  # the reference's own protocol
+    other = "sampled" if same == "greedy" else "greedy"
+    sides = {
+        "reference": reference_curves(args.name, root),
+        f"metagym ({same})": our_curves(args.name, root, same),
+        f"metagym ({other})": our_curves(args.name, root, other),
+    }
+    clock = "wall-clock seconds (as each run logged them)"
+    speed_file = root / args.name / "speed.json"
+    if speed_file.exists():  # frames at each side's own speed alone on this machine
+        speed = json.loads(speed_file.read_text())
+        fps = {key: speed["reference_fps" if key == "reference" else "metagym_fps"] for key in sides}
+        sides = {
+            key: {s: [(f, f / fps[key], r) for f, _, r in c] for s, c in curves.items()}
+            for key, curves in sides.items()
+        }
+        clock = "wall-clock seconds alone on this machine (frames / measured speed)"
+    if not all(sides.values()):
+        raise SystemExit(f"parity: need both sides' runs under {root / args.name}")
+    theirs = sides["reference"]
+    frames = min(max(p[0] for p in c) for curves in sides.values() for c in curves.values())
+    edges = np.linspace(0, frames, args.bins + 1)
+    rng = np.random.default_rng(0)
+    binned_sides = {key: binned(curves, edges, 0) for key, curves in sides.items()}
+    rows = [
+        {"frames": [int(edges[i]), int(edges[i + 1])]} | {key: interval(b[i], rng) for key, b in binned_sides.items()}
+        for i in range(args.bins)
+    ]
+    final = interval([p[2] for c in theirs.values() for p in c if p[0] > frames - (edges[1] - edges[0])], rng)[0]
+    reach = {key: first_reach(curves, final, 1) for key, curves in sides.items()}
+    summary = {
+        "pair": args.name,
+        "reference": f"{ref.repo} at {ref.commit}",
+        "preset": ref.preset,
+        "protocol": ref.protocol,
+        "seeds": {key: sorted(curves) for key, curves in sides.items()},
+        "frames": int(frames),
+        "bins": rows,
+        "reference_final": final,
+        "seconds_to_reference_final": reach,
+        "clock": clock,
+        "paper_budget": ref.paper,
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
+    styles = {
+        "reference": ("tab:gray", "-"),
+        f"metagym ({same})": ("tab:blue", "-"),
+        f"metagym ({other})": ("tab:blue", "--"),
+    }
+    for ax, axis, label in ((axes[0], 0, "env frames"), (axes[1], 1, clock)):
+        for key, curves in sides.items():
+            colour, line = styles[key]
+            top = max(p[axis] for c in curves.values() for p in c)
+            e = np.linspace(0, top, args.bins + 1)
+            stats = np.array([interval(v, rng) for v in binned(curves, e, axis)])
+            mid = (e[:-1] + e[1:]) / 2
+            who = "reference (authors' code)" if key == "reference" else key
+            ax.plot(mid, stats[:, 0], line, color=colour, label=f"{who}, {len(curves)} seeds")
+            ax.fill_between(mid, stats[:, 1], stats[:, 2], color=colour, alpha=0.2 if line == "-" else 0.08)
+        ax.axhline(final, color="tab:gray", linestyle=":", linewidth=1)
+        ax.set_xlabel(label)
+        ax.set_ylabel("trial return")
+        ax.legend(fontsize=7)
+    axes[1].set_xscale("log")
+    fig.suptitle(f"{args.name}: {ref.protocol} (the reference's; dashed: metagym's own, {other} actions)", fontsize=9)
+    fig.tight_layout()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out)
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    keys = list(sides)
+    print("| frames | " + " | ".join(f"{k} ({len(sides[k])} seeds)" for k in keys) + " |")
+    print("| --- |" + " --- |" * len(keys))
+    for row in rows:
+        cells = [f"{row[k][0]:.2f} [{row[k][1]:.2f}, {row[k][2]:.2f}]" for k in keys]
+        print(f"| {row['frames'][0]:,}-{row['frames'][1]:,} | " + " | ".join(cells) + " |")
+    times = ", ".join(f"{k} {'never' if t is None else f'{t:,.0f} s'}" for k, t in reach.items())
+    print(f"the reference's final score {final:.2f}; reached after: {times} ({clock})")
+    print(f"wrote {out} and {out.with_suffix('.json')}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in ("setup", "reference", "ours", "speed", "plot"):
+        p = sub.add_parser(name)
+        p.add_argument("name", help=f"the pair: {', '.join(sorted(REFERENCES))}")
+        p.add_argument("--dir", required=True, help="where the references' code, venvs and runs live")
+        if name == "setup":
+            p.add_argument("--source", help="clone from here instead of the reference's GitHub address")
+        if name in ("reference", "ours"):
+            p.add_argument("--frames", type=int, required=True, help="env frames per seed")
+            p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+        if name == "ours":
+            p.add_argument("--every", type=int, default=6, help="updates between evaluations")
+            p.add_argument("--tasks", type=int, default=210, help="trials per evaluation")
+        if name == "speed":
+            p.add_argument("--updates", type=int, default=10, help="metagym updates timed")
+        if name == "plot":
+            p.add_argument("--out", required=True, help="the plot (PNG); its table goes beside it as JSON")
+            p.add_argument("--bins", type=int, default=12, help="points per curve")
+    args = parser.parse_args()
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    commands = {"setup": cmd_setup, "reference": cmd_reference, "ours": cmd_ours, "speed": cmd_speed, "plot": cmd_plot}
+    commands[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,9 @@ class Reference:
     scalar: str  # the TensorBoard tag of its evaluation return, per episode ({k} from 1), against frames
     episodes: int  # episodes per trial, summed into the trial return
     preset: str  # metagym's side
+    # metagym's settings that mirror the reference's config (``ours --settings reference``):
+    # the same batch geometry and step sizes on our code, to tell our code from our preset.
+    equivalent: dict[str, Any]
     protocol: str  # what both sides are scored on
     deterministic: bool  # the reference's evaluation acts greedily
     paper: str  # the budget the paper used
@@ -88,6 +92,23 @@ REFERENCES = {
         scalar="return_avg_per_frame/episode_{k}",
         episodes=4,
         preset="varibad-gridnavi",
+        equivalent={
+            "num_envs": 16,  # num_processes
+            "rollout_steps": 60,  # policy_num_steps
+            "learning_rate": 7e-4,
+            "anneal_lr": False,
+            "update_epochs": 2,
+            "num_minibatches": 4,
+            "clip_coef": 0.05,
+            "ent_coef": 0.01,
+            "gamma": 0.95,
+            "gae_lambda": 0.95,
+            "action_embedding": 0,  # action_embedding_size 0: the encoder is not fed the action
+            "vae_buffer_trials": 100_000,  # size_vae_buffer
+            "vae_updates": 3,
+            "kl_weight": 0.01,
+            "reward_likelihood": "bernoulli",  # rew_pred_type
+        },
         protocol="trial return (4 episodes of GridNavi), greedy actions, goals from the prior",
         deterministic=True,
         paper="VariBAD (Zintgraf et al. 2020) trains GridNavi for 2e7 frames (its config's num_frames)",
@@ -161,13 +182,17 @@ def cmd_ours(args: argparse.Namespace) -> None:
 
     ref, root = reference_of(args.name), Path(args.dir).expanduser()
     preset = presets()[ref.preset]
+    folder = root / args.name / ("ours" if args.settings == "preset" else "ours-reference-settings")
     for seed in args.seeds:
-        out = root / args.name / "ours" / f"seed{seed}.csv"
+        out = folder / f"seed{seed}.csv"
         if out.exists():
             raise SystemExit(f"parity: {out} exists; remove it to run seed {seed} again")
         out.parent.mkdir(parents=True, exist_ok=True)
-        config = run_config(preset.agent, preset.env, preset.steps, seed, preset)
-        trainer = Trainer(config, root / args.name / "ours" / f"run{seed}")
+        if args.settings == "preset":  # the preset's own run, observed along the way
+            config = run_config(preset.agent, preset.env, preset.steps, seed, preset)
+        else:  # the reference's settings on our code, for the frames measured
+            config = run_config(preset.agent, preset.env, args.frames, seed, None, ref.equivalent)
+        trainer = Trainer(config, folder / f"run{seed}")
         per_update = config.num_envs * config.rollout_steps
         rows, seconds = [], 0.0
         while trainer.global_step < args.frames:
@@ -231,9 +256,9 @@ def cmd_speed(args: argparse.Namespace) -> None:
     print(f"{args.name}: reference {theirs:,.0f} frames/s, metagym {ours:,.0f} frames/s ({ours / theirs:.1f}x)")
 
 
-def our_curves(name: str, root: Path, column: str) -> dict[int, list[tuple[float, float, float]]]:
+def our_curves(name: str, root: Path, column: str, folder: str = "ours") -> dict[int, list[tuple[float, float, float]]]:
     curves = {}
-    for path in sorted((root / name / "ours").glob("seed*.csv")):
+    for path in sorted((root / name / folder).glob("seed*.csv")):
         with path.open() as handle:
             curves[int(path.stem[4:])] = [
                 (float(r["frames"]), float(r["seconds"]), float(r[column])) for r in csv.DictReader(handle)
@@ -288,6 +313,9 @@ def cmd_plot(args: argparse.Namespace) -> None:
         f"metagym ({same})": our_curves(args.name, root, same),
         f"metagym ({other})": our_curves(args.name, root, other),
     }
+    matched = our_curves(args.name, root, same, "ours-reference-settings")
+    if matched:  # our code with the reference's settings
+        sides[f"metagym, the reference's settings ({same})"] = matched
     clock = "wall-clock seconds (as each run logged them)"
     speed_file = root / args.name / "speed.json"
     if speed_file.exists():  # frames at each side's own speed alone on this machine
@@ -329,6 +357,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
         "reference": ("tab:gray", "-"),
         f"metagym ({same})": ("tab:blue", "-"),
         f"metagym ({other})": ("tab:blue", "--"),
+        f"metagym, the reference's settings ({same})": ("tab:orange", "-"),
     }
     for ax, axis, label in ((axes[0], 0, "env frames"), (axes[1], 1, clock)):
         for key, curves in sides.items():
@@ -375,6 +404,12 @@ def main() -> None:
             p.add_argument("--frames", type=int, required=True, help="env frames per seed")
             p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
         if name == "ours":
+            p.add_argument(
+                "--settings",
+                choices=["preset", "reference"],
+                default="preset",
+                help="the preset's own run, or the reference's settings on our code",
+            )
             p.add_argument("--every", type=int, default=6, help="updates between evaluations")
             p.add_argument("--tasks", type=int, default=210, help="trials per evaluation")
         if name == "speed":

@@ -251,9 +251,23 @@ def cmd_speed(args: argparse.Namespace) -> None:
         before, began = trainer.global_step, time.perf_counter()
         trainer.run(progress=False, stop_after=args.updates)
         ours = (trainer.global_step - before) / (time.perf_counter() - began)
-    speed = {"reference_fps": round(theirs, 1), "metagym_fps": round(ours, 1), "torch_threads": torch.get_num_threads()}
+        config = run_config(preset.agent, preset.env, 10**7, 0, None, ref.equivalent)
+        trainer = Trainer(config, Path(scratch) / "matched")
+        trainer.run(progress=False, stop_after=1)
+        before, began = trainer.global_step, time.perf_counter()
+        trainer.run(progress=False, stop_after=args.updates * 16)  # smaller updates: time as many frames
+        matched = (trainer.global_step - before) / (time.perf_counter() - began)
+    speed = {
+        "reference_fps": round(theirs, 1),
+        "metagym_fps": round(ours, 1),
+        "metagym_reference_settings_fps": round(matched, 1),
+        "torch_threads": torch.get_num_threads(),
+    }
     (root / args.name / "speed.json").write_text(json.dumps(speed, indent=2) + "\n")
-    print(f"{args.name}: reference {theirs:,.0f} frames/s, metagym {ours:,.0f} frames/s ({ours / theirs:.1f}x)")
+    print(
+        f"{args.name}: reference {theirs:,.0f} frames/s, metagym {ours:,.0f} frames/s ({ours / theirs:.1f}x), "
+        f"metagym with the reference's settings {matched:,.0f} frames/s ({matched / theirs:.1f}x)"
+    )
 
 
 def our_curves(name: str, root: Path, column: str, folder: str = "ours") -> dict[int, list[tuple[float, float, float]]]:
@@ -316,11 +330,14 @@ def cmd_plot(args: argparse.Namespace) -> None:
     matched = our_curves(args.name, root, same, "ours-reference-settings")
     if matched:  # our code with the reference's settings
         sides[f"metagym, the reference's settings ({same})"] = matched
+    matched_key = f"metagym, the reference's settings ({same})"
     clock = "wall-clock seconds (as each run logged them)"
     speed_file = root / args.name / "speed.json"
     if speed_file.exists():  # frames at each side's own speed alone on this machine
         speed = json.loads(speed_file.read_text())
-        fps = {key: speed["reference_fps" if key == "reference" else "metagym_fps"] for key in sides}
+        fps = {key: speed["metagym_fps"] for key in sides} | {"reference": speed["reference_fps"]}
+        if matched_key in sides:
+            fps[matched_key] = speed["metagym_reference_settings_fps"]
         sides = {
             key: {s: [(f, f / fps[key], r) for f, _, r in c] for s, c in curves.items()}
             for key, curves in sides.items()

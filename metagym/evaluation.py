@@ -185,7 +185,7 @@ def _play_block(
         if watch is not None and counts[watch] < episodes:
             watched.append(np.array(action[watch]))
         obs, reward, trial_over, _, infos = envs.step(action)
-        if exact is not None:  # the exact posterior sees what the agent's next token shows
+        if exact is not None:  # the exact posterior after this step's transition: the cell reached, its reward
             exact.observe(reached_states(obs, infos, trial_over, 2), np.asarray(reward) > 0)  # (row, col)
             exact.restart(trial_over)
         trial_start = trial_over  # a finished trial restarts (same task) and plays on, unscored, until all are done

@@ -505,6 +505,11 @@ def cmd_render(args: argparse.Namespace) -> None:
     from metagym.render import Window
 
     agent = load_agent(args.run_dir, args.device)
+    if args.results is not None:  # the results say which trial: a seed or split beside them would be ignored
+        for flag, value in (("--seed", args.seed), ("--split", args.split)):
+            if value is not None:
+                raise CommandError(f"{flag}: not with --results (the results say how their trials were drawn)")
+    args.seed = 0 if args.seed is None else args.seed
     if args.seed < 0:
         raise CommandError(f"--seed: expected an integer >= 0, got {args.seed}")
     if args.task_index < 0:
@@ -516,7 +521,7 @@ def cmd_render(args: argparse.Namespace) -> None:
     if args.every is not None and args.every < 1:
         raise CommandError(f"--every: expected an integer >= 1, got {args.every}")
     if args.results is not None:
-        frames = replayed(agent, Path(args.results), args.task_index)
+        frames = replayed(agent, Path(args.results), args.task_index, args.run_dir)
     else:
         config = agent.config
         task = held_out_tasks(config.env_id, args.split, args.task_index + 1, args.seed, env_kwargs_of(config))[
@@ -586,8 +591,9 @@ def video_frames(imageio: Any, path: Path) -> int:
         return 0
 
 
-def replayed(agent: Any, path: Path, index: int) -> list[Any]:
-    """Frames of the trial that the evaluation in ``path`` scored as task ``index``."""
+def replayed(agent: Any, path: Path, index: int, run_dir: str) -> list[Any]:
+    """Frames of the trial that the evaluation in ``path`` scored as task ``index``, of the run in
+    ``run_dir`` (results of another run folder are refused)."""
     from metagym.evaluation import scored_trial
 
     try:
@@ -596,6 +602,9 @@ def replayed(agent: Any, path: Path, index: int) -> list[Any]:
         raise CommandError(f"--results: cannot read {path} ({getattr(error, 'strerror', None) or error})") from None
     if not isinstance(results, dict) or not {"tasks", "seed", "tasks_per_block", "num_tasks"} <= set(results):
         raise CommandError(f"--results: {path} is not the JSON of a metagym evaluation")
+    scored = results.get("run_dir")
+    if scored is not None and Path(str(scored)).resolve() != Path(run_dir).resolve():
+        raise CommandError(f"--results: they score the run in {scored}, not {run_dir} (evaluate this run to render it)")
     try:
         task, seed, actions, recorded = scored_trial(agent, results, index)
     except ValueError as error:
@@ -854,7 +863,7 @@ def build_parser(agent_options: list[Any] | None = None, agent: str | None = Non
     render.add_argument("--run-dir", required=True, help="a trained run")
     render.add_argument("--task-index", type=int, default=0, help="which held-out task (default: %(default)s)")
     render.add_argument("--split", default=None, help="split of the task (default: as for evaluate)")
-    render.add_argument("--seed", type=int, default=0, help="seed, as for evaluate (default: %(default)s)")
+    render.add_argument("--seed", type=int, default=None, help="seed, as for evaluate (default: 0)")
     render.add_argument("--out", default="trial.gif", help="a .gif or .mp4 path (default: %(default)s)")
     render.add_argument("--human", action="store_true", help="show it live in a pygame window instead")
     render.add_argument(

@@ -225,22 +225,41 @@ def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task,
             f"results: they score env kwargs {results.get('env_kwargs') or {}}, "
             f"but the run trains with {env_kwargs_of(agent.config)}"
         )
-    count = int(results["num_tasks"])
+    for name, low in (("num_tasks", 1), ("seed", 0), ("tasks_per_block", 1), ("episodes_per_trial", 1)):
+        value = results.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"results: {name} is {value!r}, not an integer >= {low} (the file was edited?)")
+    count = results["num_tasks"]
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
         raise ValueError(f"task_index: expected an integer from 0 to {count - 1} (the results score {count} tasks)")
+    recorded_all = results.get("task_returns")
+    if recorded_all is None:
+        raise ValueError("results: they record no task_returns to check the replay against; evaluate the run again")
+    for name, rows in (("tasks", results.get("tasks")), ("task_returns", recorded_all)):
+        if not isinstance(rows, list) or len(rows) != count:
+            raise ValueError(f"results: {name} does not hold the {count} scored tasks (the file was edited?)")
     family = family_for(agent.config.env_id, env_kwargs_of(agent.config))
     tasks = [family.task_type.from_json(json.dumps(t)) for t in results["tasks"]]
-    size, seed, episodes = int(results["tasks_per_block"]), int(results["seed"]), int(results["episodes_per_trial"])
+    size, seed, episodes = results["tasks_per_block"], results["seed"], results["episodes_per_trial"]
     start = index - index % size
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         block = tasks[start : start + size]
         deterministic = results.get("actions") == "greedy"
-        _, actions, _, _ = _play_block(agent, block, episodes, seed, deterministic, start, index - start)
+        returns, actions, _, _ = _play_block(agent, block, episodes, seed, deterministic, start, index - start)
     finally:
         torch.set_num_threads(threads)
-    recorded = [float(r) for r in results.get("task_returns", [[]] * count)[index]]
+    try:
+        recorded = [float(r) for r in recorded_all[index]]
+    except (TypeError, ValueError):
+        raise ValueError(f"results: task_returns[{index}] is not a list of returns (the file was edited?)") from None
+    replay = [float(r) for r in returns[index - start]]
+    if len(recorded) != len(replay) or not np.allclose(replay, recorded, atol=1e-6):
+        raise ValueError(
+            f"results: task {index} replays to returns {[round(r, 2) for r in replay]}, the results record "
+            f"{[round(r, 2) for r in recorded]}: they are not this run's results as they were written"
+        )
     return tasks[index], seed + index, actions, recorded
 
 

@@ -175,3 +175,60 @@ def test_render_replays_the_very_trial_evaluate_scored(tmp_path: Path, env_id: s
     assert main(["render", "--run-dir", str(run), "--results", str(out), "--task-index", "4", "--out", str(gif)]) == 0
     assert len(imageio.mimread(gif)) == len(scored_trial(agent, results, 4)[2])
     assert main(["render", "--run-dir", str(run), "--results", str(out), "--task-index", "7", "--out", str(gif)]) == 2
+
+
+def test_render_refuses_results_that_are_not_this_runs_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A results file from another run, or edited (seed, returns, task count, block size), was
+    trusted: captions showed scores the replay does not get, or raw tracebacks. Now the replay
+    must give the recorded returns; every such file gets one line, and --seed / --split beside
+    --results (which say how their trials were drawn) are refused, not ignored."""
+    pytest.importorskip("imageio.v2")
+    small = ["--env", "MetaBandit-v0", "--num-envs", "8", "--rollout-steps", "10", "--num-minibatches", "2"]
+    runs = []
+    for seed, steps in ((0, "160"), (1, "4000")):  # another seed, trained further: it plays otherwise
+        run = tmp_path / f"run{seed}"
+        argv = ["train", *small, "--steps", steps, "--hidden-size", "8", "--seed", str(seed), "--quiet"]
+        assert main([*argv, "--run-dir", str(run)]) == 0
+        runs.append(run)
+    out = tmp_path / "r.json"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--run-dir",
+                str(runs[0]),
+                "--tasks",
+                "6",
+                "--tasks-per-block",
+                "3",
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    good = json.loads(out.read_text())
+    gif = str(tmp_path / "t.gif")
+    render = ["render", "--results", str(out), "--task-index", "4", "--out", gif]
+    assert main([*render, "--run-dir", str(runs[0])]) == 0
+    capsys.readouterr()
+    cases = [
+        (runs[1], {}, f"--results: they score the run in {runs[0]}, not {runs[1]}"),
+        (runs[0], {"seed": 7}, "they are not this run's results"),
+        (runs[0], {"task_returns": [[0.0] * 10] * 6}, "they are not this run's results"),
+        (runs[0], {"tasks_per_block": 0}, "results: tasks_per_block is 0, not an integer >= 1"),
+        (runs[0], {"num_tasks": "six"}, "results: num_tasks is 'six'"),
+        (runs[0], {"num_tasks": 9}, "results: tasks does not hold the 9 scored tasks"),
+    ]
+    for run, change, words in cases:
+        out.write_text(json.dumps(good | change))
+        assert main([*render, "--run-dir", str(run)]) == 2, change
+        err = capsys.readouterr().err
+        assert words in err and err.count("\n") == 1, (change, err)
+    out.write_text(json.dumps(good))
+    for flag, value in (("--seed", "3"), ("--split", "test")):
+        assert main([*render, "--run-dir", str(runs[0]), flag, value]) == 2
+        assert f"{flag}: not with --results" in capsys.readouterr().err

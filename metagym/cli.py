@@ -97,6 +97,12 @@ def cmd_list(args: argparse.Namespace) -> None:
             continue
         except TypeError:  # a user's id that is not a metagym family
             continue
+        except Exception as error:  # a user's family that fails to build is listed, not fatal
+            if env_id not in user_env_ids():
+                raise
+            first = (str(error).strip().splitlines() or [""])[0]
+            print(f"{env_id}  (unavailable: making it raised {type(error).__name__}: {first})")
+            continue
         print(f"{env_id}  (trial: {metagym.trial_id(env_id)}, {family.episodes_per_trial} episodes per trial)")
         print("  " + family.describe().replace("\n", "\n  "))
     core = set(metagym.env_ids(trials=False))
@@ -780,6 +786,9 @@ def build_parser(agent_options: list[Any] | None = None, agent: str | None = Non
         metavar="MODULE",
         help="import MODULE first (repeatable): your own code that registers families with gymnasium.register",
     )
+    parser.add_argument(
+        "--traceback", action="store_true", help="with --import: print a failing module's whole traceback"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list every task family").set_defaults(run=cmd_list)
     presets_parser = sub.add_parser("presets", help="list the tuned training presets and what they score")
@@ -929,12 +938,35 @@ def _import_modules(argv: list[str]) -> None:
     """Import every ``--import MODULE`` (before the parser is built: they may register agents)."""
     scan = argparse.ArgumentParser(add_help=False)
     scan.add_argument("--import", dest="imports", action="append", default=[])
+    scan.add_argument("--traceback", action="store_true")
+    known = scan.parse_known_args(argv)[0]
     _BEFORE_IMPORTS.update(gym.registry)
-    for module in scan.parse_known_args(argv)[0].imports:
+    for module in known.imports:
         try:
             importlib.import_module(module)
-        except ImportError as error:
-            raise CommandError(f"--import: cannot import {module!r} ({error})") from None
+        except ModuleNotFoundError as error:
+            if error.name is not None and module.startswith(error.name):  # the module itself is not there
+                raise CommandError(f"--import: cannot import {module!r} ({error})") from None
+            raise CommandError(failed_import(module, error, known.traceback)) from None
+        except (Exception, SystemExit) as error:  # the user's module raised, has a syntax error, or exited
+            raise CommandError(failed_import(module, error, known.traceback)) from None
+
+
+def failed_import(module: str, error: BaseException, traceback: bool) -> str:
+    """One line naming ``module`` and what it raised (its whole traceback first, on stderr, with
+    ``--traceback``)."""
+    import traceback as tb
+
+    if traceback:
+        tb.print_exception(error, file=sys.stderr)
+    first = (str(error).strip().splitlines() or [""])[0]
+    what = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    if isinstance(error, SyntaxError) and error.filename:
+        what = f"SyntaxError in {error.filename}, line {error.lineno}: {error.msg}"
+    if isinstance(error, SystemExit):
+        what = f"it called sys.exit({error.code!r})"
+    hint = "" if traceback else "; metagym --traceback --import ... shows where"
+    return f"--import: {module!r} failed while importing ({what}){hint}"
 
 
 def _train_options(argv: list[str]) -> tuple[str | None, list[Any]]:

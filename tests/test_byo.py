@@ -163,3 +163,56 @@ def test_register_family_from_dynamics_alone() -> None:
     assert trial.get_wrapper_attr("episodes_per_trial") == 3
     with pytest.raises(ValueError, match="env_id: expected an id such as"):
         metagym.register_family("no version", GuessDigitDynamics)
+
+
+USER_MODULES = {
+    "m_raises": 'raise RuntimeError("boom")\n',
+    "m_syntax": "def f(:\n",
+    "m_exits": "import sys\nsys.exit(3)\n",
+    "m_broken_family": (
+        "import gymnasium as gym\n\n\nclass Broken(gym.Env):\n    def __init__(self):\n"
+        '        raise ValueError("this family is broken")\n\n\n'
+        'gym.register("BrokenFamily-v0", entry_point="m_broken_family:Broken")\n'
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("module", "words"),
+    [
+        ("m_raises", "--import: 'm_raises' failed while importing (RuntimeError: boom)"),
+        ("m_syntax", "--import: 'm_syntax' failed while importing (SyntaxError in "),
+        ("m_exits", "--import: 'm_exits' failed while importing (it called sys.exit(3))"),
+        ("m_absent", "--import: cannot import 'm_absent' (No module named 'm_absent')"),
+    ],
+)
+def test_a_failing_import_is_one_line_naming_the_module(tmp_path, module: str, words: str) -> None:  # type: ignore[no-untyped-def]
+    """A user's module that raised, had a syntax error or called sys.exit printed a traceback (or
+    ended silently); now one line naming it, and --traceback shows where."""
+    import os
+    import subprocess
+    import sys
+
+    for name, text in USER_MODULES.items():
+        (tmp_path / f"{name}.py").write_text(text)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    command = [sys.executable, "-m", "metagym.cli", "--import", module, "list"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 2 and words in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    if module == "m_raises":
+        command.insert(3, "--traceback")
+        result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+        assert result.returncode == 2 and "Traceback (most recent call last)" in result.stderr
+
+
+def test_list_marks_a_broken_user_family_unavailable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "m_broken_family.py").write_text(USER_MODULES["m_broken_family"])
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    command = [sys.executable, "-m", "metagym.cli", "--import", "m_broken_family", "list"]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "BrokenFamily-v0  (unavailable: making it raised ValueError: this family is broken)" in result.stdout

@@ -1000,7 +1000,11 @@ def _train_options(argv: list[str]) -> tuple[str | None, list[Any]]:
             return None, []
         spec = agent_spec(name)
         return name, options(algorithm_of(name).Config, spec.kwargs)
-    except (CommandError, ValueError, ImportError):
+    except CommandError:
+        if known.agent is not None and not known.resume:  # the agent asked for cannot load: say so, not a flag
+            raise
+        return None, []
+    except (ValueError, ImportError):
         return None, []
 
 

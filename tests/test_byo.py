@@ -216,3 +216,21 @@ def test_list_marks_a_broken_user_family_unavailable(tmp_path) -> None:  # type:
     result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "BrokenFamily-v0  (unavailable: making it raised ValueError: this family is broken)" in result.stdout
+
+
+def test_a_user_agent_whose_module_is_missing_is_named_not_a_flag(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The options of an agent that could not load were unknown, so its first option was blamed
+    (``--num-envs: not an option``); now the agent and its missing module are named."""
+    import os
+    import subprocess
+    import sys
+
+    registers = 'register_agent("ghost", "ghost_gone:Algo", "memory", "G")\n'
+    (tmp_path / "m_ghost.py").write_text("from metagym.agents.registry import register_agent\n\n" + registers)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    command = [sys.executable, "-m", "metagym.cli", "--import", "m_ghost", "train", "--agent", "ghost"]
+    command += ["--num-envs", "8", "--run-dir", str(tmp_path / "run")]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "--agent: agent ghost needs ghost_gone, which is not installed" in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -401,23 +401,23 @@ def test_varibads_goal_belief_is_close_to_the_exact_posterior_on_gridnavi(tmp_pa
 
 @pytest.mark.slow
 def test_varibad_adapts_on_gridnavi(tmp_path: Path) -> None:
-    """The issue's learning test, on GridNavi itself (slow: about 4 minutes on one core). The
-    ``varibad-gridnavi`` preset's run stopped after its first 150 updates (2.3M steps; the same
-    updates as the preset's), scored on 210 trials from the prior: episode 2 returns clearly more
-    than episode 1 (a goal found in episode 1 is walked to again), and episode 1 beats the random
-    policy. A whole run at 2M steps (its schedules annealed 6x faster) did not adapt, nor did
-    shorter runs (230k-1M steps)."""
+    """The learning test on GridNavi itself (slow: about 5 minutes on one core). The
+    ``varibad-gridnavi`` preset's run (its categorical goal decoder) stopped after its first 250
+    updates (3.8M steps; the same updates as the preset's), scored on 210 trials of the prior:
+    episode 2 returns clearly more than episode 1 (a goal found in episode 1 is walked to again),
+    and episode 1 beats the random policy. With the categorical decoder it adapts later than the
+    Bernoulli preset did (at 150 updates episode 2's interval still touched episode 1's)."""
     from metagym.evaluation import evaluate
     from metagym.presets import presets
     from metagym.runs import run_config
 
     preset = presets()["varibad-gridnavi"]
     trainer = Trainer(run_config(preset.agent, preset.env, preset.steps, 0, preset), tmp_path / "run")
-    trainer.run(progress=False, stop_after=150)
+    trainer.run(progress=False, stop_after=250)
     result = evaluate(trainer.agent, "train", 210, seed=1)
     episodes = result["episode_returns"]
-    assert episodes["ci_low"][1] > episodes["ci_high"][0], episodes  # measured: 2.14 [1.37, 2.85], 4.44 [3.59, 5.24]
-    assert episodes["mean"][0] > result["references"]["random"]["mean"][0] + 2.0  # random: -1.2 per episode
+    assert episodes["ci_low"][1] > episodes["ci_high"][0], episodes  # measured: 1.31 [0.65, 2.03], 3.20 [2.36, 4.09]
+    assert episodes["mean"][0] > result["references"]["random"]["mean"][0] + 2.0  # random: -1.1 per episode
 
 
 def test_heat_map_cells_label_probabilities_that_round_to_one_as_one() -> None:

@@ -59,9 +59,17 @@ def run_config(
     values = dict(preset.config) if preset is not None else {}
     values |= given | spec.kwargs | {"env_id": env_id, "total_steps": steps, "seed": seed}
     try:
-        return config_cls(**values).validate()
+        config = config_cls(**values).validate()
     except TypeError as error:  # a field's value of a type the config cannot take
         raise ValueError(f"{agent} config: {error}") from None
+    said = getattr(config, "agent", None)
+    if said != spec.name:  # the trainer finds the agent by its config's name: they must agree
+        raise ValueError(
+            f"{flag}: {agent} is registered with {spec.entry_point}, whose config "
+            f"{config_cls.__name__} names agent {said!r}; register it as {said!r} or set "
+            f"{config_cls.__name__}.agent = {spec.name!r}"
+        )
+    return config
 
 
 def prepare_run_dir(folder: Path, overwrite: bool, flag: str = "run_dir", extra: tuple[str, ...] = ()) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 import pytest
 
@@ -232,3 +232,70 @@ def test_render_refuses_results_that_are_not_this_runs_as_written(
     for flag, value in (("--seed", "3"), ("--split", "test")):
         assert main([*render, "--run-dir", str(runs[0]), flag, value]) == 2
         assert f"{flag}: not with --results" in capsys.readouterr().err
+
+
+@pytest.fixture
+def registered() -> Any:
+    """Register agents for one test, then forget them."""
+    from metagym.agents import registry
+
+    names: list[str] = []
+
+    def add(name: str, entry_point: str) -> None:
+        register_agent(name, entry_point, "memory", replace=True)
+        names.append(name)
+
+    yield add
+    for name in names:
+        registry._REGISTRY.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("entry_point", "said"),
+    [
+        (
+            "KeepsAGenerator",
+            "KeepsAGenerator.state_dict): its 'rng' entry could not be loaded back from a checkpoint "
+            "(it holds a numpy.random._pickle.__generator_ctor object)",
+        ),
+        ("LogsAList", "LogsAList.learn returned list; expected a dict of str to float"),
+        ("LogsUnlisted", "LogsUnlisted.learn returned 'surprise', not in its log_fields"),
+    ],
+)
+def test_an_agent_that_breaks_the_seam_stops_at_its_first_update(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registered: Any, entry_point: str, said: str
+) -> None:
+    import user_agent
+
+    registered("user-lstm", f"user_agent:{entry_point}")  # the name its config gives
+    run = tmp_path / "run"
+    started = user_agent.UserLSTM.learn
+    calls: list[int] = []
+
+    def counted(self: Any, update: int) -> Any:
+        calls.append(update)
+        return started(self, update)
+
+    user_agent.UserLSTM.learn = counted  # type: ignore[method-assign]
+    try:
+        train = ["train", "--agent", "user-lstm", *SMALL, "--steps", "800", "--run-dir", str(run), "--quiet"]
+        code = main([*USER, *train])
+    finally:
+        user_agent.UserLSTM.learn = started  # type: ignore[method-assign]
+        registered("user-lstm", "user_agent:UserLSTM")
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert said in err and err.startswith("metagym train: agent user-lstm") and "\n" not in err
+    assert calls == [0]  # the first update, not after the ten it was asked for
+    assert not (run / "checkpoint.pt").exists() and not (run / "progress.csv").exists()
+
+
+def test_a_config_that_names_another_agent_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], registered: Any
+) -> None:
+    registered("my-lstm", "user_agent:UserLSTM")  # its config says agent "user-lstm"
+    code = main([*USER, "train", "--agent", "my-lstm", *SMALL, "--steps", "80", "--run-dir", str(tmp_path / "r")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "my-lstm is registered with user_agent:UserLSTM, whose config LSTMConfig names agent 'user-lstm'" in err
+    assert not (tmp_path / "r").exists()

@@ -73,3 +73,25 @@ class UserLSTM(OnPolicy):
 
 
 register_agent("user-lstm", "user_agent:UserLSTM", "memory", "user LSTM", replace=True)
+
+
+# Mistakes a user can make on the seam; tests/test_seam.py registers each for one test only.
+class KeepsAGenerator(UserLSTM):
+    """Saves a numpy Generator object: torch.save pickles it, torch.load(weights_only=True) refuses it."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return super().state_dict() | {"rng": np.random.default_rng(0)}
+
+
+class LogsAList(UserLSTM):
+    """``learn`` returns a list, not the dict of numbers the seam asks for."""
+
+    def learn(self, update: int) -> Any:
+        return list(super().learn(update).values())
+
+
+class LogsUnlisted(UserLSTM):
+    """``learn`` returns a number its ``log_fields`` does not list (the CSV would drop it)."""
+
+    def learn(self, update: int) -> dict[str, float]:
+        return super().learn(update) | {"surprise": 1.0}

@@ -32,6 +32,44 @@ def to_storable(obj: Any) -> Any:
     return obj
 
 
+def check_loadable(obj: Mapping[str, Any], who: str) -> None:
+    """A TypeError naming ``who`` and the entry at fault if ``obj`` could not be saved, or not
+    loaded back as :func:`load` loads a checkpoint (an object ``weights_only`` refuses: a user's
+    class, a numpy Generator).
+
+    The trainer asks this after a run's first update, so that such a state stops the run at once
+    instead of after training, when resuming or evaluating it would fail.
+    """
+    if _round_trip(obj) is None:
+        return
+    bad = next((key for key in obj if _round_trip(obj[key]) is not None), None)
+    where, why = (f"its {bad!r} entry", _round_trip(obj[bad])) if bad is not None else ("its state", _round_trip(obj))
+    raise TypeError(
+        f"{who}: {where} could not be loaded back from a checkpoint ({why}); "
+        "a state holds only tensors, numpy arrays, numbers, strings, and lists and dicts of them"
+    )
+
+
+def _round_trip(obj: Any) -> str | None:
+    """Why ``obj`` cannot be saved and read back with ``weights_only=True``, or None if it can."""
+    import io
+    import re
+
+    import torch
+
+    buffer = io.BytesIO()
+    try:
+        torch.save(to_storable(obj), buffer)
+        torch.load(io.BytesIO(buffer.getvalue()), map_location="cpu", weights_only=True)
+    except Exception as error:  # pickle refuses a lambda; weights_only refuses any object
+        found = re.search(r"GLOBAL (\S+) was not an allowed global", str(error))
+        if found:
+            return f"it holds a {found.group(1)} object"
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+    return None
+
+
 def save_atomic(obj: Any, path: str | Path) -> None:
     """Save ``obj`` to ``path`` so that a reader sees the old file or the new one, whole.
 

@@ -8,9 +8,15 @@ learner, MAML's meta-update, a user's) is a config dataclass and four methods:
 
 - ``__init__(config)``: build envs, networks, optimisers and generators from ``config.seed``
   alone (a resumed run is built the same way, then its state is written into it);
-- ``learn(update) -> dict[str, float]``: one update; the numbers are logged (``log_fields``);
+- ``learn(update) -> dict[str, float]``: one update; the numbers are logged (each key listed in
+  ``log_fields``, the CSV's columns);
 - ``state_dict()`` / ``load_state_dict(state, path)``: what the next update depends on, as
-  tensors, arrays, numbers, strings and JSON (``torch.load(weights_only=True)`` reads it back);
+  tensors, arrays, numbers, strings and JSON (``torch.load(weights_only=True)`` reads it back).
+
+The trainer checks the seam where a mistake would otherwise surface late: after a run's first
+update, what ``learn`` returned and that ``state_dict()`` reads back from a checkpoint (a state
+holding any other object stops the run then, not when it is resumed or evaluated after training);
+a registered name whose config names another agent is refused before anything is built.
 - ``agent``: the object that acts (``predict``) and is evaluated, with ``kind`` declared.
 
 A user's agent registers its Algorithm class by name (:mod:`metagym.agents.registry`) and then
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 import os
 import shutil
 import time
@@ -32,6 +39,7 @@ from typing import Any, ClassVar
 from metagym.agents.common.checkpoint import (
     CHECKPOINT_SECONDS,
     check_interval,
+    check_loadable,
     config_from,
     extended,
     field,
@@ -268,7 +276,10 @@ class Trainer:
                 while self.global_step < planned and (stop_after is None or done < stop_after):
                     tic, before = time.perf_counter(), self.global_step
                     stats = algorithm.learn(self.update)
+                    check_stats(self.name, type(algorithm).__name__, stats, algorithm.log_fields)
                     check_finite(self.run_dir, self.update + 1, stats, algorithm.tensors())
+                    if done == 0:  # a state that cannot be loaded stops the run now, not after it
+                        check_loadable(self.state_dict(), f"agent {self.name} ({type(algorithm).__name__}.state_dict)")
                     self.update, done = self.update + 1, done + 1
                     seconds = time.perf_counter() - tic
                     self.elapsed += seconds
@@ -335,6 +346,26 @@ class Trainer:
             return
         if good_log is not None and log_path.exists() and log_path.stat().st_size > good_log:
             os.truncate(log_path, good_log)
+
+
+def check_stats(name: str, cls: str, stats: Any, fields: list[str]) -> None:
+    """A TypeError naming the agent unless ``learn`` returned what the seam asks: a dict of the
+    numbers named in ``log_fields`` (logged as the CSV's columns)."""
+    where = f"agent {name}: {cls}.learn"
+    if not isinstance(stats, dict):
+        expected = "expected a dict of str to float (the numbers to log)"
+        raise TypeError(f"{where} returned {type(stats).__name__}; {expected}")
+    for key, value in stats.items():
+        if not isinstance(key, str):
+            raise TypeError(f"{where} returned the key {key!r}; expected strings (the names in log_fields)")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{where} returned {key} = {value!r} ({type(value).__name__}); expected a float")
+    unknown = [key for key in stats if key not in fields]
+    if unknown:
+        raise TypeError(
+            f"{where} returned {', '.join(map(repr, unknown))}, not in its log_fields {fields}; "
+            "list every number learn returns in log_fields"
+        )
 
 
 def saved_agent(state: dict[str, Any], run_dir: str | Path) -> str:

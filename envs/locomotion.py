@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import importlib
 import logging
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -20,6 +21,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metagym.batched import BatchedDynamics, FamilyEnv
+from metagym.envs.mujoco_gl import import_mujoco, render_frame
 from metagym.policies import Policy
 from metagym.streams import Streams
 from metagym.tasks import Param, Task, TaskFamily, ranked_split
@@ -280,7 +282,7 @@ class MujocoDynamics(BatchedDynamics[Any]):
         return np.asarray(self._obs, dtype=self.observation_space.dtype)[None]
 
     def render_frame(self, i: int) -> np.ndarray:
-        return np.asarray(self.env.render())
+        return np.asarray(render_frame(self.env))
 
     def __getstate__(self) -> dict[str, Any]:
         # Gymnasium's MuJoCo envs pickle only their constructor arguments; MuJoCo's MjData
@@ -299,15 +301,14 @@ class MujocoDynamics(BatchedDynamics[Any]):
 
 
 def _mujoco(name: str) -> Callable[..., Any]:
+    module = "half_cheetah_v5" if name == "cheetah" else "ant_v5"
     try:
-        if name == "cheetah":
-            from gymnasium.envs.mujoco.half_cheetah_v5 import HalfCheetahEnv
-
-            return HalfCheetahEnv
-        from gymnasium.envs.mujoco.ant_v5 import AntEnv
+        found = import_mujoco(lambda: importlib.import_module(f"gymnasium.envs.mujoco.{module}"))
     except ImportError as error:  # pragma: no cover - depends on the install
         raise ImportError("MuJoCo families need the mujoco extra: pip install 'metagym-rl[mujoco]'") from error
-    return lambda render_mode: AntEnv(render_mode=render_mode, include_cfrc_ext_in_observation=False)
+    if name == "cheetah":
+        return found.HalfCheetahEnv
+    return lambda render_mode: found.AntEnv(render_mode=render_mode, include_cfrc_ext_in_observation=False)
 
 
 class ShootingMPC(Policy):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import os
 import pickle
 import warnings
@@ -34,6 +35,7 @@ from gymnasium.vector import AutoresetMode
 
 from metagym.batched import RENDER_MODES, BatchedDynamics, FamilyEnv
 from metagym.envs.meta_world_names import BENCHMARKS, INSTALL_HINT, benchmark_names
+from metagym.envs.mujoco_gl import import_mujoco, render_frame
 from metagym.policies import Policy
 from metagym.snapshot import env_state, object_fields, restore_env_state, restore_fields
 from metagym.streams import Streams
@@ -52,10 +54,9 @@ VALIDATION_PER_ENV = 5
 
 def _import_metaworld() -> Any:
     try:
-        import metaworld
+        return import_mujoco(lambda: importlib.import_module("metaworld"))
     except ImportError as error:
         raise ImportError(INSTALL_HINT) from error
-    return metaworld
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +264,7 @@ class MetaWorldDynamics(BatchedDynamics[MetaWorldTask]):
         return np.asarray(self._obs, dtype=np.float64)[None]
 
     def render_frame(self, i: int) -> np.ndarray:
-        frame = np.asarray(self.env.render())
+        frame = np.asarray(render_frame(self.env))
         # Meta-World's corner cameras come out upside down through Gymnasium's renderer.
         return np.ascontiguousarray(frame[::-1]) if self.camera.startswith("corner") else frame
 

@@ -92,7 +92,7 @@ def cmd_list(args: argparse.Namespace) -> None:
     for env_id in [*metagym.env_ids(trials=False), *user_env_ids()]:
         try:
             family = family_of(gym.make(env_id, disable_env_checker=True))
-        except ImportError as error:  # an optional extra (e.g. mujoco) is not installed
+        except (ImportError, gym.error.DependencyNotInstalled) as error:  # an extra, or OpenGL, is missing
             print(f"{env_id}  (unavailable: {error})")
             continue
         except TypeError:  # a user's id that is not a metagym family
@@ -1034,7 +1034,7 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args)
         if background:
             print(f"metagym {args.command}: warning: a background writer failed ({background[0]})", file=sys.stderr)
-    except (CommandError, ValueError, TypeError) as error:
+    except (CommandError, ValueError, TypeError, gym.error.DependencyNotInstalled) as error:
         print(f"metagym {command}: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader went away (`metagym list | head`): stop quietly

@@ -245,6 +245,46 @@ def test_render_gives_an_rgb_frame() -> None:
     env.close()
 
 
+RENDER_ONE = (
+    "import gymnasium as gym, metagym; env = gym.make('MetaWorld-ML1-Reach-v0', render_mode='rgb_array');"
+    " env.reset(seed=0); frame = env.render(); env.close(); print(frame.shape, frame.std() > 5)"
+)
+
+
+def _without_display(**env: str) -> dict[str, str]:
+    import os
+
+    dropped = ("DISPLAY", "WAYLAND_DISPLAY", "MUJOCO_GL", "PYOPENGL_PLATFORM")
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
+    return base | env
+
+
+def test_a_headless_machine_renders_without_being_told_how() -> None:
+    """No display and no MUJOCO_GL (MuJoCo's first choice, GLFW, needs a window): EGL is set."""
+    done = subprocess.run([sys.executable, "-c", RENDER_ONE], capture_output=True, text=True, env=_without_display())
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "(256, 256, 3) True"
+
+
+def test_an_opengl_that_is_not_there_is_one_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """MUJOCO_GL naming a library this machine lacks (OSMesa here): one line saying what to set."""
+    pytest.importorskip("torch")
+    import ctypes.util
+
+    if ctypes.util.find_library("OSMesa"):
+        pytest.skip("OSMesa is installed here")
+    train = ["train", "--env", "MetaWorld-ML1-Reach-v0", "--steps", "10", "--run-dir", str(tmp_path / "run")]
+    code = f"import metagym.cli as c; raise SystemExit(c.main({train!r}))"
+    env = _without_display(MUJOCO_GL="osmesa")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # after the preset's note
+    assert last.startswith("metagym train: MuJoCo found no OpenGL to render with, MUJOCO_GL=osmesa (")
+    assert "set MUJOCO_GL=egl" in last and not (tmp_path / "run").exists()
+    listed = subprocess.run([sys.executable, "-m", "metagym.cli", "list"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and "HalfCheetahVel-v0  (unavailable: MuJoCo found no OpenGL" in listed.stdout
+
+
 def test_a_tiny_rl2_run_trains_and_evaluates_from_the_cli(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
     pytest.importorskip("torch")
     from metagym.cli import main

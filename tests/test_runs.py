@@ -255,3 +255,30 @@ def test_an_edited_config_json_is_reported_in_one_line_and_the_checkpoint_used(
         assert len(note) == 1 and f"says {key} {value!r}, the checkpoint {config[key]!r}" in note[0], result.stderr
         assert "the checkpoint's settings are used" in note[0]
     assert json.loads(record.read_text()) == {**config, "total_steps": 240}  # the record again, of the checkpoint
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.02, 0.3])
+def test_ctrl_c_twice_ends_in_one_line_never_a_traceback(run: Path, tmp_path: Path, gap: float) -> None:
+    """Two SIGINTs, so close or so far apart that the second lands while training finishes its
+    update, while it saves, or while it closes up; and the same during an evaluation."""
+    import signal
+    import time
+
+    train = ["train", "--env", "MetaBandit-v0", "--steps", "128000000", "--run-dir", str(tmp_path / "long"), "--quiet"]
+    evaluate = ["evaluate", "--run-dir", str(run), "--tasks", "1000000", "--out", str(tmp_path / "e.json")]
+    for args, started in ((train, tmp_path / "long" / "progress.csv"), (evaluate, None)):
+        cli = subprocess.Popen(
+            [sys.executable, "-m", "metagym.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (started.exists() if started else time.monotonic() > deadline - 55):
+            time.sleep(0.05)
+        cli.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        cli.send_signal(signal.SIGINT)
+        _, err = cli.communicate(timeout=120)
+        assert cli.returncode == 130 and "Traceback" not in err, err
+        said = err.strip().splitlines()
+        assert len(said) == 1 and said[0].startswith("interrupted" if started else "metagym evaluate: interrupted"), err
+    assert (tmp_path / "long" / "checkpoint.pt").exists() or not (tmp_path / "long" / "config.json").exists()
+    assert not (tmp_path / "e.json").exists()

@@ -100,11 +100,15 @@ def stop_between_updates(*closers: Any) -> Iterator[StopRequest]:
     try:
         yield request
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for closer in closers:
-            if closer is not None:
-                closer.close()
+        for sig in previous:  # a signal while closing up must not replace what the loop raised
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            for closer in closers:
+                if closer is not None:
+                    closer.close()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
 
 class Diverged(ValueError):

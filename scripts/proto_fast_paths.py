@@ -1,4 +1,4 @@
-"""A prototype for issue 11 (fresh tasks at numpy speed), kept so that the numbers the design
+"""A prototype of fresh tasks at compiled speed, kept so that the numbers the design
 notes quote ("Where numpy stops, and why there are no compiled kernels") can be re-measured;
 it is not metagym code, and numba is not a dependency of metagym.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -229,3 +230,31 @@ def test_compare_across_agent_kinds_on_one_plot(tmp_path: Path) -> None:
     assert "RL² on 3 tasks" in done.stdout and "FO-MAML on 3 tasks" in done.stdout  # legends name the agent
     assert out.with_suffix(".png").stat().st_size > 1000
     assert json.loads(out.read_text())["agent"] == "RL²"
+
+
+def test_normalized_rewards_follow_vecnormalizes_rule_and_resume_exactly(tmp_path: Path) -> None:
+    """normalize_rewards divides PPO's rewards by the running std of each sub-env's discounted
+    return (reset at trial ends), clipped to 10, the moments merged batch by batch; by hand here."""
+    config = dataclasses.replace(tiny(), normalize_rewards=True)
+    learner = Trainer(config, tmp_path / "hand").algorithm
+    rng = np.random.default_rng(0)
+    ret, values = np.zeros(config.num_envs), []
+    for step in range(5):
+        reward = rng.normal(size=config.num_envs)
+        ended = np.arange(config.num_envs) % 3 == step % 3
+        ret = ret * config.gamma + reward
+        ret[ended] = 0.0
+        values.append(ret.copy())
+        pooled = np.concatenate(values)  # merging batch moments gives the pooled variance (plus the prior's weight)
+        expected = np.clip(reward / np.sqrt(pooled.var() + 1e-8), -10, 10)
+        np.testing.assert_allclose(learner.normalized(reward, ended), expected, rtol=1e-4)
+    straight = Trainer(config, tmp_path / "straight")
+    straight.run(progress=False)
+    split = Trainer(config, tmp_path / "split")
+    split.run(progress=False, stop_after=2)
+    resumed = Trainer.resume(tmp_path / "split")
+    np.testing.assert_array_equal(resumed.algorithm.return_moments, split.algorithm.return_moments)
+    resumed.run(progress=False)
+    for x, y in zip(params(straight.agent), params(resumed.agent), strict=True):
+        np.testing.assert_array_equal(x, y)
+    assert straight.algorithm.return_moments[2] > 1  # it counted the returns it saw

@@ -73,6 +73,12 @@ class MemoryConfig:
         "Rewards are multiplied by this for learning (logs show unscaled returns): keeps value targets "
         "near unit size when trial returns are large.",
     )
+    normalize_rewards: bool = setting(
+        False,
+        "Divide the rewards PPO learns from by the running standard deviation of each sub-env's "
+        "discounted return, clipped to [-10, 10] (VecNormalize's rule, which the VariBAD code applies); "
+        "the agent's inputs and the logs keep the raw rewards.",
+    )
     update_epochs: int = setting(4, "PPO epochs per rollout.")
     num_minibatches: int = setting(4, "Minibatches per epoch (split across sub-envs, whole sequences each).")
     clip_coef: float = setting(0.2, "PPO's clipping range.")
@@ -362,6 +368,9 @@ class OnPolicy(Algorithm):
         self.global_step = 0
         self.recent: list[list[float]] = []  # inner-episode returns of recently finished trials
         self._partial: list[list[float]] = [[] for _ in range(config.num_envs)]
+        # normalize_rewards: each sub-env's discounted return so far, and its running moments
+        self.discounted = np.zeros(config.num_envs, dtype=np.float64)
+        self.return_moments = np.array([0.0, 1.0, 1e-4])  # mean, variance, count (VecNormalize's start)
 
     @property
     def log_fields(self) -> list[str]:
@@ -406,6 +415,8 @@ class OnPolicy(Algorithm):
             "shuffle_rng": json.dumps(self.shuffle_rng.bit_generator.state),
             "recent": self.recent,
             "partial": self._partial,
+            "discounted": self.discounted,
+            "return_moments": self.return_moments,
         }
 
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
@@ -421,6 +432,10 @@ class OnPolicy(Algorithm):
         if len(self._partial) != n:
             raise ValueError(f"checkpoint: {path}: 'partial' has {len(self._partial)} entries, expected {n}")
         self.shuffle_rng = generator_from(field(state, "shuffle_rng", str, path), f"{path}: shuffle_rng")
+        if "discounted" in state:  # checkpoints before normalize_rewards existed start from zero, as it did
+            self.discounted = to_array(state["discounted"], f"{path}: discounted", (n,), np.float64).copy()
+            moments = to_array(state.get("return_moments"), f"{path}: return_moments", (3,), np.float64)
+            self.return_moments = moments.copy()
         try:
             self.sampler.set_state(field(state, "sampler", torch.Tensor, path))
         except RuntimeError as error:
@@ -472,6 +487,8 @@ class OnPolicy(Algorithm):
                 env_action = np.clip(env_action, space.low, space.high)
             obs, reward, terminated, truncated, infos = self.envs.step(env_action)
             self.observed(t, obs, reward, terminated | truncated, infos)
+            if c.normalize_rewards:
+                reward = self.normalized(reward, terminated | truncated)
             reward = reward * c.reward_scale  # values are learnt in scaled units
             if truncated.any():  # trials end by termination; bootstrap any truncation anyway
                 final = torch.as_tensor(np.asarray(infos["final_obs"], dtype=np.float32), device=device)[None]
@@ -489,6 +506,20 @@ class OnPolicy(Algorithm):
             buf["last_value"] = net.value(features[0]).cpu().numpy()
         self.global_step += steps * n
         return buf
+
+    def normalized(self, reward: np.ndarray, ended: np.ndarray) -> np.ndarray:
+        """``reward`` over the running standard deviation of the discounted return, clipped to
+        [-10, 10] (``normalize_rewards``): each sub-env's return is discounted and added to, reset
+        where its trial ended, and the moments are updated with the batch of returns (Chan et al.'s
+        parallel rule, as VecNormalize's RunningMeanStd), before dividing."""
+        self.discounted = self.discounted * self.config.gamma + reward
+        self.discounted[ended] = 0.0
+        mean, var, count = self.return_moments
+        batch_mean, batch_var, n = float(self.discounted.mean()), float(self.discounted.var()), self.discounted.size
+        delta, total = batch_mean - mean, count + n
+        var = (var * count + batch_var * n + delta**2 * count * n / total) / total
+        self.return_moments = np.array([mean + delta * n / total, var, total])
+        return np.clip(reward / np.sqrt(var + 1e-8), -10.0, 10.0).astype(np.float32)
 
     def observed(self, t: int, obs: np.ndarray, reward: np.ndarray, ended: np.ndarray, infos: dict[str, Any]) -> None:
         """Called after rollout step ``t`` with what the env returned (``obs`` already starts the

@@ -114,6 +114,7 @@ REFERENCES = {
             "vae_updates": 3,
             "kl_weight": 0.01,
             "reward_likelihood": "bernoulli",  # rew_pred_type
+            "normalize_rewards": True,  # norm_rew_for_policy: PPO's rewards over the returns' std
         },
         protocol="trial return (4 episodes of GridNavi), greedy actions, goals from the prior",
         deterministic=True,
@@ -431,13 +432,18 @@ def cmd_plot(args: argparse.Namespace) -> None:
     if matched:  # our code with the reference's settings
         sides[f"metagym, the reference's settings ({same})"] = matched
     matched_key = f"metagym, the reference's settings ({same})"
+    raw_key = f"metagym, the reference's settings but raw rewards for PPO ({same})"
+    raw = our_curves(args.name, root, same, "ours-reference-settings-raw-rewards")
+    if raw:  # the same before normalize_rewards existed: what the reward normalisation is worth
+        sides[raw_key] = raw
     clock = "wall-clock seconds (as each run logged them)"
     speed_file = root / args.name / "speed.json"
     if speed_file.exists():  # frames at each side's own speed alone on this machine
         speed = json.loads(speed_file.read_text())
         fps = {key: speed["metagym_fps"] for key in sides} | {"reference": speed["reference_fps"]}
-        if matched_key in sides:
-            fps[matched_key] = speed["metagym_reference_settings_fps"]
+        for key in (matched_key, raw_key):
+            if key in sides:
+                fps[key] = speed["metagym_reference_settings_fps"]
         sides = {
             key: {s: [(f, f / fps[key], r) for f, _, r in c] for s, c in curves.items()}
             for key, curves in sides.items()
@@ -474,7 +480,8 @@ def cmd_plot(args: argparse.Namespace) -> None:
         "reference": ("tab:gray", "-"),
         f"metagym ({same})": ("tab:blue", "-"),
         f"metagym ({other})": ("tab:blue", "--"),
-        f"metagym, the reference's settings ({same})": ("tab:orange", "-"),
+        matched_key: ("tab:orange", "-"),
+        raw_key: ("tab:orange", ":"),
     }
     for ax, axis, label in ((axes[0], 0, "env frames"), (axes[1], 1, clock)):
         for key, curves in sides.items():

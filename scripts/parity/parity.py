@@ -247,9 +247,14 @@ def reference_curves(name: str, root: Path) -> dict[int, list[tuple[float, float
     ref = reference_of(name)
     curves = {}
     if ref.reads == "stdout":
+        # Each score is the mean return of the rollouts an update collects, before it learns from
+        # them: the policy trained on the frames before them (progress.csv keeps the frames collected).
+        lag = ref.frames_per_report
         for path in sorted((root / name / "reference").glob("seed*/progress.csv")):
             with path.open() as handle:
-                rows = [(float(r["frames"]), float(r["seconds"]), float(r["return"])) for r in csv.DictReader(handle)]
+                rows = [
+                    (float(r["frames"]) - lag, float(r["seconds"]), float(r["return"])) for r in csv.DictReader(handle)
+                ]
             if rows:
                 curves[int(path.parent.name[4:])] = rows
         return curves
@@ -454,11 +459,14 @@ def cmd_plot(args: argparse.Namespace) -> None:
     theirs = sides["reference"]
     frames = min(max(p[0] for p in c) for curves in sides.values() for c in curves.values())
     edges = np.linspace(0, frames, args.bins + 1)
+    if ref.frames_per_report:  # a reference that reports once per update: one bin around each report
+        reports = int(frames // ref.frames_per_report)
+        edges = (np.arange(reports + 1) + 0.5) * ref.frames_per_report
     rng = np.random.default_rng(0)
     binned_sides = {key: binned(curves, edges, 0) for key, curves in sides.items()}
     rows = [
         {"frames": [int(edges[i]), int(edges[i + 1])]} | {key: interval(b[i], rng) for key, b in binned_sides.items()}
-        for i in range(args.bins)
+        for i in range(len(edges) - 1)
     ]
     final = interval([p[2] for c in theirs.values() for p in c if p[0] > frames - (edges[1] - edges[0])], rng)[0]
     reach = {key: first_reach(curves, final, 1) for key, curves in sides.items()}
@@ -487,7 +495,8 @@ def cmd_plot(args: argparse.Namespace) -> None:
         for key, curves in sides.items():
             colour, line = styles[key]
             top = max(p[axis] for c in curves.values() for p in c)
-            e = np.linspace(0, top, args.bins + 1)
+            # no more bins than a seed has points (a reference that reports once per update has few)
+            e = np.linspace(0, top, min(args.bins, max(len(c) for c in curves.values())) + 1)
             stats = np.array([interval(v, rng) for v in binned(curves, e, axis)])
             mid = (e[:-1] + e[1:]) / 2
             who = "reference (authors' code)" if key == "reference" else key

@@ -16,6 +16,8 @@ from typing import Any
 
 import gymnasium as gym
 
+from metagym.errors import error_line
+
 
 def headless_gl() -> None:
     """Set ``MUJOCO_GL=egl`` on Linux with no display and no ``MUJOCO_GL`` (see the module docstring)."""
@@ -26,10 +28,9 @@ def headless_gl() -> None:
 
 def no_gl(error: BaseException) -> str:
     """One line: MuJoCo found no OpenGL to render with, and what to set."""
-    text = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
     backend = os.environ.get("MUJOCO_GL") or "glfw"
     return (
-        f"MuJoCo found no OpenGL to render with, MUJOCO_GL={backend} ({text[:160]}); "
+        f"MuJoCo found no OpenGL to render with, MUJOCO_GL={backend} ({error_line(error)[:160]}); "
         "without a display set MUJOCO_GL=egl (needs libEGL, e.g. Debian's libegl1) or MUJOCO_GL=osmesa "
         "(needs libosmesa6); with one, set DISPLAY"
     )

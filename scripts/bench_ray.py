@@ -40,7 +40,7 @@ def timed(runs: list[Run], out: Path, backend: str, workers: int | None = None) 
 
 
 def bench_evaluation(run_dir: str, tasks: int, per_block: int) -> None:
-    from metagym.cli import load_agent
+    from metagym.cli.common import load_agent
 
     agent = load_agent(run_dir)
     rows, results = [], []

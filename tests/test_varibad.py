@@ -233,7 +233,7 @@ def test_evaluation_records_the_beliefs_entropy_and_render_shows_the_belief(tmp_
     """``evaluate`` keeps the posterior's entropy after every step of the trial (60 on GridNavi)
     in the results, their JSON and a third plot panel; a rendered frame carries the decoded
     p(reward) of every cell beside the grid."""
-    from metagym.cli import belief_beside
+    from metagym.replay import belief_beside
     from metagym.evaluation import evaluate, write
     from metagym.results import read
 
@@ -260,7 +260,7 @@ def test_in_the_plane_render_shows_the_decoded_reward_field(monkeypatch: pytest.
     a grid of that view, row 0 at the top (largest y) as in the frame, and the agent's place is
     the cell it stands in."""
     from metagym.agents.varibad import FIELD
-    from metagym.cli import belief_beside
+    from metagym.replay import belief_beside
 
     config = tiny(env_id="PointNav2D-v0", rollout_steps=200)
     algorithm = VariBAD(config)

@@ -233,8 +233,8 @@ def test_evaluation_records_the_beliefs_entropy_and_render_shows_the_belief(tmp_
     """``evaluate`` keeps the posterior's entropy after every step of the trial (60 on GridNavi)
     in the results, their JSON and a third plot panel; a rendered frame carries the decoded
     p(reward) of every cell beside the grid."""
-    from metagym.replay import belief_beside
     from metagym.evaluation import evaluate, write
+    from metagym.replay import belief_beside
     from metagym.results import read
 
     trainer = Trainer(tiny(total_steps=8 * 30 * 2), tmp_path / "run")

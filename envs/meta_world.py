@@ -34,8 +34,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from metagym.batched import RENDER_MODES, BatchedDynamics, FamilyEnv
-from metagym.envs.meta_world_names import BENCHMARKS, INSTALL_HINT, benchmark_names
 from metagym.envs.mujoco_gl import import_mujoco, render_frame
+from metagym.meta_world_names import BENCHMARKS, INSTALL_HINT, benchmark_names
 from metagym.policies import Policy
 from metagym.snapshot import env_state, object_fields, restore_env_state, restore_fields
 from metagym.streams import Streams

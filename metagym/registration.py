@@ -110,7 +110,7 @@ def metaworld_envs() -> list[dict[str, Any]]:
     """The Meta-World rows (the ``metaworld`` extra): ML10 and ML45 always (made without the
     extra, they say which extra to install), and one ML1 id per environment of the installed
     Meta-World's own list (read from its source, not imported)."""
-    from metagym.envs.meta_world_names import benchmark_names, ml1_id
+    from metagym.meta_world_names import benchmark_names, ml1_id
 
     rows = [
         {"id": f"MetaWorld-{bench}-v0", **_METAWORLD, "kwargs": {"benchmark": bench, "env_name": None}}

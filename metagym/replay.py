@@ -4,7 +4,7 @@ A memory agent's trial is played on the family's trial env, each frame captioned
 the returns so far and the hidden task (a belief agent's decoded belief beside it); a gradient
 agent's adaptation is one greedy episode before and after each adaptation step.
 
-    frames = trial_frames(agent, task, seed=0)          # e.g. metagym.runs.load_run(run_dir)
+    frames = trial_frames(agent, task, seed=0)          # e.g. metagym.agents.runs.load_run(run_dir)
     imageio.v2.mimsave("trial.gif", frames, duration=125)
 """
 

@@ -20,8 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from metagym.agents.sweep import Run, sweep
 from metagym.evaluation import evaluate
-from metagym.sweep import Run, sweep
 
 
 def timed(runs: list[Run], out: Path, backend: str, workers: int | None = None) -> tuple[float, list]:

@@ -25,10 +25,10 @@ import torch
 
 import metagym
 from metagym.agents.rl2 import RL2, RL2Config, Trainer
+from metagym.agents.runs import run_config
 from metagym.agents.transformer import Transformer, TransformerConfig
 from metagym.evaluation import evaluate, evaluate_agent
 from metagym.presets import presets
-from metagym.runs import run_config
 
 ENV = "MetaBandit-Dependent-v0"
 EPISODES = 10

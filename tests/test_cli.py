@@ -54,8 +54,8 @@ def test_every_shipped_preset_is_complete_and_builds_a_valid_config() -> None:
     import gymnasium as gym
 
     from metagym.agents.registry import agent_names
+    from metagym.agents.runs import run_config
     from metagym.presets import presets
-    from metagym.runs import run_config
 
     assert {"rl2-gridnavi", "rl2-bandit", "rl2-tabular", "maml-pointnav"} <= set(presets())
     for name, preset in presets().items():

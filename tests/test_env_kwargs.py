@@ -14,10 +14,10 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import metagym.presets  # noqa: E402
+from metagym.agents.runs import load_run, run_config, train_run  # noqa: E402
+from metagym.agents.sweep import Run, run_one  # noqa: E402
 from metagym.evaluation import evaluate  # noqa: E402
 from metagym.results import table  # noqa: E402
-from metagym.runs import load_run, run_config, train_run  # noqa: E402
-from metagym.sweep import Run, run_one  # noqa: E402
 
 CLI = [sys.executable, "-m", "metagym.cli"]
 TINY = {"num_envs": 8, "rollout_steps": 10, "hidden_size": 8, "num_minibatches": 2}

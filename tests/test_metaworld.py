@@ -18,9 +18,9 @@ import metagym
 
 metaworld = pytest.importorskip("metaworld")
 
-from metagym.envs import meta_world_names  # noqa: E402
+from metagym import meta_world_names  # noqa: E402
 from metagym.envs.meta_world import MetaWorldTask  # noqa: E402
-from metagym.envs.meta_world_names import benchmark_names, ml1_id  # noqa: E402
+from metagym.meta_world_names import benchmark_names, ml1_id  # noqa: E402
 
 FAST_IDS = ["MetaWorld-ML1-Reach-v0", "MetaWorld-ML1-Push-v0", "MetaWorld-ML1-PickPlace-v0"]
 ML1_IDS = [ml1_id(name) for name in benchmark_names().get("ML1", ())]

@@ -148,8 +148,8 @@ def test_render_replays_the_very_trial_evaluate_scored(tmp_path: Path, env_id: s
     import numpy as np
 
     import metagym
+    from metagym.agents.runs import load_run
     from metagym.evaluation import scored_trial
-    from metagym.runs import load_run
 
     run = tmp_path / "run"
     small = ["--env", env_id, "--num-envs", "8", "--rollout-steps", "16", "--num-minibatches", "2"]

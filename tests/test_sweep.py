@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import metagym.sweep
+import metagym.agents.sweep
+from metagym.agents.sweep import Run, SweepFailed, cpus_of, run_one, summarize, sweep
 from metagym.cli import main
-from metagym.sweep import Run, SweepFailed, cpus_of, run_one, summarize, sweep
 
 pytest.importorskip("torch")
 
@@ -145,14 +145,14 @@ def test_a_failed_run_stops_no_other_and_says_why(
     argv = ["sweep", "--env", "MetaBandit-v0", "--agents", "ucb1", "rl2", "--seeds", "0", "--tasks", "12"]
     assert main([*argv, "--preset", "no-such", "--out", str(out)]) == 2  # refused before any run
     assert "--preset: unknown preset 'no-such'; allowed: maml-pointnav" in capsys.readouterr().err
-    real = metagym.sweep.run_one
+    real = metagym.agents.sweep.run_one
 
     def broken(run: Run, where: str) -> dict:  # type: ignore[type-arg]
         if run.agent == "rl2":
             raise OSError("disk full")
         return real(run, where)
 
-    monkeypatch.setattr(metagym.sweep, "run_one", broken)
+    monkeypatch.setattr(metagym.agents.sweep, "run_one", broken)
     assert main([*argv, "--steps", "400", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: OSError: disk full" in err

@@ -411,9 +411,9 @@ def test_varibad_adapts_on_gridnavi(tmp_path: Path) -> None:
     the full run ends level with the Bayes-optimal policy from episode 3. Measured at 250 updates:
     episode 1 0.48 [-0.10, 1.09], episode 2 2.37 [1.58, 3.20], random -1.11 (passes in 7 min
     beside other runs)."""
+    from metagym.agents.runs import run_config
     from metagym.evaluation import evaluate
     from metagym.presets import presets
-    from metagym.runs import run_config
 
     preset = presets()["varibad-gridnavi"]
     trainer = Trainer(run_config(preset.agent, preset.env, preset.steps, 0, preset), tmp_path / "run")

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from metagym.agents.runs import run_agent
 from metagym.backends import BACKENDS
-from metagym.runs import run_agent
 
 
 class CommandError(Exception):
@@ -90,7 +90,7 @@ def given_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def load_agent(run_dir: str, device: str = "cpu") -> Any:
-    from metagym.runs import load_run
+    from metagym.agents.runs import load_run
 
     algorithm_of(run_agent(run_dir), "--run-dir")  # a missing extra, named
     agent = load_run(run_dir, device_arg(device))

@@ -6,11 +6,11 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from metagym.agents.runs import new_run, run_config
 from metagym.cli.common import CommandError, algorithm_of, as_flag, trained
 from metagym.cli.render import save_video, video_writer
 from metagym.registration import env_kwargs_of
 from metagym.replay import trial_frames
-from metagym.runs import new_run, run_config
 
 #: What ``metagym demo`` adds to its run folder.
 DEMO_FILES = ("results.json", "results.csv", "results.png", "trial.gif")

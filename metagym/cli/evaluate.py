@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from metagym.agents.runs import run_agent
 from metagym.cli.common import (
     DEVICE_HELP,
     CommandError,
@@ -20,7 +21,6 @@ from metagym.cli.common import (
 )
 from metagym.evaluation import TASKS_PER_BLOCK
 from metagym.registration import env_kwargs_of
-from metagym.runs import run_agent
 
 
 def agent_names(runs: list[str]) -> list[str]:

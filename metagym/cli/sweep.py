@@ -1,4 +1,4 @@
-"""``metagym sweep``: train and score every (family, agent, seed), locally or on Ray (:mod:`metagym.sweep`)."""
+"""``metagym sweep``: train and score every (family, agent, seed), locally or on Ray (:mod:`metagym.agents.sweep`)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from metagym.registration import check_family_id
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    """Train and evaluate every (env, agent, seed); write the summary (metagym.sweep)."""
+    """Train and evaluate every (env, agent, seed); write the summary (metagym.agents.sweep)."""
+    from metagym.agents.sweep import RECURRENT_PPO, Run, SweepFailed, applies, summarize, sweep, sweep_agents, untrained
     from metagym.presets import preset
-    from metagym.sweep import RECURRENT_PPO, Run, SweepFailed, applies, summarize, sweep, sweep_agents, untrained
 
     check_backend_arg(args.backend)
     for env_id in args.env:
@@ -90,7 +90,7 @@ def sweep_steps(values: list[str] | None, agents: list[str]) -> dict[str, int]:
 
 def add_parser(sub: Any) -> None:
     """``sweep``."""
-    from metagym.sweep import sweep_agents
+    from metagym.agents.sweep import sweep_agents
 
     sw = sub.add_parser("sweep", help="train and score every (family, agent, seed), locally or on Ray")
     sw.add_argument("--env", nargs="+", required=True, help="family ids")

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from metagym.agents.runs import new_run, resumed_run, run_agent, run_config
 from metagym.cli.common import (
     DEVICE_HELP,
     CommandError,
@@ -21,7 +22,6 @@ from metagym.cli.common import (
     trained,
 )
 from metagym.registration import check_family_id
-from metagym.runs import new_run, resumed_run, run_agent, run_config
 
 #: ``metagym train`` defaults for a new run (options left unset on ``--resume`` keep the run's own).
 TRAIN_DEFAULTS = {"agent": "rl2", "env": "MetaGrid-GridNavi-v0", "steps": 1_000_000, "seed": 0}

@@ -347,8 +347,8 @@ def cmd_ours(args: argparse.Namespace) -> None:
     import torch
 
     from metagym.agents.common.trainer import Trainer
+    from metagym.agents.runs import run_config
     from metagym.presets import presets
-    from metagym.runs import run_config
 
     ref, root = reference_of(args.name), Path(args.dir).expanduser()
     preset = presets()[ref.preset]
@@ -408,8 +408,8 @@ def cmd_speed(args: argparse.Namespace) -> None:
     import torch
 
     from metagym.agents.common.trainer import Trainer
+    from metagym.agents.runs import run_config
     from metagym.presets import presets
-    from metagym.runs import run_config
 
     ref, root = reference_of(args.name), Path(args.dir).expanduser()
     code, python = root / args.name / "code", root / args.name / "venv" / "bin" / "python"

@@ -3,13 +3,13 @@
 ``metagym train`` and ``metagym sweep`` are both made of these calls, so a run trained from
 Python, the command line or a sweep is the same run::
 
-    from metagym.runs import run_config, train_run, load_run
+    from metagym.agents.runs import run_config, train_run, load_run
 
     config = run_config("rl2", "MetaBandit-v0", steps=100_000, options={"hidden_size": 64})
     train_run(config, "runs/bandit")
     agent = load_run("runs/bandit")
 
-The agents are imported only when a call needs one (``import metagym.runs`` imports no torch).
+The agents are imported only when a call needs one (``import metagym.agents.runs`` imports no torch).
 Errors are ValueErrors naming the argument (``flag`` lets the command line name its own option).
 """
 

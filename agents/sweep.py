@@ -1,7 +1,7 @@
 """Sweeps: every (family, agent, seed) run trained and scored, on one machine or on Ray.
 
 A sweep is a grid of runs. A run of a registered agent (RL², MAML, a user's) is what
-``metagym train`` then ``metagym evaluate`` do (the same library calls, :mod:`metagym.runs`;
+``metagym train`` then ``metagym evaluate`` do (the same library calls, :mod:`metagym.agents.runs`;
 scored on ``test`` where the family holds tasks out, else on its prior), in its own folder
 ``OUT/<env>/<agent>/seed-<seed>``, so a sweep's runs can be inspected, resumed and re-scored
 like any other. Two more kinds of agent make the comparison: ``recurrentppo``, SB3-contrib's
@@ -188,10 +188,10 @@ def run_one(run: Run, out: str) -> Results:
         return _baseline(run, folder)
     if run.agent == RECURRENT_PPO:
         return _recurrent_ppo(run, folder)
+    from metagym.agents.runs import load_run, run_config, train_run
     from metagym.evaluation import evaluate
     from metagym.presets import default_for, preset
     from metagym.results import write
-    from metagym.runs import load_run, run_config, train_run
 
     run_dir = folder / "run"
     if (run_dir / "checkpoint.pt").is_file():  # interrupted: continue (a finished run just saves)

@@ -13,12 +13,12 @@ Which tasks: a family with held-out tasks is scored on ``test`` by default; a fa
 two-task bandit presets) is enumerated in equal strata, so a mean over it is an exact
 expectation over the split: 42 tasks on GridNavi are each of the 21 goals twice.
 
-An agent here is anything with ``predict(obs, state, episode_start, deterministic)`` (SB3's
-interface) and a ``config`` naming ``env_id`` and ``episodes_per_trial``; an agent that declares
-``kind = "gradient"`` adds ``adaptation_returns``, ``reinitialised`` and
-``experience_per_step`` (the episodes one adaptation step plays), and may add
-``adaptation_scores`` (returns and, for a family that reports success, the success rate per
-adaptation step).
+An agent here is a :class:`metagym.policies.Actor`: ``predict(obs, state, episode_start,
+deterministic)`` (SB3's interface) and a ``config`` naming ``env_id`` and ``episodes_per_trial``.
+A :class:`metagym.policies.GradientActor` adds ``adaptation_scores`` (returns and, for a family
+that reports success, the success rate per adaptation step), ``reinitialised`` and
+``experience_per_step`` (the episodes one adaptation step plays), and is scored after each step;
+a :class:`metagym.policies.BeliefActor` adds its belief, whose entropy is recorded per step.
 
 Where: the tasks are scored in blocks of ``tasks_per_block`` (50), each block one batch and one
 unit of work of a backend (:mod:`metagym.backends`): this process, or a Ray task on any worker.
@@ -41,7 +41,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from metagym.backends import check_backend, map_calls
-from metagym.policies import Policy, RandomPolicy, run_trials
+from metagym.policies import Actor, BeliefActor, GradientActor, Policy, RandomPolicy, run_trials
 from metagym.registration import check_env_kwargs, check_family_id, env_kwargs_of, family_of
 from metagym.results import Results, Summary
 from metagym.tasks import Task, TaskFamily
@@ -126,7 +126,7 @@ def agent_trials(
 
 
 def _play_block(
-    agent: Any,
+    agent: Actor,
     tasks: Sequence[Task],
     episodes: int,
     seed: int,
@@ -164,20 +164,21 @@ def _play_block(
     width = episodes * int(family.horizon)
     beliefs: dict[str, np.ndarray] | None = None
     exact = None
-    if callable(getattr(agent, "belief_entropy", None)):
+    believer = agent if isinstance(agent, BeliefActor) else None
+    if believer is not None:
         beliefs = {"belief_entropy": np.full((n, width), np.nan)}
-        if getattr(agent, "belief_kind", None) == "goal" and split is not None:  # a belief over the goal's cell
+        if believer.belief_kind == "goal" and split is not None:  # a belief over the goal's cell
             exact = family.goal_posterior(split, n)
             if exact is not None:
                 beliefs |= {"exact_entropy": np.full((n, width), np.nan), "belief_tv": np.full((n, width), np.nan)}
     steps = np.zeros(n, dtype=np.int64)
     while (counts < episodes).any():
         action, state = agent.predict(obs, state, trial_start, deterministic)
-        if beliefs is not None:  # the belief after this step's observation, in each first trial
+        if believer is not None and beliefs is not None:  # the belief after this step's observation
             rows = np.flatnonzero((counts < episodes) & (steps < width))
-            beliefs["belief_entropy"][rows, steps[rows]] = agent.belief_entropy(state)[rows]
+            beliefs["belief_entropy"][rows, steps[rows]] = believer.belief_entropy(state)[rows]
             if exact is not None:
-                goal = agent.goal_belief(state)
+                goal = believer.goal_belief(state)
                 gap = 0.5 * np.abs(goal - exact.probs).reshape(n, -1).sum(-1)
                 beliefs["belief_tv"][rows, steps[rows]] = gap[rows]
                 beliefs["exact_entropy"][rows, steps[rows]] = exact.entropy()[rows]
@@ -206,7 +207,7 @@ def _play_block(
     return returns, watched, beliefs, None if np.isnan(successes).any() else successes
 
 
-def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task, int, list[Any], list[float]]:
+def scored_trial(agent: Actor, results: dict[str, Any], index: int) -> tuple[Task, int, list[Any], list[float]]:
     """The trial that an evaluation scored as task ``index``, played again: (task, the seed its
     env was reset with, the actions the agent played, the returns the results recorded).
 
@@ -216,7 +217,7 @@ def scored_trial(agent: Any, results: dict[str, Any], index: int) -> tuple[Task,
     """
     import torch
 
-    if getattr(agent, "kind", "memory") == "gradient":
+    if isinstance(agent, GradientActor):
         raise ValueError("results: replaying a gradient agent's scored episodes is not supported; render without it")
     if results.get("env") != agent.config.env_id:
         raise ValueError(f"results: they score {results.get('env')!r}, but the run trains {agent.config.env_id!r}")
@@ -332,11 +333,9 @@ def _score_block(agent: Any, control: Any, plan: _Plan, start: int, tasks: list[
         noise = block_seed(plan.seed, start)
         out = {}
         for key, who in (("agent", agent), ("random_init", control)):
-            if hasattr(who, "adaptation_scores"):  # returns and, where the family reports it, success
-                out[key], success = who.adaptation_scores(tasks, plan.steps, noise, plan.deterministic)
-                out |= {} if success is None else {f"success:{key}": success}
-            else:
-                out[key] = who.adaptation_returns(tasks, plan.steps, noise, plan.deterministic)
+            # returns and, where the family reports it, success
+            out[key], success = who.adaptation_scores(tasks, plan.steps, noise, plan.deterministic)
+            out |= {} if success is None else {f"success:{key}": success}
         reports = "success:agent" in out
         singles = reference_trials(plan.env_id, tasks, 1, plan.seed, plan.split, start, reports, plan.env_kwargs)
         for key in ("bayes_optimal", "success:bayes_optimal"):  # optimal for one episode, not this budget
@@ -422,7 +421,7 @@ def _with_success(results: Results, success: dict[str, np.ndarray], seed: int) -
 
 
 def evaluate_gradient(
-    agent: Any,
+    agent: GradientActor,
     split: str | None = None,
     num_tasks: int = 40,
     seed: int = 0,
@@ -438,9 +437,10 @@ def evaluate_gradient(
 
     Each step plays ``eval_batch_size`` fresh episodes per task with the current parameters and
     adapts on them (sampled actions: the policy gradient needs them); with ``deterministic`` the
-    score of each step comes from as many greedy episodes instead. The agent supplies
-    ``adaptation_returns(tasks, steps, seed, deterministic)`` and ``reinitialised(seed)`` (the
-    "random initialisation, fine-tuned alike" control); this module imports no agent. The other
+    score of each step comes from as many greedy episodes instead. The agent is a
+    :class:`metagym.policies.GradientActor`: ``adaptation_scores(tasks, steps, seed,
+    deterministic)`` and ``reinitialised(seed)`` (the "random initialisation, fine-tuned alike"
+    control); this module imports no agent. The other
     arguments are :func:`evaluate`'s.
     """
     _check_how(seed, tasks_per_block, backend)
@@ -473,7 +473,7 @@ def evaluate_gradient(
 
 
 def evaluate(
-    agent: Any,
+    agent: Actor,
     split: str | None = None,
     num_tasks: int = 200,
     seed: int = 0,
@@ -488,7 +488,8 @@ def evaluate(
     read as the JSON's mapping; :func:`metagym.results.write` saves them).
 
     Args:
-        agent: A memory agent (``predict``) or a gradient agent (``kind = "gradient"``).
+        agent: A memory agent (:class:`~metagym.policies.Actor`) or a gradient agent
+            (:class:`~metagym.policies.GradientActor`).
         split: Split to score; None: ``test`` where the family holds tasks out, else its prior.
         num_tasks: Trials, one per task (finite splits are enumerated in equal strata).
         seed: Seed of the tasks, the trials and the bootstrap (an integer >= 0).
@@ -501,7 +502,7 @@ def evaluate(
             on (it is recorded in the results); smaller blocks spread over more workers.
         progress: Show a progress bar of the tasks scored, across workers.
     """
-    if getattr(agent, "kind", "memory") == "gradient":
+    if isinstance(agent, GradientActor):
         return evaluate_gradient(
             agent, split, num_tasks, seed, name, 3, deterministic, backend, address, tasks_per_block, progress
         )
@@ -534,7 +535,7 @@ def evaluate(
     return dataclasses.replace(
         results,
         belief_entropy=per_step(beliefs),
-        belief_kind=getattr(agent, "belief_kind", None),
+        belief_kind=agent.belief_kind if isinstance(agent, BeliefActor) else None,
         exact_belief_entropy=None if exact is None else per_step(exact),
         belief_tv=None if tv is None else per_step(tv),
         belief_tv_mean=None if tv is None else float(np.nanmean(tv)),
@@ -556,8 +557,11 @@ class _Scored:
             env_id=env_id, episodes_per_trial=episodes_per_trial, selected_on="", env_kwargs=env_kwargs
         )
 
-    def predict(self, obs: np.ndarray, state: Any, episode_start: np.ndarray, deterministic: bool) -> Any:
-        return self.agent.predict(obs, state, episode_start, deterministic)
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, Any]:
+        action, state = self.agent.predict(obs, state, episode_start, deterministic)
+        return action, state
 
 
 def evaluate_agent(

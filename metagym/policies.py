@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
@@ -114,3 +114,65 @@ def run_trials(
                 returns[t, e] += float(reward)
                 obs = next_obs
     return returns
+
+
+@runtime_checkable
+class Actor(Protocol):
+    """A trained agent's acting side, as evaluation and rendering use it (SB3's ``predict``).
+
+    ``config`` is its run's config (``env_id``, ``env_kwargs``, ``episodes_per_trial``, ...);
+    ``predict`` maps a batch of observations, the recurrent state (None at the start) and which
+    rows start an episode to actions and the next state. A memory agent (RL², the transformer)
+    is nothing more; the protocols below add what other kinds offer.
+    """
+
+    config: Any
+
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: np.ndarray | None = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, Any]: ...
+
+
+@runtime_checkable
+class GradientActor(Actor, Protocol):
+    """An agent that adapts by gradient steps (MAML, Reptile): scored after each step.
+
+    ``adaptation_scores`` gives the mean episode return per task after 0..``steps`` steps (tasks,
+    steps + 1) and beside it the fraction of successful episodes (None where the family reports
+    no success); ``adapted_params`` the parameters after each step on one task (``predict`` takes
+    them as its state); ``reinitialised`` the same agent from a fresh initialisation (the
+    "fine-tuned from scratch" control); ``experience_per_step`` the episodes each step plays.
+    """
+
+    @property
+    def experience_per_step(self) -> int: ...
+
+    def adaptation_scores(
+        self, tasks: list[Any], steps: int, seed: int, deterministic: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+    def adapted_params(self, task: Any, steps: int, seed: int) -> list[Any]: ...
+
+    def reinitialised(self, seed: int) -> GradientActor: ...
+
+
+@runtime_checkable
+class BeliefActor(Actor, Protocol):
+    """An agent with an explicit belief over the task (VariBAD), which evaluation measures and
+    rendering draws: its entropy per trial, and a map of it over the family's cells or plane.
+
+    ``belief_kind`` is ``"goal"`` for a distribution over the goal's cell (``goal_belief``, per
+    row; compared with the exact posterior where the family has one), else ``"latent"`` (and
+    ``goal_belief`` None); ``reward_map`` decodes row 0's belief over the cells or the plane.
+    """
+
+    @property
+    def belief_kind(self) -> str: ...
+
+    def belief_entropy(self, state: Any) -> np.ndarray: ...
+
+    def goal_belief(self, state: Any) -> np.ndarray | None: ...
+
+    def reward_map(self, state: Any) -> np.ndarray | None: ...
+
+    def map_cell(self, obs: np.ndarray) -> Any: ...

@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 import metagym
+from metagym.policies import Actor, BeliefActor, GradientActor
 from metagym.registration import env_kwargs_of
 
 
@@ -42,7 +43,7 @@ def task_label(task: Any) -> str:
 
 
 def trial_frames(
-    agent: Any, task: Any, seed: int, actions: list[Any] | None = None, title: str | None = None
+    agent: Actor, task: Any, seed: int, actions: list[Any] | None = None, title: str | None = None
 ) -> list[Any]:
     """One trial of ``agent`` on ``task``, as captioned frames (the hidden task shown); with
     ``actions``, the trial those actions play (a scored trial replayed)."""
@@ -61,9 +62,9 @@ def trial_frames(
     state, start, episode, running, total = None, np.ones(1, dtype=bool), 0, 0.0, 0.0
     frames: list[Any] = []
     terminated = False
-    believes = callable(getattr(agent, "reward_map", None))  # an explicit belief to show (VariBAD)
+    believer = agent if isinstance(agent, BeliefActor) else None  # an explicit belief to show (VariBAD)
     while not terminated:
-        if actions is None or believes:  # a replay still runs the agent to follow its belief
+        if actions is None or believer is not None:  # a replay still runs the agent to follow its belief
             action, state = agent.predict(obs[None], state, start)
         step = action[0] if actions is None else actions[len(frames)]
         lines = [
@@ -72,8 +73,8 @@ def trial_frames(
             f"hidden task: {task_label(task)}",
         ]
         frame = np.asarray(env.render())
-        if believes:
-            frame = belief_beside(agent, state, obs, frame)
+        if believer is not None:
+            frame = belief_beside(believer, state, obs, frame)
         frames.append(caption(frame, lines, size=15))
         start = np.zeros(1, dtype=bool)
         obs, reward, terminated, _, info = env.step(step)
@@ -83,7 +84,7 @@ def trial_frames(
     return frames
 
 
-def belief_beside(agent: Any, state: Any, obs: np.ndarray, frame: np.ndarray) -> np.ndarray:
+def belief_beside(agent: BeliefActor, state: Any, obs: np.ndarray, frame: np.ndarray) -> np.ndarray:
     """``frame`` with the agent's decoded belief beside it (after this step's observation): the
     probability of the goal (or of reward) per cell on a grid, the reward field (lowest to highest) in the plane;
     the agent's place circled."""
@@ -94,12 +95,12 @@ def belief_beside(agent: Any, state: Any, obs: np.ndarray, frame: np.ndarray) ->
         return frame
     cells = values.size <= 100  # a grid's cells carry their numbers; a field's points are too small
     title = "belief: p(reward)" if cells else "belief: decoded reward"
-    if getattr(agent, "belief_kind", None) == "goal":  # a distribution over the goal's cell
+    if agent.belief_kind == "goal":  # a distribution over the goal's cell
         title = "belief: p(goal here)"
     return beside(frame, heat_panel(values, frame.shape[0], agent.map_cell(obs), title, labels=cells))
 
 
-def adaptation_frames(agent: Any, task: Any, seed: int, steps: int = 3) -> list[Any]:
+def adaptation_frames(agent: GradientActor, task: Any, seed: int, steps: int = 3) -> list[Any]:
     """One greedy episode on ``task`` before and after each of ``steps`` adaptation steps, as frames."""
     from metagym.render import caption
 

@@ -299,3 +299,34 @@ def test_a_config_that_names_another_agent_is_refused(
     err = capsys.readouterr().err
     assert "my-lstm is registered with user_agent:UserLSTM, whose config LSTMConfig names agent 'user-lstm'" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_each_agent_is_the_protocols_its_kind_promises(tmp_path: Path) -> None:
+    """Evaluation and rendering tell agents apart by the protocols they satisfy (no attribute
+    probes): a memory agent is an Actor only, MAML a GradientActor, VariBAD a BeliefActor; an
+    object missing one member of a protocol is not that protocol."""
+    from metagym.agents.common.trainer import Trainer
+    from metagym.agents.runs import run_config
+    from metagym.policies import Actor, BeliefActor, GradientActor
+
+    found = {}
+    for agent, env_id in (("rl2", "MetaBandit-v0"), ("maml", "PointNav2D-v0"), ("varibad", "MetaGrid-GridNavi-v0")):
+        trainer = Trainer(run_config(agent, env_id, 1000, 0), tmp_path / agent)
+        acting = trainer.agent
+        found[agent] = tuple(isinstance(acting, p) for p in (Actor, GradientActor, BeliefActor))
+    assert found == {"rl2": (True, False, False), "maml": (True, True, False), "varibad": (True, False, True)}
+
+    class AlmostGradient:  # adaptation_scores missing
+        config = None
+        experience_per_step = 1
+
+        def predict(self, obs: Any, state: Any = None, episode_start: Any = None, deterministic: bool = False) -> Any:
+            return obs, state
+
+        def adapted_params(self, task: Any, steps: int, seed: int) -> list[Any]:
+            return []
+
+        def reinitialised(self, seed: int) -> Any:
+            return self
+
+    assert isinstance(AlmostGradient(), Actor) and not isinstance(AlmostGradient(), GradientActor)

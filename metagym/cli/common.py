@@ -10,6 +10,7 @@ from typing import Any
 
 from metagym.agents.runs import run_agent
 from metagym.backends import BACKENDS
+from metagym.policies import GradientActor
 
 
 class CommandError(Exception):
@@ -129,8 +130,8 @@ def trained(trainer: Any, run_dir: Path, checkpoint_seconds: float | None, quiet
 
 
 def gradient(agent: Any) -> bool:
-    """Whether ``agent`` adapts by gradient steps (its declared ``kind``)."""
-    return getattr(agent, "kind", "memory") == "gradient"
+    """Whether ``agent`` adapts by gradient steps (a :class:`metagym.policies.GradientActor`)."""
+    return isinstance(agent, GradientActor)
 
 
 def check_folder_of(out: Path, flag: str) -> None:

@@ -67,6 +67,7 @@ def main() -> None:
         return returns
 
     train.get_returns = get_returns
+    train.trange = range  # its progress bar would share our lines (stderr and stdout are one log)
     namespace = argparse.Namespace(
         config=str(budgeted),
         output_folder=str(out),

@@ -201,7 +201,8 @@ def check_family_id(env_id: Any, argument: str = "env_id", env_kwargs: Any = Non
     code with ``gymnasium.register``, also as ``"module:Id"``); else ValueError naming
     ``argument``. A trial id is refused: agents and evaluation build the trial form themselves.
     With ``env_kwargs`` (checked by :func:`check_env_kwargs`) the env is made with them, once: a
-    kwarg the env refuses gives a ValueError naming ``env_kwargs``."""
+    kwarg the env refuses gives a ValueError naming ``env_kwargs``. An id that passed with the same
+    kwargs and the same registry entry is not made again."""
     if not isinstance(env_id, str) or not env_id:
         raise ValueError(f"{argument}: expected a family id such as 'MetaGrid-v0', got {env_id!r}")
     try:
@@ -218,6 +219,9 @@ def check_family_id(env_id: Any, argument: str = "env_id", env_kwargs: Any = Non
             "(agents and evaluation make the trial form themselves)"
         )
     kwargs = check_env_kwargs(env_kwargs)
+    key = (env_id, repr(sorted(kwargs.items())))
+    if _CHECKED.get(key) is spec:  # made with these kwargs already, from this same registry entry
+        return env_id
     try:
         env = gym.make(env_id, disable_env_checker=True, **kwargs)
     except (TypeError, ValueError) as error:
@@ -233,7 +237,14 @@ def check_family_id(env_id: Any, argument: str = "env_id", env_kwargs: Any = Non
         ) from None
     finally:
         env.close()
+    _CHECKED[key] = spec
     return env_id
+
+
+#: Ids (with their make kwargs) that :func:`check_family_id` made and found to be families, each
+#: with the registry entry it made: a run's config is checked where it is built, validated and
+#: trained, and an env is made once for all of them (an id registered again is made again).
+_CHECKED: dict[tuple[str, str], gym.envs.registration.EnvSpec] = {}
 
 
 #: Make kwargs a run's ``env_kwargs`` may not set: the trial wrapper, rendering and the vector

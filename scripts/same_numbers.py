@@ -26,7 +26,10 @@ TIMED = {"steps_per_sec"}  # wall-clock columns: never equal twice
 
 def steps_of(preset: object, updates: int) -> int:
     """Env steps of ``updates`` updates of ``preset`` (its config's batch, or MAML's meta-batch)."""
-    from metagym.agents.runs import run_config
+    try:
+        from metagym.agents.runs import run_config
+    except ImportError:  # before 94a94a3 it was metagym.runs: a record of an older commit still runs
+        from metagym.runs import run_config  # type: ignore[no-redef]
 
     config = run_config(preset.agent, preset.env, preset.steps, 0, preset)  # type: ignore[attr-defined]
     if hasattr(config, "rollout_steps"):
@@ -84,6 +87,11 @@ def main() -> None:
     args = parser.parse_args()
     folder = Path(args.folder).expanduser()
     names = args.presets or presets_here()
+    if args.command == "compare":
+        missing = [name for name in names if not (folder / f"{name}.json").is_file()]
+        for name in missing:
+            print(f"{name}: skipped (no record of it in {folder})")
+        names = [name for name in names if name not in missing]
     if args.command == "record":
         folder.mkdir(parents=True, exist_ok=True)
     differences = 0

@@ -330,3 +330,39 @@ def test_each_agent_is_the_protocols_its_kind_promises(tmp_path: Path) -> None:
             return self
 
     assert isinstance(AlmostGradient(), Actor) and not isinstance(AlmostGradient(), GradientActor)
+
+
+def test_a_run_makes_its_family_env_once_before_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The config is checked where it is built, validated and trained (four places), but the
+    family env is made once per make kwargs for all of them (before: five times), then the training
+    vector env; a new registration of the id is made again."""
+    import gymnasium as gym
+
+    import metagym.batched
+    import metagym.registration
+    from metagym.agents.common.trainer import Trainer
+    from metagym.agents.runs import run_config
+    from metagym.registration import check_family_id
+
+    made: list[str] = []
+    original = metagym.batched.FamilyEnv.__init__
+
+    def counting(self: Any, *args: Any, **kwargs: Any) -> None:
+        made.append(type(self).__name__)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(metagym.batched.FamilyEnv, "__init__", counting)
+    monkeypatch.setattr(metagym.registration, "_CHECKED", {})  # as in a fresh process
+    kwargs = {"arms": 3}
+    config = run_config("rl2", "MetaBandit-v0", 1000, 0, None, {"env_kwargs": kwargs, "num_envs": 4})
+    Trainer(config, tmp_path / "run")
+    assert len(made) == 2, made  # the id alone, then with its kwargs; the vector env is no FamilyEnv
+    check_family_id("MetaBandit-v0", env_kwargs=kwargs)
+    assert len(made) == 2
+    spec = gym.spec("MetaBandit-v0")
+    gym.register("MetaBandit-v0", entry_point=spec.entry_point, kwargs=spec.kwargs)
+    try:
+        check_family_id("MetaBandit-v0", env_kwargs=kwargs)
+        assert len(made) == 3
+    finally:
+        gym.registry["MetaBandit-v0"] = spec

@@ -28,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,7 @@ class Reference:
     frames_per_report: int = 0
     # metagym settings that change only how our side is scored (applied to both of our runs).
     scoring: dict[str, Any] = dataclasses.field(default_factory=dict)
+    measure: str = "trial return"  # the plots' y axis
 
 
 REFERENCES = {
@@ -237,6 +239,7 @@ REFERENCES["maml-pointnav"] = Reference(
     deterministic=False,
     paper="MAML (Finn et al. 2017): -11.68 after 1 step; its code's config runs 500 batches (4e7 frames)",
     printed=True,
+    measure="return after 1 gradient step",
 )
 
 
@@ -399,8 +402,9 @@ def score(agent: Any, tasks: int, greedy: bool) -> float:
 
 def cmd_speed(args: argparse.Namespace) -> None:
     """Each side's training speed alone on this machine (nothing else running), in env frames per
-    second: the reference between its evaluations at 48k and 144k frames (start-up left out), and
-    metagym's preset over ``--updates`` updates after one to warm up. ``plot`` turns frames into
+    second: the reference over ``--frames`` between its first and last score (start-up left out),
+    metagym's preset over ``--updates`` updates after one to warm up, and our code with the
+    reference's settings over as many frames. ``plot`` turns frames into
     wall-clock with these, so that both curves are timed alike whatever shared the machine while
     the learning curves ran."""
     import tempfile
@@ -414,28 +418,37 @@ def cmd_speed(args: argparse.Namespace) -> None:
     ref, root = reference_of(args.name), Path(args.dir).expanduser()
     code, python = root / args.name / "code", root / args.name / "venv" / "bin" / "python"
     with tempfile.TemporaryDirectory() as scratch:
-        values = {"frames": "150000", "seed": "0", "out": str(Path(scratch) / "reference")}
-        subprocess.run(
-            [str(python), *(p.format(**values) for p in ref.command)], cwd=code, check=True, stdout=subprocess.DEVNULL
-        )
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        out = Path(scratch) / "reference"
+        values = values_of(ref, args.frames, 0, out)
+        command = [str(python), *(p.format(**values) for p in ref.command)]
+        if ref.printed:  # between its first and last printed score (start-up left out)
+            out.mkdir()
+            record_stdout(ref, command, code, out)
+            with (out / "progress.csv").open() as handle:
+                rows = [(float(r["frames"]), float(r["seconds"])) for r in csv.DictReader(handle)]
+            theirs = (rows[-1][0] - rows[0][0]) / (rows[-1][1] - rows[0][1])
+        else:
+            subprocess.run(command, cwd=code, check=True, stdout=subprocess.DEVNULL)
+            from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-        events = sorted(Path(scratch, "reference").rglob("events.out.tfevents.*"))
-        acc = EventAccumulator(str(events[0].parent), size_guidance={"scalars": 0})
-        acc.Reload()
-        points = acc.Scalars(ref.scalar.format(k=1))
-        theirs = (points[-1].step - points[0].step) / (points[-1].wall_time - points[0].wall_time)
+            events = sorted(out.rglob("events.out.tfevents.*"))
+            acc = EventAccumulator(str(events[0].parent), size_guidance={"scalars": 0})
+            acc.Reload()
+            points = acc.Scalars(ref.scalar.format(k=1))
+            theirs = (points[-1].step - points[0].step) / (points[-1].wall_time - points[0].wall_time)
         preset = presets()[ref.preset]
         trainer = Trainer(run_config(preset.agent, preset.env, preset.steps, 0, preset), Path(scratch) / "ours")
         trainer.run(progress=False, stop_after=1)
         before, began = trainer.global_step, time.perf_counter()
         trainer.run(progress=False, stop_after=args.updates)
-        ours = (trainer.global_step - before) / (time.perf_counter() - began)
+        timed = trainer.global_step - before
+        ours = timed / (time.perf_counter() - began)
         config = run_config(preset.agent, preset.env, 10**7, 0, None, ref.equivalent)
         trainer = Trainer(config, Path(scratch) / "matched")
         trainer.run(progress=False, stop_after=1)
         before, began = trainer.global_step, time.perf_counter()
-        trainer.run(progress=False, stop_after=args.updates * 16)  # smaller updates: time as many frames
+        # about as many frames as the preset's timed updates (the reference's updates may be smaller)
+        trainer.run(progress=False, stop_after=max(1, round(timed / before)))
         matched = (trainer.global_step - before) / (time.perf_counter() - began)
     speed = {
         "reference_fps": round(theirs, 1),
@@ -578,10 +591,11 @@ def cmd_plot(args: argparse.Namespace) -> None:
             ax.fill_between(mid, stats[:, 1], stats[:, 2], color=colour, alpha=0.2 if line == "-" else 0.08)
         ax.axhline(final, color="tab:gray", linestyle=":", linewidth=1)
         ax.set_xlabel(label)
-        ax.set_ylabel("trial return")
+        ax.set_ylabel(ref.measure)
         ax.legend(fontsize=7)
     axes[1].set_xscale("log")
-    fig.suptitle(f"{args.name}: {ref.protocol} (the reference's; dashed: metagym's own, {other} actions)", fontsize=9)
+    title = f"{args.name}: {ref.protocol} (the reference's; dashed: metagym's own, {other} actions)"
+    fig.suptitle(textwrap.fill(title, 140), fontsize=9)
     fig.tight_layout()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -621,6 +635,9 @@ def main() -> None:
             p.add_argument("--tasks", type=int, default=210, help="trials per evaluation")
         if name == "speed":
             p.add_argument("--updates", type=int, default=10, help="metagym updates timed")
+            p.add_argument(
+                "--frames", type=int, default=150_000, help="reference frames run (at least two of its scores)"
+            )
         if name == "plot":
             p.add_argument("--out", required=True, help="the plot (PNG); its table goes beside it as JSON")
             p.add_argument("--bins", type=int, default=12, help="points per curve")

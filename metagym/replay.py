@@ -21,12 +21,6 @@ from metagym.policies import Actor, BeliefActor, GradientActor
 from metagym.registration import env_kwargs_of
 
 
-def pad_even(frame: np.ndarray) -> np.ndarray:
-    """Pad a frame to even sides (video encoders need them)."""
-    h, w = frame.shape[:2]
-    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)))
-
-
 def task_label(task: Any) -> str:
     """A task's non-default fields, compactly (``goal=(4, 2)``), for captions."""
     fields = dataclasses.fields(task)

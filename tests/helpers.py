@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import pkgutil
+from pathlib import Path
+
 import gymnasium as gym
 import numpy as np
 
@@ -83,3 +88,17 @@ def dependent_bandit_results(config: object, tmp_path: object) -> object:
     per_pull = result["episode_returns"]["mean"]
     assert np.mean(per_pull[1:]) > per_pull[0] + 0.04  # it adapts: later pulls pay more (s.e. 0.017)
     return result
+
+
+def package_modules() -> dict[str, tuple[Path, bool]]:
+    """Every module of the installed package (the family and agent modules included): its file
+    and whether it is a package's __init__."""
+    found = {}
+    for top in ("metagym", "metagym.envs", "metagym.agents"):  # folders mapped apart in a checkout
+        package = importlib.import_module(top)
+        found[top] = (Path(package.__file__ or ""), True)
+        for info in pkgutil.walk_packages(package.__path__, f"{top}."):
+            spec = importlib.util.find_spec(info.name)
+            assert spec is not None and spec.origin is not None
+            found[info.name] = (Path(spec.origin), info.ispkg)
+    return found

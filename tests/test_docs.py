@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import package_modules
 
 import metagym
 
@@ -47,15 +48,8 @@ def test_the_catalogue_shows_every_family() -> None:
 
 
 def _modules() -> list[str]:
-    """Every module of the installed package (the family and agent modules included)."""
-    import importlib
-    import pkgutil
-
-    names = set()
-    for top in ("metagym", "metagym.envs", "metagym.agents"):  # folders mapped apart in a checkout
-        package = importlib.import_module(top)
-        names |= {top} | {m.name for m in pkgutil.walk_packages(package.__path__, f"{top}.")}
-    return sorted(n for n in names if n != "metagym.cli" and not n.startswith("metagym.cli."))
+    """Every module of the installed package but the command line's."""
+    return sorted(n for n in package_modules() if n != "metagym.cli" and not n.startswith("metagym.cli."))
 
 
 @pytest.mark.parametrize("name", _modules())

@@ -5,9 +5,9 @@ registration, rendering) reaches none of them, not even lazily inside a function
 from __future__ import annotations
 
 import ast
-import importlib
-import pkgutil
 from pathlib import Path
+
+from helpers import package_modules
 
 #: Each layer is a module prefix; a module belongs to the longest prefix it starts with.
 LAYERS = ("metagym.cli", "metagym.agents", "metagym.envs", "metagym")
@@ -25,20 +25,6 @@ def layer_of(module: str) -> str | None:
         if module == layer or module.startswith(layer + "."):
             return layer
     return None
-
-
-def package_modules() -> dict[str, tuple[Path, bool]]:
-    """Every module of the installed package: its file and whether it is a package's __init__."""
-    found = {}
-    for top in ("metagym", "metagym.envs", "metagym.agents"):  # folders mapped apart in a checkout
-        package = importlib.import_module(top)
-        init = Path(package.__file__ or "")
-        found[top] = (init, True)
-        for info in pkgutil.walk_packages(package.__path__, f"{top}."):
-            spec = importlib.util.find_spec(info.name)
-            assert spec is not None and spec.origin is not None
-            found[info.name] = (Path(spec.origin), info.ispkg)
-    return found
 
 
 def imports_of(module: str, path: Path, is_package: bool) -> set[str]:

@@ -10,9 +10,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from metagym.cli.common import DEVICE_HELP, CommandError, check_folder_of, gradient, load_agent
 from metagym.registration import env_kwargs_of
-from metagym.replay import adaptation_frames, pad_even, trial_frames
+from metagym.replay import adaptation_frames, trial_frames
 
 
 def cmd_render(args: argparse.Namespace) -> None:
@@ -92,6 +94,12 @@ def save_video(imageio: Any, out: Path, frames: list[Any], flag: str) -> None:
         raise CommandError(f"{flag}: cannot write {out} ({reason}); nothing was replaced") from None
     finally:
         temp.unlink(missing_ok=True)
+
+
+def pad_even(frame: np.ndarray) -> np.ndarray:
+    """Pad a frame to even sides (video encoders need them)."""
+    h, w = frame.shape[:2]
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)))
 
 
 def video_frames(imageio: Any, path: Path) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.policies import Policy
 from metagym.tasks import Task
 
@@ -21,7 +22,7 @@ class _BanditStats(Policy):
 
     def __init__(self, arms: int, prior_successes: float = 1.0, prior_failures: float = 1.0) -> None:
         if arms < 1:
-            raise ValueError(f"arms: expected an integer >= 1, got {arms}")
+            raise ArgumentError("arms", f"expected an integer >= 1, got {arms}")
         self.arms = arms
         self.prior = (float(prior_successes), float(prior_failures))
         self.successes = np.zeros(arms)
@@ -68,7 +69,7 @@ class UCB1(_BanditStats):
     def __init__(self, arms: int, c: float = 0.2) -> None:
         super().__init__(arms)
         if c < 0:
-            raise ValueError(f"c: expected a number >= 0, got {c}")
+            raise ArgumentError("c", f"expected a number >= 0, got {c}")
         self.c = c
 
     def act(self, obs: Any) -> int:
@@ -97,7 +98,7 @@ def gittins_table(discount: float, depth: int, grid: int = 1000) -> np.ndarray:
     its mean.
     """
     if not 0 < discount < 1:
-        raise ValueError(f"discount: expected a number in (0, 1), got {discount}")
+        raise ArgumentError("discount", f"expected a number in (0, 1), got {discount}")
     size = depth + 2  # a and b run over 1..size
     a, b = np.meshgrid(np.arange(1, size + 1), np.arange(1, size + 1), indexing="ij")
     mean = a / (a + b)
@@ -131,7 +132,7 @@ class GittinsIndex(_BanditStats):
     def __init__(self, arms: int, pulls: int, discount: float | None = None) -> None:
         super().__init__(arms)
         if pulls < 1:
-            raise ValueError(f"pulls: expected an integer >= 1, got {pulls}")
+            raise ArgumentError("pulls", f"expected an integer >= 1, got {pulls}")
         self.discount = 1.0 - 1.0 / max(pulls, 2) if discount is None else discount
         self.table = gittins_table(round(self.discount, 6), pulls)
 
@@ -221,8 +222,8 @@ def baseline_for(name: str, family: Any, episodes: int) -> Policy | None:
     from metagym.agents.registry import agent_names, agent_spec
 
     if name not in agent_names("baseline"):
-        raise ValueError(f"name: unknown baseline {name!r}; allowed: {', '.join(agent_names('baseline'))}")
+        raise ArgumentError("name", f"unknown baseline {name!r}; allowed: {', '.join(agent_names('baseline'))}")
     policy = agent_spec(name).load()(family, episodes)
     if policy is not None and not isinstance(policy, Policy):
-        raise TypeError(f"baseline {name}: its entry point gave {policy!r}, not a metagym.policies.Policy")
+        raise ArgumentTypeError("name", f"baseline {name}'s entry point gave {policy!r}, not a metagym.policies.Policy")
     return policy

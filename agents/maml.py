@@ -50,6 +50,7 @@ from metagym.agents.common.policy_gradient import (
 from metagym.agents.common.settings import setting
 from metagym.agents.common.trainer import Algorithm, Trainer, load_agent
 from metagym.agents.common.validation import check_config
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.registration import env_kwargs_of, family_of
 
 Params = dict[str, torch.Tensor]
@@ -108,14 +109,15 @@ class MAMLConfig:
     def validate(self) -> MAMLConfig:
         """Return self, or raise ValueError naming the first bad field."""
         if self.variant not in VARIANTS:
-            raise ValueError(f"variant: expected one of {list(VARIANTS)}, got {self.variant!r}")
+            raise ArgumentError("variant", f"expected one of {list(VARIANTS)}, got {self.variant!r}")
         counts = ("total_steps", "meta_batch_size", "fast_batch_size", "inner_steps", "hidden_size", "cg_iters")
         positive = ("inner_lr", "max_kl", "reptile_lr", "ls_backtrack")
         check_config(self, (*counts, "eval_batch_size", "torch_threads"), positive, ("gamma",), ("cg_damping",))
         if self.variant == "reptile" and self.steps < 2:
-            raise ValueError(
-                f"inner_steps: Reptile with {self.steps} inner step is a joint-training (multi-task SGD) step; "
-                "expected >= 2 (Nichol et al. use 5 or more)"
+            raise ArgumentError(
+                "inner_steps",
+                f"Reptile with {self.steps} inner step is a joint-training (multi-task SGD) step; "
+                "expected >= 2 (Nichol et al. use 5 or more)",
             )
         return self
 
@@ -136,7 +138,7 @@ class Policy(nn.Module):
         elif isinstance(action_space, spaces.Box):
             out = int(np.prod(action_space.shape))
         else:
-            raise TypeError(f"action_space: MAML supports Discrete and Box, got {action_space}")
+            raise ArgumentTypeError("action_space", f"MAML supports Discrete and Box, got {action_space}")
         self.body = nn.Sequential(nn.Linear(obs_dim, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.head = nn.Linear(hidden, out)
         self.log_std = nn.Parameter(torch.zeros(out), requires_grad=not self.discrete)
@@ -291,15 +293,15 @@ class MAMLAgent:
         """The agent saved in ``run_dir/checkpoint.pt`` (read without running any code of the file)."""
         agent = load_agent(run_dir)
         if not isinstance(agent, cls):
-            raise ValueError(f"checkpoint: {run_dir} holds a {type(agent).__name__}, not a {cls.__name__}")
+            raise ArgumentError("checkpoint", f"{run_dir} holds a {type(agent).__name__}, not a {cls.__name__}")
         return agent
 
 
 def checked_params(current: Params, saved: dict[str, Any], path: str | Path) -> Params:
     """Saved policy parameters, checked name by name and shape by shape against ``current``."""
     if set(saved) != set(current):
-        raise ValueError(
-            f"checkpoint: {path}: parameters {sorted(map(str, saved))} do not fit the policy's {sorted(current)}"
+        raise ArgumentError(
+            "checkpoint", f"{path}: parameters {sorted(map(str, saved))} do not fit the policy's {sorted(current)}"
         )
     for name, value in saved.items():
         if (
@@ -307,7 +309,7 @@ def checked_params(current: Params, saved: dict[str, Any], path: str | Path) -> 
             or value.shape != current[name].shape
             or value.dtype != current[name].dtype
         ):
-            raise ValueError(f"checkpoint: {path}: parameter {name!r} does not fit the policy")
+            raise ArgumentError("checkpoint", f"{path}: parameter {name!r} does not fit the policy")
     return {name: saved[name].to(current[name].device) for name in current}
 
 
@@ -557,7 +559,7 @@ class MAML(Algorithm):
         try:
             self.sampler.generator.set_state(field(sampler, "generator", torch.Tensor, path))
         except RuntimeError as error:
-            raise ValueError(f"checkpoint: {path}: 'sampler' is not a torch generator state ({error})") from None
+            raise ArgumentError("checkpoint", f"{path}: 'sampler' is not a torch generator state ({error})") from None
 
 
 __all__ = ["MAML", "MAMLAgent", "MAMLConfig", "Sampler", "Trainer", "load_agent"]

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from metagym.errors import ArgumentError
+
 #: What an agent can be (see the module docstring).
 KINDS = ("memory", "gradient", "baseline")
 #: The entry-point group where installed packages declare their agents.
@@ -95,14 +97,14 @@ def register_agent(
             ``replace``).
     """
     if not isinstance(name, str) or not name or any(c.isspace() or c in "=/:" for c in name):
-        raise ValueError(f"name: expected a non-empty name without spaces, '=', '/' or ':', got {name!r}")
+        raise ArgumentError("name", f"expected a non-empty name without spaces, '=', '/' or ':', got {name!r}")
     module, colon, attribute = entry_point.partition(":") if isinstance(entry_point, str) else ("", "", "")
     if not (module and colon and attribute):
-        raise ValueError(f"entry_point: expected 'module:attribute', got {entry_point!r}")
+        raise ArgumentError("entry_point", f"expected 'module:attribute', got {entry_point!r}")
     if kind not in KINDS:
-        raise ValueError(f"kind: expected one of {list(KINDS)}, got {kind!r}")
+        raise ArgumentError("kind", f"expected one of {list(KINDS)}, got {kind!r}")
     if name in _REGISTRY and not replace:
-        raise ValueError(f"name: an agent called {name!r} is registered already ({_REGISTRY[name].entry_point})")
+        raise ArgumentError("name", f"an agent called {name!r} is registered already ({_REGISTRY[name].entry_point})")
     spec = AgentSpec(name, entry_point, kind, title or name, dict(kwargs or {}))
     _REGISTRY[name] = spec
     return spec
@@ -125,11 +127,11 @@ def agent_names(kind: str | None = None) -> list[str]:
     return [name for name, spec in _REGISTRY.items() if kind is None or spec.kind == kind]
 
 
-def agent_spec(name: str, flag: str = "agent") -> AgentSpec:
-    """The spec of agent ``name``, or a ValueError naming ``flag`` and the registered names."""
+def agent_spec(name: str, argument: str = "agent") -> AgentSpec:
+    """The spec of agent ``name``, or an ArgumentError naming ``argument`` and the registered names."""
     _discover()
     if name not in _REGISTRY:
-        raise ValueError(f"{flag}: unknown agent {name!r}; allowed: {', '.join(_REGISTRY)}")
+        raise ArgumentError(argument, f"unknown agent {name!r}; allowed: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
 

@@ -10,7 +10,7 @@ Python, the command line or a sweep is the same run::
     agent = load_run("runs/bandit")
 
 The agents are imported only when a call needs one (``import metagym.agents.runs`` imports no torch).
-Errors are ValueErrors naming the argument (``flag`` lets the command line name its own option).
+Errors are :class:`metagym.errors.ArgumentError` naming the argument (the command line turns it into its option).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.registration import check_family_id
 
 #: What a run folder holds; ``overwrite`` deletes exactly these.
@@ -34,7 +35,6 @@ def run_config(
     seed: int = 0,
     preset: Any = None,
     options: dict[str, Any] | None = None,
-    flag: str = "agent",
 ) -> Any:
     """The validated config of a new run of the registered ``agent`` on family ``env_id``.
 
@@ -45,43 +45,52 @@ def run_config(
     from metagym.agents.common.trainer import algorithm_class
     from metagym.agents.registry import agent_spec
 
-    spec = agent_spec(agent, flag)
+    spec = agent_spec(agent)
     config_cls = algorithm_class(spec).Config
     check_family_id(env_id, "env")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-        raise ValueError(f"steps: expected an integer >= 1, got {steps!r}")
+        raise ArgumentError("steps", f"expected an integer >= 1, got {steps!r}")
     fields = {f.name for f in dataclasses.fields(config_cls)}
     given = dict(options or {})
     for name in sorted(set(given) - fields):
-        raise ValueError(f"--{name.replace('_', '-')}: not an option of agent {agent}")
+        raise ArgumentError(name, f"not an option of agent {agent}")
     for name in sorted(set(given) & set(spec.kwargs)):
-        raise ValueError(f"--{name.replace('_', '-')}: agent {agent} fixes it to {spec.kwargs[name]!r}")
+        raise ArgumentError(name, f"agent {agent} fixes it to {spec.kwargs[name]!r}")
     values = dict(preset.config) if preset is not None else {}
     values |= given | spec.kwargs | {"env_id": env_id, "total_steps": steps, "seed": seed}
     try:
         config = config_cls(**values).validate()
+    except ArgumentError:
+        raise
+    except ValueError as error:  # a config of a user's agent that raises plain ValueErrors ("field: why")
+        field, colon, detail = str(error).partition(": ")
+        if colon and field in fields:
+            raise ArgumentError(field, detail) from None
+        raise ArgumentError(agent, str(error)) from None
     except TypeError as error:  # a field's value of a type the config cannot take
-        raise ValueError(f"{agent} config: {error}") from None
+        raise ArgumentTypeError("options", f"{agent} config: {error}") from None
     said = getattr(config, "agent", None)
     if said != spec.name:  # the trainer finds the agent by its config's name: they must agree
-        raise ValueError(
-            f"{flag}: {agent} is registered with {spec.entry_point}, whose config "
+        raise ArgumentError(
+            "agent",
+            f"{agent} is registered with {spec.entry_point}, whose config "
             f"{config_cls.__name__} names agent {said!r}; register it as {said!r} or set "
-            f"{config_cls.__name__}.agent = {spec.name!r}"
+            f"{config_cls.__name__}.agent = {spec.name!r}",
         )
     return config
 
 
-def prepare_run_dir(folder: Path, overwrite: bool, flag: str = "run_dir", extra: tuple[str, ...] = ()) -> None:
+def prepare_run_dir(folder: Path, overwrite: bool, extra: tuple[str, ...] = ()) -> None:
     """Refuse a folder that already holds a run unless ``overwrite``; then delete only that run's files."""
     if folder.exists() and not folder.is_dir():
-        raise ValueError(f"{flag}: {folder} is a file, not a folder")
+        raise ArgumentError("run_dir", f"{folder} is a file, not a folder")
     if not any((folder / name).exists() for name in RUN_FILES[:4]):
         return
     if not overwrite:
-        raise ValueError(
-            f"{flag}: {folder} already holds a run; continue it with --resume (train), "
-            "or start it over with --overwrite, which deletes its checkpoint and logs"
+        raise ArgumentError(
+            "run_dir",
+            f"{folder} already holds a run; continue it with --resume (train), "
+            "or start it over with --overwrite, which deletes its checkpoint and logs",
         )
     from metagym.agents.common.runlog import run_lock
 
@@ -94,21 +103,20 @@ def prepare_run_dir(folder: Path, overwrite: bool, flag: str = "run_dir", extra:
                 path.unlink(missing_ok=True)
 
 
-def writable(folder: Path, flag: str = "run_dir") -> None:
-    """Create ``folder`` if needed, or raise a one-line error naming ``flag`` if it cannot be written."""
+def writable(folder: Path) -> None:
+    """Create ``folder`` if needed, or raise an ArgumentError naming ``run_dir`` if it cannot be written."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ValueError(f"{flag}: cannot create {folder} ({error.strerror or error})") from None
+        raise ArgumentError("run_dir", f"cannot create {folder} ({error.strerror or error})") from None
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise ValueError(f"{flag}: {folder} is not writable")
+        raise ArgumentError("run_dir", f"{folder} is not writable")
 
 
 def new_run(
     config: Any,
     run_dir: str | Path,
     overwrite: bool = False,
-    flag: str = "run_dir",
     extra: tuple[str, ...] = (),
     device: str = "cpu",
 ) -> Any:
@@ -117,9 +125,9 @@ def new_run(
     from metagym.agents.common.trainer import Trainer
 
     folder = Path(run_dir)
-    prepare_run_dir(folder, overwrite, flag, extra)
+    prepare_run_dir(folder, overwrite, extra)
     trainer = Trainer(config, folder, device)
-    writable(folder, flag)
+    writable(folder)
     return trainer
 
 
@@ -128,7 +136,7 @@ def resumed_run(run_dir: str | Path, steps: int | None = None, device: str = "cp
     from metagym.agents.common.trainer import Trainer
 
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise ValueError(f"steps: expected an integer >= 1, got {steps!r}")
+        raise ArgumentError("steps", f"expected an integer >= 1, got {steps!r}")
     return Trainer.resume(run_dir, total_steps=steps, device=device)
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from metagym.atomic import save_figure
 from metagym.backends import BACKENDS, check_backend, map_calls
+from metagym.errors import ArgumentError
 from metagym.results import Results, read
 
 __all__ = [
@@ -140,7 +141,7 @@ def _baseline(run: Run, folder: Path) -> Results:
     family = family_for(run.env, run.env_kwargs)
     policy = baseline_for(run.agent, family, family.episodes_per_trial)
     if policy is None:
-        raise ValueError(f"agents: {run.agent} does not apply to {run.env}")
+        raise ArgumentError("agents", f"{run.agent} does not apply to {run.env}")
     scored = evaluate_policy(policy, run.env, num_tasks=run.tasks, env_kwargs=run.env_kwargs)
     return _publish(folder, lambda staged: write(scored, staged))
 
@@ -199,7 +200,7 @@ def run_one(run: Run, out: str) -> Results:
     else:
         chosen = preset(run.preset) if run.preset is not None else default_for(run.agent, run.env)
         if chosen is not None and chosen.agent != run.agent:
-            raise ValueError(f"preset: {chosen.name} trains {chosen.agent}, not {run.agent}")
+            raise ArgumentError("preset", f"{chosen.name} trains {chosen.agent}, not {run.agent}")
         steps = run.steps if run.steps is not None else (chosen.steps if chosen is not None else 1_000_000)
         config = run_config(run.agent, run.env, steps, run.seed or 0, chosen)
         train_run(config, run_dir, overwrite=True, progress=False, device=run.device)

@@ -45,6 +45,7 @@ from metagym.agents.common.checkpoint import field
 from metagym.agents.common.memory import MemoryConfig, MemoryNetwork, OnPolicy
 from metagym.agents.common.settings import setting
 from metagym.agents.common.validation import check_config
+from metagym.errors import ArgumentError
 
 __all__ = ["Transformer", "TransformerConfig", "TransformerNetwork"]
 
@@ -78,23 +79,25 @@ class TransformerConfig(MemoryConfig):
         super().validate()
         check_config(self, (), (), ("dropout",))
         if isinstance(self.warmup_updates, bool) or not isinstance(self.warmup_updates, int) or self.warmup_updates < 0:
-            raise ValueError(f"warmup_updates: expected an integer >= 0, got {self.warmup_updates!r}")
+            raise ArgumentError("warmup_updates", f"expected an integer >= 0, got {self.warmup_updates!r}")
         if self.dropout >= 1:
-            raise ValueError(f"dropout: must be in [0, 1), got {self.dropout}")
+            raise ArgumentError("dropout", f"must be in [0, 1), got {self.dropout}")
         if self.d_model % self.num_heads or (self.d_model // self.num_heads) % 2:
-            raise ValueError(
-                f"num_heads: must divide d_model ({self.d_model}) into heads of even width (rotary "
-                f"positions rotate pairs), got {self.num_heads}"
+            raise ArgumentError(
+                "num_heads",
+                f"must divide d_model ({self.d_model}) into heads of even width (rotary "
+                f"positions rotate pairs), got {self.num_heads}",
             )
         # The acting state holds every layer's keys and values of `context` tokens per sub-env:
         # refuse a cache larger than this machine's memory before anything allocates it.
         cache = 4 * self.num_envs * (1 + 2 * self.num_layers * self.d_model * self.context)
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
         if cache > memory:
-            raise ValueError(
-                f"context: {self.context:,} tokens of key/value cache for {self.num_envs:,} envs would take "
+            raise ArgumentError(
+                "context",
+                f"{self.context:,} tokens of key/value cache for {self.num_envs:,} envs would take "
                 f"{cache / 2**30:,.1f} GiB, more than this machine's {memory / 2**30:,.1f} GiB; a trial's length "
-                f"(in steps) is enough"
+                f"(in steps) is enough",
             )
         return self
 
@@ -347,7 +350,9 @@ class Transformer(OnPolicy):
         try:
             self.dropout_rng.set_state(field(state, "dropout_rng", torch.Tensor, path))
         except RuntimeError as error:
-            raise ValueError(f"checkpoint: {path}: 'dropout_rng' is not a torch generator state ({error})") from None
+            raise ArgumentError(
+                "checkpoint", f"{path}: 'dropout_rng' is not a torch generator state ({error})"
+            ) from None
 
     @classmethod
     def build_network(

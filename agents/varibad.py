@@ -60,6 +60,7 @@ from metagym.agents.common.memory import MemoryAgent, MemoryConfig, MemoryNetwor
 from metagym.agents.common.settings import setting
 from metagym.agents.common.trials import TrialBuffer, TrialRecorder
 from metagym.agents.common.validation import check_config
+from metagym.errors import ArgumentError
 from metagym.registration import family_of
 
 FIELD = 16  # a plane family's decoded reward field is drawn on FIELD x FIELD points
@@ -138,19 +139,21 @@ class VariBADConfig(MemoryConfig):
         for name in ("action_embedding", "vae_updates"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}: expected an integer >= 0, got {value!r}")
+                raise ArgumentError(name, f"expected an integer >= 0, got {value!r}")
         for name in ("vae_subsample_elbos", "vae_subsample_decodes"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name}: expected none or an integer >= 1, got {value!r}")
+                raise ArgumentError(name, f"expected none or an integer >= 1, got {value!r}")
         if self.reward_decoder not in ("auto", "cells", "mlp"):
-            raise ValueError(f"reward_decoder: expected one of ['auto', 'cells', 'mlp'], got {self.reward_decoder!r}")
+            raise ArgumentError(
+                "reward_decoder", f"expected one of ['auto', 'cells', 'mlp'], got {self.reward_decoder!r}"
+            )
         if self.reward_likelihood not in ("bernoulli", "categorical"):
-            raise ValueError(
-                f"reward_likelihood: expected one of ['bernoulli', 'categorical'], got {self.reward_likelihood!r}"
+            raise ArgumentError(
+                "reward_likelihood", f"expected one of ['bernoulli', 'categorical'], got {self.reward_likelihood!r}"
             )
         if self.reward_likelihood == "categorical" and self.reward_decoder == "mlp":
-            raise ValueError("reward_likelihood: 'categorical' needs the cells decoder; reward_decoder is 'mlp'")
+            raise ArgumentError("reward_likelihood", "'categorical' needs the cells decoder; reward_decoder is 'mlp'")
         return self
 
 
@@ -197,11 +200,11 @@ def layout_of(
     action = spaces.flatdim(action_space)
     low, high = (float(b) for b in family.reward_bounds)
     if reward_decoder == "cells" and grid is None:
-        raise ValueError(f"reward_decoder: 'cells' needs a family with a position grid; {env_id} declares none")
+        raise ArgumentError("reward_decoder", f"'cells' needs a family with a position grid; {env_id} declares none")
     if reward_decoder == "mlp":
         grid = None
     if grid is not None and not (np.isfinite(low) and np.isfinite(high) and high > low):
-        raise ValueError(f"reward_decoder: 'cells' needs finite reward bounds; {env_id} has ({low}, {high})")
+        raise ArgumentError("reward_decoder", f"'cells' needs finite reward bounds; {env_id} has ({low}, {high})")
     cells = None if grid is None else (int(grid[0]), int(grid[1]))
     box = None if view is None else (float(view[0]), float(view[1]), float(view[2]), float(view[3]))
     return Layout(token_dim - action - 3, action, low, high, cells, box)
@@ -243,9 +246,10 @@ class VariBADNetwork(MemoryNetwork):
         h = c.decoder_hidden
         self.categorical = c.reward_likelihood == "categorical"
         if self.categorical and lay.grid is None:
-            raise ValueError(
-                f"reward_likelihood: 'categorical' needs a family with a position grid (a MetaGrid family), "
-                f"and {c.env_id} declares none; use 'bernoulli'"
+            raise ArgumentError(
+                "reward_likelihood",
+                f"'categorical' needs a family with a position grid (a MetaGrid family), "
+                f"and {c.env_id} declares none; use 'bernoulli'",
             )
         if lay.grid is not None:
             cells = lay.grid[0] * lay.grid[1]
@@ -277,9 +281,10 @@ class VariBADNetwork(MemoryNetwork):
         belief_inputs = 2 * c.latent_dim
         if self.decoded_policy:
             if lay.grid is None:
-                raise ValueError(
-                    f"policy_belief: 'decoded' needs a family with a position grid (a MetaGrid family), "
-                    f"and {c.env_id} declares none; use 'latent'"
+                raise ArgumentError(
+                    "policy_belief",
+                    f"'decoded' needs a family with a position grid (a MetaGrid family), "
+                    f"and {c.env_id} declares none; use 'latent'",
                 )
             belief_inputs = lay.grid[0] * lay.grid[1]
         self.policy_belief = nn.Sequential(nn.Linear(belief_inputs, c.policy_embedding), nn.Tanh())
@@ -665,7 +670,7 @@ class VariBAD(OnPolicy):
         try:
             self.vae_noise.set_state(field(state, "vae_noise", torch.Tensor, path))
         except RuntimeError as error:
-            raise ValueError(f"checkpoint: {path}: 'vae_noise' is not a torch generator state ({error})") from None
+            raise ArgumentError("checkpoint", f"{path}: 'vae_noise' is not a torch generator state ({error})") from None
         self.vae_rng = generator_from(field(state, "vae_rng", str, path), f"{path}: vae_rng")
         self.buffer.load_state_dict(field(state, "buffer", dict, path), path)
         self.recorder.load_state_dict(state, path)

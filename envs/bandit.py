@@ -11,6 +11,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv
+from metagym.errors import ArgumentError
 from metagym.policies import Policy
 from metagym.streams import Streams
 from metagym.tasks import (
@@ -65,13 +66,13 @@ class BanditFamily(TaskFamily[BanditTask]):
 
     def __init__(self, arms: int = 5, prior: str = "uniform", pulls_per_trial: int = 10) -> None:
         if prior not in PRIORS:
-            raise ValueError(f"prior: unknown prior {prior!r}; allowed: {list(PRIORS)}")
+            raise ArgumentError("prior", f"unknown prior {prior!r}; allowed: {list(PRIORS)}")
         if isinstance(arms, bool) or not isinstance(arms, int) or not 2 <= arms <= 100:
-            raise ValueError(f"arms: expected an integer from 2 to 100, got {arms!r}")
+            raise ArgumentError("arms", f"expected an integer from 2 to 100, got {arms!r}")
         if prior != "uniform" and arms != 2:
-            raise ValueError(f"arms: prior {prior!r} has exactly 2 arms, got {arms}")
+            raise ArgumentError("arms", f"prior {prior!r} has exactly 2 arms, got {arms}")
         if isinstance(pulls_per_trial, bool) or not isinstance(pulls_per_trial, int) or pulls_per_trial < 1:
-            raise ValueError(f"pulls_per_trial: expected an integer >= 1, got {pulls_per_trial!r}")
+            raise ArgumentError("pulls_per_trial", f"expected an integer >= 1, got {pulls_per_trial!r}")
         self.arms, self.prior, self.pulls_per_trial = arms, prior, pulls_per_trial
         self.name = f"MetaBandit[{prior}, k={arms}]"
         self.splits = ("train",) if prior in _PAIRS else ("train", "validation", "test")
@@ -159,13 +160,13 @@ class BanditFamily(TaskFamily[BanditTask]):
     def _check(self, task: BanditTask, argument: str) -> None:
         probs = task.probs
         if not isinstance(probs, tuple) or len(probs) != self.arms:
-            raise ValueError(f"{argument}.probs: expected {self.arms} probabilities, got {probs!r}")
+            raise ArgumentError(f"{argument}.probs", f"expected {self.arms} probabilities, got {probs!r}")
         if not all(isinstance(p, float | int) and 0.0 <= p <= 1.0 for p in probs):
-            raise ValueError(f"{argument}.probs: every probability must lie in [0, 1], got {probs!r}")
+            raise ArgumentError(f"{argument}.probs", f"every probability must lie in [0, 1], got {probs!r}")
         if self.prior != "uniform" and abs(probs[0] + probs[1] - 1.0) > 1e-9:
-            raise ValueError(f"{argument}.probs: prior {self.prior!r} needs p_2 = 1 - p_1, got {probs!r}")
+            raise ArgumentError(f"{argument}.probs", f"prior {self.prior!r} needs p_2 = 1 - p_1, got {probs!r}")
         if self.prior in _PAIRS and probs not in self._pair_tasks():
-            raise ValueError(f"{argument}.probs: prior {self.prior!r} allows only {self._pair_tasks()}")
+            raise ArgumentError(f"{argument}.probs", f"prior {self.prior!r} allows only {self._pair_tasks()}")
 
 
 class BestArm(Policy):

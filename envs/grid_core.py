@@ -14,6 +14,7 @@ from gymnasium import spaces
 
 from metagym.batched import BatchedDynamics
 from metagym.envs.metagrid_levels import Layout
+from metagym.errors import ArgumentError
 from metagym.policies import Policy
 from metagym.streams import Streams
 from metagym.tasks import T, Task, TaskFamily, Uniforms, hash_splits, split_code
@@ -299,12 +300,12 @@ class MetaGridDynamics(BatchedDynamics[Any]):
         self.layout_family = family
         view = family.view_size if view_size is None else view_size
         if isinstance(view, bool) or not isinstance(view, int) or view < 0 or (view and view % 2 == 0) or view > 9:
-            raise ValueError(f"view_size: expected 0 or an odd integer from 1 to 9, got {view_size!r}")
+            raise ArgumentError("view_size", f"expected 0 or an odd integer from 1 to 9, got {view_size!r}")
         self.view_size = view
         if not isinstance(show_position, bool | np.bool_):  # "no" is truthy: refuse, do not guess
-            raise ValueError(f"observe_position: expected True or False, got {show_position!r}")
+            raise ArgumentError("observe_position", f"expected True or False, got {show_position!r}")
         if not show_position and view == 0:
-            raise ValueError("view_size: an agent that does not see its position needs a view (odd, 1 to 9)")
+            raise ArgumentError("view_size", "an agent that does not see its position needs a view (odd, 1 to 9)")
         self.goal_terminates = family.goal_terminates
         self.show_position = show_position
         # The reward is the cell's: VariBAD's reward decoder has one head per cell of this grid.

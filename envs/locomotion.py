@@ -22,6 +22,7 @@ from gymnasium import spaces
 
 from metagym.batched import BatchedDynamics, FamilyEnv
 from metagym.envs.mujoco_gl import import_mujoco, render_frame
+from metagym.errors import ArgumentError
 from metagym.policies import Policy
 from metagym.streams import Streams
 from metagym.tasks import Param, Task, TaskFamily, ranked_split
@@ -64,7 +65,7 @@ class CheetahVelFamily(TaskFamily[VelocityTask]):
 
     def __init__(self, max_velocity: float = 2.0) -> None:
         if isinstance(max_velocity, bool) or not isinstance(max_velocity, float | int) or not 0 < max_velocity <= 10:
-            raise ValueError(f"max_velocity: expected a number in (0, 10], got {max_velocity!r}")
+            raise ArgumentError("max_velocity", f"expected a number in (0, 10], got {max_velocity!r}")
         self.max_velocity = float(max_velocity)
         bins = max(1, int(self.max_velocity * 10))
         self._bin_splits = ranked_split([f"cheetah-vel:{i}" for i in range(bins)])
@@ -111,7 +112,9 @@ class CheetahVelFamily(TaskFamily[VelocityTask]):
     def _check(self, task: VelocityTask, argument: str) -> None:
         v = task.velocity
         if isinstance(v, bool) or not isinstance(v, float | int) or not 0.0 <= v <= 1.5 * self.max_velocity:
-            raise ValueError(f"{argument}.velocity: expected a number in [0, {1.5 * self.max_velocity:g}], got {v!r}")
+            raise ArgumentError(
+                f"{argument}.velocity", f"expected a number in [0, {1.5 * self.max_velocity:g}], got {v!r}"
+            )
 
 
 class CheetahDirFamily(TaskFamily[DirectionTask]):
@@ -149,7 +152,7 @@ class CheetahDirFamily(TaskFamily[DirectionTask]):
 
     def _check(self, task: DirectionTask, argument: str) -> None:
         if task.direction not in (-1, 1) or isinstance(task.direction, bool):
-            raise ValueError(f"{argument}.direction: expected -1 or 1, got {task.direction!r}")
+            raise ArgumentError(f"{argument}.direction", f"expected -1 or 1, got {task.direction!r}")
 
 
 #: Split of each of AntDir's 36 ten-degree sectors.
@@ -202,7 +205,7 @@ class AntDirFamily(TaskFamily[AngleTask]):
     def _check(self, task: AngleTask, argument: str) -> None:
         a = task.angle
         if isinstance(a, bool) or not isinstance(a, float | int) or not 0.0 <= a < 2 * math.pi:
-            raise ValueError(f"{argument}.angle: expected a number in [0, 2 pi), got {a!r}")
+            raise ArgumentError(f"{argument}.angle", f"expected a number in [0, 2 pi), got {a!r}")
 
 
 def cheetah_vel_reward(task: Task, info: dict[str, Any], action: np.ndarray) -> float:

@@ -35,6 +35,7 @@ from gymnasium.vector import AutoresetMode
 
 from metagym.batched import RENDER_MODES, BatchedDynamics, FamilyEnv
 from metagym.envs.mujoco_gl import import_mujoco, render_frame
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.meta_world_names import BENCHMARKS, INSTALL_HINT, benchmark_names
 from metagym.policies import Policy
 from metagym.snapshot import env_state, object_fields, restore_env_state, restore_fields
@@ -115,29 +116,30 @@ class MetaWorldFamily(TaskFamily[MetaWorldTask]):
         self, benchmark: str = "ML1", env_name: str | None = None, benchmark_seed: int = 0, horizon: int = 500
     ) -> None:
         if benchmark not in BENCHMARKS:
-            raise ValueError(f"benchmark: expected one of {list(BENCHMARKS)}, got {benchmark!r}")
+            raise ArgumentError("benchmark", f"expected one of {list(BENCHMARKS)}, got {benchmark!r}")
         names = benchmark_names()
         if not names:
             raise ImportError(INSTALL_HINT)
         if benchmark == "ML1":
             env_name = "reach-v3" if env_name is None else env_name
             if env_name not in names["ML1"]:
-                raise ValueError(
-                    f"env_name: expected one of Meta-World's v3 environments {list(names['ML1'])}, got {env_name!r}"
+                raise ArgumentError(
+                    "env_name", f"expected one of Meta-World's v3 environments {list(names['ML1'])}, got {env_name!r}"
                 )
             self.train_envs: tuple[str, ...] = (str(env_name),)
             self.test_envs: tuple[str, ...] = (str(env_name),)
         else:
             if env_name is not None:
-                raise ValueError(
-                    f"env_name: {benchmark} has its own {len(names[f'{benchmark}-train'])} training environments; "
-                    f"env_name picks ML1's one environment, got {env_name!r}"
+                raise ArgumentError(
+                    "env_name",
+                    f"{benchmark} has its own {len(names[f'{benchmark}-train'])} training environments; "
+                    f"env_name picks ML1's one environment, got {env_name!r}",
                 )
             self.train_envs, self.test_envs = names[f"{benchmark}-train"], names[f"{benchmark}-test"]
         if isinstance(benchmark_seed, bool) or not isinstance(benchmark_seed, int) or not 0 <= benchmark_seed < 2**31:
-            raise ValueError(f"benchmark_seed: expected an integer in [0, 2**31), got {benchmark_seed!r}")
+            raise ArgumentError("benchmark_seed", f"expected an integer in [0, 2**31), got {benchmark_seed!r}")
         if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon <= MAX_PATH_LENGTH:
-            raise ValueError(f"horizon: expected an integer in [1, {MAX_PATH_LENGTH}], got {horizon!r}")
+            raise ArgumentError("horizon", f"expected an integer in [1, {MAX_PATH_LENGTH}], got {horizon!r}")
         self.benchmark, self.env_name, self.benchmark_seed, self._horizon = benchmark, env_name, benchmark_seed, horizon
         self.env_names = tuple(dict.fromkeys(self.train_envs + self.test_envs))
         self.name = f"MetaWorld-{benchmark}" + (f"[{env_name}]" if env_name else "")
@@ -205,12 +207,15 @@ class MetaWorldFamily(TaskFamily[MetaWorldTask]):
 
     def _check(self, task: MetaWorldTask, argument: str) -> None:
         if task.env_name not in self.env_names:
-            raise ValueError(f"{argument}.env_name: expected one of {list(self.env_names)}, got {task.env_name!r}")
+            raise ArgumentError(
+                f"{argument}.env_name", f"expected one of {list(self.env_names)}, got {task.env_name!r}"
+            )
         self.tables()
         if task not in self._splits:
-            raise ValueError(
-                f"{argument}: not one of {self.name}'s tasks (Meta-World's {self.benchmark} with benchmark_seed "
-                f"{self.benchmark_seed}); take tasks from family.sample(...) or family.task_set(split)"
+            raise ArgumentError(
+                argument,
+                f"not one of {self.name}'s tasks (Meta-World's {self.benchmark} with benchmark_seed "
+                f"{self.benchmark_seed}); take tasks from family.sample(...) or family.task_set(split)",
             )
 
 
@@ -280,17 +285,17 @@ class MetaWorldDynamics(BatchedDynamics[MetaWorldTask]):
 
     def restore_snapshot_state(self, state: Any, where: str) -> None:
         if not isinstance(state, dict) or set(state) != {"fields", "sim"}:
-            raise ValueError(f"{where}: expected a saved Meta-World env (fields and sim)")
+            raise ArgumentError(where, "expected a saved Meta-World env (fields and sim)")
         saved_task = state["fields"].get("task") if isinstance(state["fields"], dict) else None
         if not isinstance(saved_task, dict) or not isinstance(saved_task.get("task"), str):
-            raise ValueError(f"{where}.task: expected a saved task")
+            raise ArgumentError(f"{where}.task", "expected a saved task")
         task = self.family.validate(MetaWorldTask.from_json(saved_task["task"]), f"{where}.task")
         self.set_tasks(np.zeros(1, dtype=np.int64), [task])
         self.env.reset()
         restore_fields(self, state["fields"], where, self.family)
         sim = state["sim"]
         if not isinstance(sim, dict):
-            raise ValueError(f"{where}.sim: expected a saved Meta-World env")
+            raise ArgumentError(f"{where}.sim", "expected a saved Meta-World env")
         for name, saved in sim.items():  # caches Meta-World fills on the first step (None until then)
             current = vars(self.env).get(name)
             if hasattr(saved, "numpy") and not isinstance(saved, np.ndarray):  # a tensor from torch.load
@@ -412,7 +417,7 @@ class MetaWorldEnv(FamilyEnv[MetaWorldTask]):
         if family is None:
             family = MetaWorldFamily(benchmark, env_name, benchmark_seed, horizon)
         elif not isinstance(family, MetaWorldFamily):
-            raise TypeError(f"family: expected a MetaWorldFamily, got {type(family).__name__}")
+            raise ArgumentTypeError("family", f"expected a MetaWorldFamily, got {type(family).__name__}")
         super().__init__(render_mode, MetaWorldDynamics(family))
         self._next_task: MetaWorldTask | None = None
 
@@ -491,9 +496,10 @@ class _TaskVector:
             self, gym.vector.AsyncVectorEnv
         ):
             # Gymnasium keeps which sub-envs reset at the next step in its workers' locals.
-            raise ValueError(
-                "envs: an AsyncVectorEnv with autoreset_mode NEXT_STEP cannot be saved; use SAME_STEP or DISABLED "
-                "(as metagym's trainers do) or vectorization='sync'"
+            raise ArgumentError(
+                "envs",
+                "an AsyncVectorEnv with autoreset_mode NEXT_STEP cannot be saved; use SAME_STEP or DISABLED "
+                "(as metagym's trainers do) or vectorization='sync'",
             )
         state: dict[str, Any] = {"envs": list(self.get_attr("snapshot"))}  # type: ignore[attr-defined]
         autoreset = getattr(self, "_autoreset_envs", None)
@@ -505,13 +511,13 @@ class _TaskVector:
         """Restore :meth:`snapshot_state`'s output into every sub-env."""
         envs = state.get("envs") if isinstance(state, dict) else None
         if not isinstance(envs, list) or len(envs) != self.num_envs:
-            raise ValueError(f"{where}: expected the saved state of {self.num_envs} Meta-World envs")
+            raise ArgumentError(where, f"expected the saved state of {self.num_envs} Meta-World envs")
         self.set_attr("snapshot", envs)  # type: ignore[attr-defined]
         autoreset = getattr(self, "_autoreset_envs", None)
         if autoreset is not None:
             saved = state.get("autoreset")
             if not isinstance(saved, np.ndarray) or saved.shape != autoreset.shape or saved.dtype != autoreset.dtype:
-                raise ValueError(f"{where}.autoreset: expected a bool array of shape {autoreset.shape}")
+                raise ArgumentError(f"{where}.autoreset", f"expected a bool array of shape {autoreset.shape}")
             np.copyto(autoreset, saved)
 
 
@@ -540,13 +546,13 @@ def make_vector(
     per CPU and sync beyond (RL²'s default 256 envs would start 256 processes). Both step alike,
     bit for bit. The family's tasks are built once here and handed to every sub-env."""
     if vectorization not in ("auto", "async", "sync"):
-        raise ValueError(f"vectorization: expected 'auto', 'async' or 'sync', got {vectorization!r}")
+        raise ArgumentError("vectorization", f"expected 'auto', 'async' or 'sync', got {vectorization!r}")
     if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-        raise ValueError(f"num_envs: expected an integer >= 1, got {num_envs!r}")
+        raise ArgumentError("num_envs", f"expected an integer >= 1, got {num_envs!r}")
     if max_episode_steps is not None and (
         isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1
     ):
-        raise ValueError(f"max_episode_steps: expected None or an integer >= 1, got {max_episode_steps!r}")
+        raise ArgumentError("max_episode_steps", f"expected None or an integer >= 1, got {max_episode_steps!r}")
     family = MetaWorldFamily(benchmark, env_name, benchmark_seed, horizon)
     family.tables()
     fn: Callable[[], gym.Env[Any, Any]] = functools.partial(_make_one, family, render_mode, max_episode_steps)

@@ -20,6 +20,7 @@ from metagym.envs.metagrid_levels import (
     procedural_horizon,
     procedural_layout,
 )
+from metagym.errors import ArgumentError
 from metagym.policies import Policy
 from metagym.streams import Streams
 from metagym.tasks import (
@@ -95,11 +96,13 @@ class GridFamily(LayoutFamily[GridTask]):
 
     def __init__(self, level: str = "procedural", held_out_goals: bool = False) -> None:
         if level not in LEVELS:
-            raise ValueError(f"level: unknown level {level!r}; allowed: {sorted(LEVELS)}")
+            raise ArgumentError("level", f"unknown level {level!r}; allowed: {sorted(LEVELS)}")
         if not isinstance(held_out_goals, bool):
-            raise ValueError(f"held_out_goals: expected True or False, got {held_out_goals!r}")
+            raise ArgumentError("held_out_goals", f"expected True or False, got {held_out_goals!r}")
         if held_out_goals and level == "procedural":
-            raise ValueError("held_out_goals: only named levels hold goal cells out; procedural holds out layout seeds")
+            raise ArgumentError(
+                "held_out_goals", "only named levels hold goal cells out; procedural holds out layout seeds"
+            )
         self.level = LEVELS[level]
         self.held_out_goals = held_out_goals
         self.name = f"MetaGrid[{level}{', held-out goals' if held_out_goals else ''}]"
@@ -260,20 +263,21 @@ class GridFamily(LayoutFamily[GridTask]):
 
     def _check(self, task: GridTask, argument: str) -> None:
         if task.level != self.level.name:
-            raise ValueError(f"{argument}.level: this env plays level {self.level.name!r}, got {task.level!r}")
+            raise ArgumentError(f"{argument}.level", f"this env plays level {self.level.name!r}, got {task.level!r}")
         check_int(task.seed, f"{argument}.seed", 0, PROCEDURAL_SEEDS - 1)
         check_int(task.size, f"{argument}.size", 0, max(PROCEDURAL_OOD_SIZES))
         if self.level.name == "procedural":
             allowed = PROCEDURAL_SIZES + PROCEDURAL_OOD_SIZES
             if task.size not in allowed:
-                raise ValueError(f"{argument}.size: expected one of {allowed}, got {task.size}")
+                raise ArgumentError(f"{argument}.size", f"expected one of {allowed}, got {task.size}")
         elif task.seed != 0 or task.size != 0:
-            raise ValueError(f"{argument}: seed and size must be 0 for level {task.level!r}")
+            raise ArgumentError(argument, f"seed and size must be 0 for level {task.level!r}")
         goal = check_cell(task.goal, f"{argument}.goal")
         if not (isinstance(goal, tuple) and len(goal) == 2 and goal in layout_of(task).goal_cells):
-            raise ValueError(
-                f"{argument}.goal: {goal!r} is not a goal cell of this layout; "
-                f"allowed: floor cells 2+ steps from the start, e.g. {layout_of(task).goal_cells[:3]}"
+            raise ArgumentError(
+                f"{argument}.goal",
+                f"{goal!r} is not a goal cell of this layout; "
+                f"allowed: floor cells 2+ steps from the start, e.g. {layout_of(task).goal_cells[:3]}",
             )
 
 

@@ -12,6 +12,7 @@ from gymnasium.vector import AutoresetMode
 from metagym.batched import FamilyEnv
 from metagym.envs.grid_core import LayoutFamily, MetaGridDynamics
 from metagym.envs.metagrid_levels import Layout
+from metagym.errors import ArgumentError
 from metagym.streams import Streams
 from metagym.tasks import (
     SPLIT_CODES,
@@ -160,17 +161,19 @@ class MazeFamily(LayoutFamily[MazeTask]):
 
     def _check(self, task: MazeTask, argument: str) -> None:
         if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:
-            raise ValueError(f"{argument}.seed: expected an integer 0 <= seed < {SEEDS}, got {task.seed!r}")
+            raise ArgumentError(f"{argument}.seed", f"expected an integer 0 <= seed < {SEEDS}, got {task.seed!r}")
         size = check_int(task.size, f"{argument}.size", 0, max(OOD_SIZES))
         if size not in SIZES + OOD_SIZES:
-            raise ValueError(f"{argument}.size: expected one of {SIZES + OOD_SIZES}, got {task.size!r}")
+            raise ArgumentError(f"{argument}.size", f"expected one of {SIZES + OOD_SIZES}, got {task.size!r}")
         if isinstance(task.loops, bool):
-            raise ValueError(f"{argument}.loops: expected one of {LOOPS}, got {task.loops!r}")
+            raise ArgumentError(f"{argument}.loops", f"expected one of {LOOPS}, got {task.loops!r}")
         check_cell(task.goal, f"{argument}.goal")
         if task.loops not in LOOPS:
-            raise ValueError(f"{argument}.loops: expected one of {LOOPS}, got {task.loops!r}")
+            raise ArgumentError(f"{argument}.loops", f"expected one of {LOOPS}, got {task.loops!r}")
         if task.goal not in self.layout(task).goal_cells:
-            raise ValueError(f"{argument}.goal: {task.goal!r} is not a room 2+ steps from the start (even row and col)")
+            raise ArgumentError(
+                f"{argument}.goal", f"{task.goal!r} is not a room 2+ steps from the start (even row and col)"
+            )
 
 
 class MetaMazeEnv(FamilyEnv[MazeTask]):

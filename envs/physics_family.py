@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from metagym.errors import ArgumentError
 from metagym.policies import Policy
 from metagym.tasks import (
     SPLIT_CODES,
@@ -72,7 +73,7 @@ class PhysicsFamily(TaskFamily[P]):
     ) -> None:
         fields = [f.name for f in dataclasses.fields(task_type)]
         if fields != [p.name for p in physicals]:
-            raise ValueError(f"physicals: expected one per field of {task_type.__name__} in order, {fields}")
+            raise ArgumentError("physicals", f"expected one per field of {task_type.__name__} in order, {fields}")
         self.name, self.task_type, self.physicals = name, task_type, physicals
         self._make: type[P] = task_type
         self._horizon, self._oracle, self._reward_bounds = horizon, oracle, reward_bounds
@@ -133,9 +134,11 @@ class PhysicsFamily(TaskFamily[P]):
         for p in self.physicals:
             value: Any = getattr(task, p.name)
             if isinstance(value, bool) or not isinstance(value, float | int) or not np.isfinite(value):
-                raise ValueError(f"{argument}.{p.name}: expected a finite number, got {value!r}")
+                raise ArgumentError(f"{argument}.{p.name}", f"expected a finite number, got {value!r}")
             if not p.ood[0] <= value <= p.ood[1]:
-                raise ValueError(f"{argument}.{p.name}: expected a value in [{p.ood[0]:g}, {p.ood[1]:g}], got {value}")
+                raise ArgumentError(
+                    f"{argument}.{p.name}", f"expected a value in [{p.ood[0]:g}, {p.ood[1]:g}], got {value}"
+                )
 
 
 def param_matrix(arrays: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -10,6 +10,7 @@ import numpy as np
 from gymnasium import spaces
 
 from metagym.batched import BatchedDynamics, FamilyEnv
+from metagym.errors import ArgumentError
 from metagym.policies import Policy
 from metagym.streams import Streams
 from metagym.tasks import (
@@ -93,9 +94,11 @@ class NavFamily(TaskFamily[NavTask]):
     def _check(self, task: NavTask, argument: str) -> None:
         goal = task.goal
         if not (isinstance(goal, tuple) and len(goal) == 2 and all(isinstance(v, float | int) for v in goal)):
-            raise ValueError(f"{argument}.goal: expected a pair of numbers (x, y), got {goal!r}")
+            raise ArgumentError(f"{argument}.goal", f"expected a pair of numbers (x, y), got {goal!r}")
         if not all(np.isfinite(v) and abs(v) <= OOD_RANGE for v in goal):
-            raise ValueError(f"{argument}.goal: each coordinate must lie in [-{OOD_RANGE}, {OOD_RANGE}], got {goal!r}")
+            raise ArgumentError(
+                f"{argument}.goal", f"each coordinate must lie in [-{OOD_RANGE}, {OOD_RANGE}], got {goal!r}"
+            )
 
 
 class StraightToGoal(Policy):

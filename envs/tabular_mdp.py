@@ -12,6 +12,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from metagym.batched import BatchedDynamics, FamilyEnv
+from metagym.errors import ArgumentError
 from metagym.policies import Policy
 from metagym.streams import STREAM_CONTENT, Streams, box_muller
 from metagym.tasks import (
@@ -102,7 +103,7 @@ class TabularMDPFamily(TaskFamily[TabularMDPTask]):
             ("episodes_per_trial", episodes_per_trial, 1, 100_000),
         ):
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise ValueError(f"{name}: expected an integer from {low} to {high}, got {value!r}")
+                raise ArgumentError(name, f"expected an integer from {low} to {high}, got {value!r}")
         self.states, self.actions = states, actions
         self.episode_length, self.trial_length = episode_length, episodes_per_trial
         self.name = f"MetaTabularMDP[S={states}, A={actions}]"
@@ -150,7 +151,7 @@ class TabularMDPFamily(TaskFamily[TabularMDPTask]):
 
     def _check(self, task: TabularMDPTask, argument: str) -> None:
         if isinstance(task.seed, bool) or not isinstance(task.seed, int) or not 0 <= task.seed < SEEDS:
-            raise ValueError(f"{argument}.seed: expected an integer 0 <= seed < {SEEDS}, got {task.seed!r}")
+            raise ArgumentError(f"{argument}.seed", f"expected an integer 0 <= seed < {SEEDS}, got {task.seed!r}")
 
 
 class MDPOracle(Policy):

@@ -14,13 +14,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from metagym.errors import ArgumentError
+
 BACKENDS = ("local", "ray")
 
 
 def check_backend(backend: str, name: str = "backend") -> None:
     """Refuse a backend that is not one of :data:`BACKENDS`, naming the argument."""
     if backend not in BACKENDS:
-        raise ValueError(f"{name}: {backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
+        raise ArgumentError(name, f"{backend!r} is not allowed; allowed: {', '.join(BACKENDS)}")
 
 
 def start_ray(address: str | None = None) -> Any:
@@ -28,7 +30,7 @@ def start_ray(address: str | None = None) -> Any:
     try:
         import ray
     except ImportError:
-        raise ValueError("backend: 'ray' needs the ray extra: pip install 'metagym-rl[ray]'") from None
+        raise ArgumentError("backend", "'ray' needs the ray extra: pip install 'metagym-rl[ray]'") from None
     if not ray.is_initialized():
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     return ray

@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.render import Window
 from metagym.streams import STREAM_EPISODE, STREAM_TASK, Streams
 from metagym.tasks import T, TaskFamily
@@ -70,7 +71,7 @@ class BatchedDynamics(ABC, Generic[T]):
 
     def __init__(self, family: TaskFamily[T], num_envs: int) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int | np.integer) or not 1 <= num_envs <= MAX_ENVS:
-            raise ValueError(f"num_envs: expected an integer from 1 to {MAX_ENVS:,}, got {num_envs!r}")
+            raise ArgumentError("num_envs", f"expected an integer from 1 to {MAX_ENVS:,}, got {num_envs!r}")
         self.family = family
         self.num_envs = int(num_envs)
         #: Steps after which each env's episode is truncated; set by :meth:`set_tasks`.
@@ -80,7 +81,7 @@ class BatchedDynamics(ABC, Generic[T]):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if cls.set_tasks is BatchedDynamics.set_tasks and cls.set_task_arrays is BatchedDynamics.set_task_arrays:
-            raise TypeError(f"{cls.__name__}: implement set_tasks or set_task_arrays (or both)")
+            raise ArgumentTypeError(cls.__name__, "implement set_tasks or set_task_arrays (or both)")
 
     def set_tasks(self, idx: np.ndarray, tasks: Sequence[T]) -> None:
         """Install ``tasks[j]`` in env ``idx[j]`` and recompute every derived quantity.
@@ -129,24 +130,24 @@ class BatchedDynamics(ABC, Generic[T]):
         arr = np.asarray(actions)
         if isinstance(space, spaces.Discrete):
             if arr.shape != (self.num_envs,) or arr.dtype.kind not in "iu":
-                raise ValueError(
-                    f"action: expected {self.num_envs} integer action(s), got {actions!r} (shape {arr.shape})"
+                raise ArgumentError(
+                    "action", f"expected {self.num_envs} integer action(s), got {actions!r} (shape {arr.shape})"
                 )
             low, high = int(space.start), int(space.start + space.n)
             # one env: a Python comparison is several times cheaper than numpy's
             ok = low <= int(arr[0]) < high if self.num_envs == 1 else low <= arr.min() and arr.max() < high
             if not ok:
                 bad = arr[(arr < low) | (arr >= high)][0]
-                raise ValueError(f"action: {bad} is not in {{{low}, ..., {high - 1}}}")
+                raise ArgumentError("action", f"{bad} is not in {{{low}, ..., {high - 1}}}")
             return arr
         if isinstance(space, spaces.Box):
             shape = (self.num_envs, *space.shape)
             if arr.shape != shape:
-                raise ValueError(f"action: expected shape {shape}, got {arr.shape}")
+                raise ArgumentError("action", f"expected shape {shape}, got {arr.shape}")
             if arr.dtype.kind not in "iuf":  # complex, bool, strings, objects: never cast quietly
-                raise ValueError(f"action: expected real numbers, got dtype {arr.dtype}")
+                raise ArgumentError("action", f"expected real numbers, got dtype {arr.dtype}")
             if not np.all(np.isfinite(arr)):
-                raise ValueError(f"action: values must be finite, got {actions!r}")
+                raise ArgumentError("action", f"values must be finite, got {actions!r}")
             # Clipped to the bounds, as Gymnasium's Pendulum and MountainCarContinuous clip theirs.
             return np.clip(arr.astype(space.dtype, copy=False), space.low, space.high)
         raise NotImplementedError(f"check_actions: no check for {type(space).__name__}; override it")
@@ -156,10 +157,10 @@ def build_dynamics(cls: Any, dynamics: Any, num_envs: int | None) -> Any:
     """The dynamics given, else the class's ``dynamics_type(num_envs)``."""
     if dynamics is not None:
         if not isinstance(dynamics, BatchedDynamics):
-            raise TypeError(f"dynamics: expected a BatchedDynamics instance, got {type(dynamics).__name__}")
+            raise ArgumentTypeError("dynamics", f"expected a BatchedDynamics instance, got {type(dynamics).__name__}")
         return dynamics
     if cls.dynamics_type is None or num_envs is None:
-        raise TypeError(f"{cls.__name__}: pass dynamics=..., or set dynamics_type on the class and pass num_envs")
+        raise ArgumentTypeError(cls.__name__, "pass dynamics=..., or set dynamics_type on the class and pass num_envs")
     return cls.dynamics_type(num_envs)
 
 
@@ -170,16 +171,16 @@ def seed_list(seed: int | Sequence[int | None] | None, num_envs: int) -> list[in
         return [int(seed) + i for i in range(num_envs)]
     if isinstance(seed, Sequence) and len(seed) == num_envs:
         return list(seed)
-    raise ValueError(f"seed: expected None, an int, or a list of {num_envs} ints/None, got {seed!r}")
+    raise ArgumentError("seed", f"expected None, an int, or a list of {num_envs} ints/None, got {seed!r}")
 
 
 def check_options(options: dict[str, Any] | None, allowed: set[str]) -> dict[str, Any]:
     if options is not None and not isinstance(options, Mapping):
-        raise TypeError(f"options: expected a dict or None, got {type(options).__name__}")
+        raise ArgumentTypeError("options", f"expected a dict or None, got {type(options).__name__}")
     options = dict(options or {})
     unknown = sorted(set(options) - allowed)
     if unknown:
-        raise ValueError(f"options: unknown keys {unknown}; allowed: {sorted(allowed)}")
+        raise ArgumentError("options", f"unknown keys {unknown}; allowed: {sorted(allowed)}")
     return options
 
 
@@ -198,9 +199,9 @@ class FamilyEnv(gym.Env[np.ndarray, Any], Generic[T]):
     def __init__(self, render_mode: str | None = None, dynamics: BatchedDynamics[T] | None = None) -> None:
         dynamics = build_dynamics(type(self), dynamics, 1)
         if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
+            raise ArgumentError("render_mode", f"{render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
         if dynamics.num_envs != 1:
-            raise ValueError(f"dynamics: FamilyEnv needs num_envs=1, got {dynamics.num_envs}")
+            raise ArgumentError("dynamics", f"FamilyEnv needs num_envs=1, got {dynamics.num_envs}")
         self._dyn = dynamics
         self.family: TaskFamily[T] = dynamics.family
         self.observation_space = dynamics.observation_space

@@ -41,6 +41,7 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 
 from metagym.backends import check_backend, map_calls
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.policies import Actor, BeliefActor, GradientActor, Policy, RandomPolicy, run_trials
 from metagym.registration import check_env_kwargs, check_family_id, env_kwargs_of, family_of
 from metagym.results import Results, Summary
@@ -86,7 +87,7 @@ def _tasks(
     family: TaskFamily[Any], split: str | None, num_tasks: int, seed: int
 ) -> tuple[list[Task], str, dict[str, Any]]:
     if isinstance(num_tasks, bool) or not isinstance(num_tasks, int) or num_tasks < 1:
-        raise ValueError(f"tasks: expected an integer >= 1, got {num_tasks!r}")
+        raise ArgumentError("tasks", f"expected an integer >= 1, got {num_tasks!r}")
     split = default_split(family) if split is None else split
     family.check_split(split)
     rng = np.random.default_rng(seed)
@@ -218,27 +219,34 @@ def scored_trial(agent: Actor, results: dict[str, Any], index: int) -> tuple[Tas
     import torch
 
     if isinstance(agent, GradientActor):
-        raise ValueError("results: replaying a gradient agent's scored episodes is not supported; render without it")
+        raise ArgumentError(
+            "results", "replaying a gradient agent's scored episodes is not supported; render without it"
+        )
     if results.get("env") != agent.config.env_id:
-        raise ValueError(f"results: they score {results.get('env')!r}, but the run trains {agent.config.env_id!r}")
+        raise ArgumentError("results", f"they score {results.get('env')!r}, but the run trains {agent.config.env_id!r}")
     if (results.get("env_kwargs") or {}) != env_kwargs_of(agent.config):
-        raise ValueError(
-            f"results: they score env kwargs {results.get('env_kwargs') or {}}, "
-            f"but the run trains with {env_kwargs_of(agent.config)}"
+        raise ArgumentError(
+            "results",
+            f"they score env kwargs {results.get('env_kwargs') or {}}, "
+            f"but the run trains with {env_kwargs_of(agent.config)}",
         )
     for name, low in (("num_tasks", 1), ("seed", 0), ("tasks_per_block", 1), ("episodes_per_trial", 1)):
         value = results.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"results: {name} is {value!r}, not an integer >= {low} (the file was edited?)")
+            raise ArgumentError("results", f"{name} is {value!r}, not an integer >= {low} (the file was edited?)")
     count = results["num_tasks"]
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < count:
-        raise ValueError(f"task_index: expected an integer from 0 to {count - 1} (the results score {count} tasks)")
+        raise ArgumentError(
+            "task_index", f"expected an integer from 0 to {count - 1} (the results score {count} tasks)"
+        )
     recorded_all = results.get("task_returns")
     if recorded_all is None:
-        raise ValueError("results: they record no task_returns to check the replay against; evaluate the run again")
+        raise ArgumentError(
+            "results", "they record no task_returns to check the replay against; evaluate the run again"
+        )
     for name, rows in (("tasks", results.get("tasks")), ("task_returns", recorded_all)):
         if not isinstance(rows, list) or len(rows) != count:
-            raise ValueError(f"results: {name} does not hold the {count} scored tasks (the file was edited?)")
+            raise ArgumentError("results", f"{name} does not hold the {count} scored tasks (the file was edited?)")
     family = family_for(agent.config.env_id, env_kwargs_of(agent.config))
     tasks = [family.task_type.from_json(json.dumps(t)) for t in results["tasks"]]
     size, seed, episodes = results["tasks_per_block"], results["seed"], results["episodes_per_trial"]
@@ -254,12 +262,15 @@ def scored_trial(agent: Actor, results: dict[str, Any], index: int) -> tuple[Tas
     try:
         recorded = [float(r) for r in recorded_all[index]]
     except (TypeError, ValueError):
-        raise ValueError(f"results: task_returns[{index}] is not a list of returns (the file was edited?)") from None
+        raise ArgumentError(
+            "results", f"task_returns[{index}] is not a list of returns (the file was edited?)"
+        ) from None
     replay = [float(r) for r in returns[index - start]]
     if len(recorded) != len(replay) or not np.allclose(replay, recorded, atol=1e-6):
-        raise ValueError(
-            f"results: task {index} replays to returns {[round(r, 2) for r in replay]}, the results record "
-            f"{[round(r, 2) for r in recorded]}: they are not this run's results as they were written"
+        raise ArgumentError(
+            "results",
+            f"task {index} replays to returns {[round(r, 2) for r in replay]}, the results record "
+            f"{[round(r, 2) for r in recorded]}: they are not this run's results as they were written",
         )
     return tasks[index], seed + index, actions, recorded
 
@@ -378,7 +389,7 @@ def _score(
 def _check_how(seed: int, tasks_per_block: int, backend: str) -> None:
     for name, value, low in (("seed", seed, 0), ("tasks_per_block", tasks_per_block, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name}: expected an integer >= {low}, got {value!r}")
+            raise ArgumentError(name, f"expected an integer >= {low}, got {value!r}")
     check_backend(backend)
 
 
@@ -605,8 +616,8 @@ def evaluate_agent(
     """
     check_family_id(env_id, "env_id", env_kwargs)
     if not callable(getattr(agent, "predict", None)):
-        raise TypeError(
-            f"agent: expected an object with predict(obs, state, episode_start, deterministic), got {agent!r}"
+        raise ArgumentTypeError(
+            "agent", f"expected an object with predict(obs, state, episode_start, deterministic), got {agent!r}"
         )
     scored = _Scored(agent, env_id, episodes_per_trial, check_env_kwargs(env_kwargs))
     return evaluate(
@@ -641,7 +652,7 @@ def evaluate_policy(
     """
     check_family_id(env_id, "env_id", env_kwargs)
     if not isinstance(policy, Policy):
-        raise TypeError(f"policy: expected a metagym.policies.Policy, got {policy!r}")
+        raise ArgumentTypeError("policy", f"expected a metagym.policies.Policy, got {policy!r}")
     _check_how(seed, tasks_per_block, backend)
     env_kwargs = check_env_kwargs(env_kwargs)
     family = family_for(env_id, env_kwargs)

@@ -27,6 +27,8 @@ from typing import Any, Protocol, runtime_checkable
 import gymnasium as gym
 import numpy as np
 
+from metagym.errors import ArgumentError
+
 
 class Policy(ABC):
     """A policy that plays whole trials, possibly adapting from what it sees."""
@@ -93,7 +95,7 @@ def run_trials(
         Array (len(tasks), episodes) of undiscounted episode returns.
     """
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise ValueError(f"episodes: expected an integer >= 1, got {episodes!r}")
+        raise ArgumentError("episodes", f"expected an integer >= 1, got {episodes!r}")
     returns = np.zeros((len(tasks), episodes))
     for t, task in enumerate(tasks):
         policy.reset_trial(task, np.random.default_rng([seed, start + t]))

@@ -12,6 +12,7 @@ from typing import Any
 
 import gymnasium as gym
 
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.tasks import TaskFamily
 
 _GRID = {
@@ -168,9 +169,11 @@ def register_family(env_id: str, dynamics: Callable[[int], Any], trial: bool = T
     from metagym.vector import FamilyVectorEnv
 
     if not isinstance(env_id, str) or "-v" not in env_id or ":" in env_id:
-        raise ValueError(f"env_id: expected an id such as 'MyFamily-v0', got {env_id!r}")
+        raise ArgumentError("env_id", f"expected an id such as 'MyFamily-v0', got {env_id!r}")
     if not callable(dynamics):
-        raise TypeError(f"dynamics: expected a BatchedDynamics class (called with num_envs), got {dynamics!r}")
+        raise ArgumentTypeError(
+            "dynamics", f"expected a BatchedDynamics class (called with num_envs), got {dynamics!r}"
+        )
     name = "".join(ch for ch in env_id.rsplit("-", 1)[0] if ch.isalnum())
     body = {"dynamics_type": staticmethod(dynamics), "__module__": getattr(dynamics, "__module__", __name__)}
     single: Any = type(f"{name}Env", (FamilyEnv,), {**body, "__doc__": f"One env of {env_id} (register_family)."})
@@ -204,19 +207,21 @@ def check_family_id(env_id: Any, argument: str = "env_id", env_kwargs: Any = Non
     kwarg the env refuses gives a ValueError naming ``env_kwargs``. An id that passed with the same
     kwargs and the same registry entry is not made again."""
     if not isinstance(env_id, str) or not env_id:
-        raise ValueError(f"{argument}: expected a family id such as 'MetaGrid-v0', got {env_id!r}")
+        raise ArgumentError(argument, f"expected a family id such as 'MetaGrid-v0', got {env_id!r}")
     try:
         spec = family_spec(env_id)
     except (ImportError, gym.error.Error) as error:
-        raise ValueError(
-            f"{argument}: {env_id!r} is not a registered Gymnasium id ({error}); metagym's "
-            f"family ids: {', '.join(env_ids(trials=False))}"
+        raise ArgumentError(
+            argument,
+            f"{env_id!r} is not a registered Gymnasium id ({error}); metagym's "
+            f"family ids: {', '.join(env_ids(trials=False))}",
         ) from None
     if spec.entry_point == "metagym.wrappers:make_trial":
         family = spec.kwargs.get("env_id")
-        raise ValueError(
-            f"{argument}: {env_id!r} is a trial id; pass its family id {family!r} "
-            "(agents and evaluation make the trial form themselves)"
+        raise ArgumentError(
+            argument,
+            f"{env_id!r} is a trial id; pass its family id {family!r} "
+            "(agents and evaluation make the trial form themselves)",
         )
     kwargs = check_env_kwargs(env_kwargs)
     key = (env_id, repr(sorted(kwargs.items())))
@@ -227,13 +232,14 @@ def check_family_id(env_id: Any, argument: str = "env_id", env_kwargs: Any = Non
     except (TypeError, ValueError) as error:
         if not kwargs:
             raise
-        raise ValueError(f"env_kwargs: gymnasium.make({env_id!r}, **{kwargs!r}) failed: {error}") from None
+        raise ArgumentError("env_kwargs", f"gymnasium.make({env_id!r}, **{kwargs!r}) failed: {error}") from None
     try:
         family_of(env)
     except TypeError:
-        raise ValueError(
-            f"{argument}: {env_id!r} is not a metagym family env (its unwrapped env has no "
-            "TaskFamily .family; see docs/design.md, 'Bring your own family')"
+        raise ArgumentError(
+            argument,
+            f"{env_id!r} is not a metagym family env (its unwrapped env has no "
+            "TaskFamily .family; see docs/design.md, 'Bring your own family')",
         ) from None
     finally:
         env.close()
@@ -263,10 +269,10 @@ def check_env_kwargs(env_kwargs: Any, argument: str = "env_kwargs") -> dict[str,
     if env_kwargs is None:
         return {}
     if not isinstance(env_kwargs, dict) or not all(isinstance(key, str) for key in env_kwargs):
-        raise ValueError(f"{argument}: expected an object of make kwargs, e.g. {{'horizon': 100}}, got {env_kwargs!r}")
+        raise ArgumentError(argument, f"expected an object of make kwargs, e.g. {{'horizon': 100}}, got {env_kwargs!r}")
     for key in RESERVED_ENV_KWARGS:
         if key in env_kwargs:
-            raise ValueError(f"{argument}: {key!r} is set by metagym itself (it sets {list(RESERVED_ENV_KWARGS)})")
+            raise ArgumentError(argument, f"{key!r} is set by metagym itself (it sets {list(RESERVED_ENV_KWARGS)})")
     return dict(env_kwargs)
 
 
@@ -274,7 +280,7 @@ def family_of(env: gym.Env[Any, Any]) -> TaskFamily[Any]:
     """The task family of a metagym env (wrapped or not), or TypeError naming ``env``."""
     family = getattr(env.unwrapped, "family", None)
     if not isinstance(family, TaskFamily):
-        raise TypeError(f"env: expected a metagym family env (with .family), got {env.unwrapped!r}")
+        raise ArgumentTypeError("env", f"expected a metagym family env (with .family), got {env.unwrapped!r}")
     return family
 
 

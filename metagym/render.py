@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from metagym.errors import ArgumentError
+
 
 class Window:
     """A pygame window that shows RGB frames at a fixed frame rate.
@@ -58,7 +60,7 @@ class Window:
 def mosaic(frames: list[np.ndarray], pad: int = 2) -> np.ndarray:
     """Tile frames into a near-square grid, ``pad`` black pixels apart (cells fit the largest)."""
     if not frames:
-        raise ValueError("frames: expected at least one frame")
+        raise ArgumentError("frames", "expected at least one frame")
     height = max(f.shape[0] for f in frames)
     width = max(f.shape[1] for f in frames)
     cols = math.ceil(math.sqrt(len(frames)))

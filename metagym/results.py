@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from metagym.atomic import replaced_atomically, save_figure
+from metagym.errors import ArgumentError
 
 
 class _Record(Mapping[str, Any]):
@@ -65,7 +66,7 @@ class Summary(_Record):
     @classmethod
     def from_dict(cls, data: Any, where: str = "summary") -> Summary:
         if not isinstance(data, Mapping) or set(data) != {"mean", "ci_low", "ci_high"}:
-            raise ValueError(f"{where}: expected mean, ci_low and ci_high, got {data!r:.80}")
+            raise ArgumentError(where, f"expected mean, ci_low and ci_high, got {data!r:.80}")
         return cls(list(data["mean"]), list(data["ci_low"]), list(data["ci_high"]))
 
 
@@ -142,7 +143,7 @@ class Results(_Record):
     def from_dict(cls, data: Any, where: str = "results") -> Results:
         """Results read back from their JSON data; a ValueError naming ``where`` if it is not one."""
         if not isinstance(data, Mapping):
-            raise ValueError(f"{where}: expected an evaluation's JSON object, got {type(data).__name__}")
+            raise ArgumentError(where, f"expected an evaluation's JSON object, got {type(data).__name__}")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
         required = [
@@ -152,7 +153,7 @@ class Results(_Record):
         ]
         missing = [name for name in required if name not in data]
         if unknown or missing:
-            raise ValueError(f"{where}: not an evaluation's results (unknown {unknown}, missing {missing})")
+            raise ArgumentError(where, f"not an evaluation's results (unknown {unknown}, missing {missing})")
         values = dict(data)
         for name in ("episode_returns", "trial_return"):
             values[name] = Summary.from_dict(data[name], f"{where}: {name}")

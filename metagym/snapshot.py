@@ -30,6 +30,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.tasks import Task, TaskFamily
 
 #: Attributes that hold configuration or resources the constructor rebuilds, never state.
@@ -135,7 +136,7 @@ def object_fields(obj: Any) -> dict[str, Any]:
 def env_state(env: Any) -> dict[str, Any]:
     """Everything about ``env`` that stepping can change, as arrays, numbers, strings, lists and dicts."""
     if not _walkable(env):
-        raise TypeError(f"env: expected a metagym or Gymnasium env, got {type(env).__name__}")
+        raise ArgumentTypeError("env", f"expected a metagym or Gymnasium env, got {type(env).__name__}")
     return _object_state(env)
 
 
@@ -147,7 +148,7 @@ def restore_env_state(env: Any, state: dict[str, Any], where: str = "envs") -> N
             does not match ``env``, or whose task is not a task of the env's family.
     """
     if not isinstance(state, dict):
-        raise ValueError(f"{where}: expected a dict of env state, got {type(state).__name__}")
+        raise ArgumentError(where, f"expected a dict of env state, got {type(state).__name__}")
     _restore_object(env, state, where, None)
 
 
@@ -167,7 +168,7 @@ def restore_fields(obj: Any, state: dict[str, Any], where: str, family: TaskFami
         family = own["family"]
     for name, saved in state.items():
         if not isinstance(name, str) or name in SKIPPED or name not in own:
-            raise ValueError(f"{where}: unknown field {name!r} for {type(obj).__name__}")
+            raise ArgumentError(where, f"unknown field {name!r} for {type(obj).__name__}")
         current = own[name]
         restored = _restore(current, saved, f"{where}.{name}", family)
         if restored is not current:
@@ -181,24 +182,24 @@ def _restore(current: Any, saved: Any, where: str, family: TaskFamily[Any] | Non
     if isinstance(current, np.ndarray) and current.dtype == object:
         items = _tagged(saved, "objects", where)
         if not isinstance(items, list) or len(items) != current.size:
-            raise ValueError(f"{where}: expected a list of {current.size} values")
+            raise ArgumentError(where, f"expected a list of {current.size} values")
         for i, item in enumerate(items):
             if not (item is None or isinstance(item, _SCALARS)):
-                raise ValueError(f"{where}[{i}]: expected a number, string or None, got {type(item).__name__}")
+                raise ArgumentError(f"{where}[{i}]", f"expected a number, string or None, got {type(item).__name__}")
         restored = np.empty(current.shape, dtype=object)
         restored.ravel()[:] = items
         return restored
     if isinstance(current, dict):
         entries = _tagged(saved, "dict", where)
         if not isinstance(entries, dict) or set(entries) != set(current):
-            raise ValueError(f"{where}: expected the keys {sorted(current)}")
+            raise ArgumentError(where, f"expected the keys {sorted(current)}")
         for key, value in entries.items():
             current[key] = _restore(current[key], value, f"{where}[{key!r}]", family)
         return current
     if isinstance(current, np.ndarray):
         if not isinstance(saved, np.ndarray) or saved.shape != current.shape or saved.dtype != current.dtype:
             got = f"{saved.dtype}{list(saved.shape)}" if isinstance(saved, np.ndarray) else type(saved).__name__
-            raise ValueError(f"{where}: expected an array {current.dtype}{list(current.shape)}, got {got}")
+            raise ArgumentError(where, f"expected an array {current.dtype}{list(current.shape)}, got {got}")
         if current.flags.writeable:
             np.copyto(current, saved)  # in place: views of this array (padded grids) follow
             return current
@@ -211,7 +212,7 @@ def _restore(current: Any, saved: Any, where: str, family: TaskFamily[Any] | Non
         return _restore_mujoco(current, _tagged(saved, "mujoco", where), where)
     if isinstance(current, (list, tuple)):
         if not isinstance(saved, (list, tuple)) or len(saved) != len(current):
-            raise ValueError(f"{where}: expected a list of {len(current)} items")
+            raise ArgumentError(where, f"expected a list of {len(current)} items")
         items = [_restore(c, s, f"{where}[{i}]", family) for i, (c, s) in enumerate(zip(current, saved, strict=True))]
         return type(current)(items)
     if current is None or isinstance(current, (*_SCALARS, np.generic)):
@@ -219,7 +220,7 @@ def _restore(current: Any, saved: Any, where: str, family: TaskFamily[Any] | Non
     if _walkable(current):
         _restore_object(current, _tagged(saved, "object", where), where, family)
         return current
-    raise ValueError(f"{where}: {type(current).__name__} holds no restorable state")
+    raise ArgumentError(where, f"{type(current).__name__} holds no restorable state")
 
 
 def _has_tag(saved: Any, tag: str) -> bool:
@@ -228,7 +229,7 @@ def _has_tag(saved: Any, tag: str) -> bool:
 
 def _tagged(saved: Any, tag: str, where: str) -> Any:
     if not isinstance(saved, dict) or set(saved) != {tag}:
-        raise ValueError(f"{where}: expected a saved {tag}")
+        raise ArgumentError(where, f"expected a saved {tag}")
     return saved[tag]
 
 
@@ -238,11 +239,11 @@ def _restore_scalar(current: Any, saved: Any, where: str) -> Any:
     if isinstance(current, np.generic):
         expected: type = type(current.item())
         if type(saved) is not expected:
-            raise ValueError(f"{where}: expected {expected.__name__}, got {type(saved).__name__}")
+            raise ArgumentError(where, f"expected {expected.__name__}, got {type(saved).__name__}")
         return type(current)(saved)
     if saved is None or type(saved) is not type(current):
         if not (type(current) is float and type(saved) is int):
-            raise ValueError(f"{where}: expected {type(current).__name__}, got {type(saved).__name__}")
+            raise ArgumentError(where, f"expected {type(current).__name__}, got {type(saved).__name__}")
     return type(current)(saved) if current is not None else saved
 
 
@@ -272,7 +273,7 @@ def _restore_generator(current: np.random.Generator | None, text: Any, where: st
     try:
         return generator_from_json(text, current)
     except ValueError as error:
-        raise ValueError(f"{where}: not a saved random generator state ({error})") from None
+        raise ArgumentError(where, f"not a saved random generator state ({error})") from None
 
 
 def _restore_task(current: Any, saved: Any, where: str, family: TaskFamily[Any] | None) -> Any:
@@ -280,20 +281,20 @@ def _restore_task(current: Any, saved: Any, where: str, family: TaskFamily[Any] 
         return None
     kind = type(current) if isinstance(current, Task) else type(family.default_task) if family else None
     if kind is None:
-        raise ValueError(f"{where}: a task where the env has no family")
+        raise ArgumentError(where, "a task where the env has no family")
     text = _tagged(saved, "task", where)
     try:
         task = kind.from_json(text)
         return family.validate(task, where) if family is not None else task
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{where}: {error}") from None
+        raise ArgumentError(where, f"{error}") from None
 
 
 def _restore_mujoco(current: Any, saved: Any, where: str) -> Any:
     import mujoco
 
     if not isinstance(saved, dict) or set(saved) != {"integration", *MUJOCO_DERIVED}:
-        raise ValueError(f"{where}: expected MuJoCo state with fields integration, {', '.join(MUJOCO_DERIVED)}")
+        raise ArgumentError(where, f"expected MuJoCo state with fields integration, {', '.join(MUJOCO_DERIVED)}")
     spec = mujoco.mjtState.mjSTATE_INTEGRATION
     integration = _restore(np.empty(mujoco.mj_stateSize(current.model, spec)), saved["integration"], where, None)
     mujoco.mj_setState(current.model, current, integration, spec)

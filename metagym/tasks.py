@@ -31,6 +31,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 import numpy as np
 
+from metagym.errors import ArgumentError, ArgumentTypeError
+
 if TYPE_CHECKING:
     from metagym.policies import Policy
     from metagym.streams import Streams
@@ -69,18 +71,18 @@ class Task:
     def from_dict(cls, data: dict[str, Any]) -> Task:
         """Build a task of this class from :meth:`to_dict` output (``"type"`` may be present)."""
         if not isinstance(data, dict):
-            raise TypeError(f"task: expected a JSON object of fields, got {type(data).__name__}")
+            raise ArgumentTypeError("task", f"expected a JSON object of fields, got {type(data).__name__}")
         data = dict(data)
         kind = data.pop("type", cls.__name__)
         if kind != cls.__name__:
-            raise TypeError(f"task: JSON holds a {kind!r}, expected a {cls.__name__!r}")
+            raise ArgumentTypeError("task", f"JSON holds a {kind!r}, expected a {cls.__name__!r}")
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - names)
         if unknown:
-            raise ValueError(f"task: unknown fields {unknown} for {cls.__name__}; allowed: {sorted(names)}")
+            raise ArgumentError("task", f"unknown fields {unknown} for {cls.__name__}; allowed: {sorted(names)}")
         missing = sorted(f.name for f in dataclasses.fields(cls) if f.name not in data and _required(f))
         if missing:
-            raise ValueError(f"task: missing fields {missing} for {cls.__name__}")
+            raise ArgumentError("task", f"missing fields {missing} for {cls.__name__}")
         return cls(**{k: _from_jsonable(v) for k, v in data.items()})
 
     @classmethod
@@ -89,7 +91,7 @@ class Task:
         try:
             data = json.loads(text)
         except (TypeError, ValueError) as error:
-            raise ValueError(f"task: not valid JSON ({error})") from None
+            raise ArgumentError("task", f"not valid JSON ({error})") from None
         return cls.from_dict(data)
 
     @property
@@ -122,25 +124,25 @@ def _check_field(value: Any, kind: Any, where: str) -> None:
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin is tuple:
         if not isinstance(value, tuple):
-            raise ValueError(f"{where}: expected a tuple, got {value!r}")
+            raise ArgumentError(where, f"expected a tuple, got {value!r}")
         ellipsis = len(args) == 2 and args[1] is Ellipsis
         if not ellipsis and args and len(args) != len(value):
-            raise ValueError(f"{where}: expected {len(args)} values, got {value!r}")
+            raise ArgumentError(where, f"expected {len(args)} values, got {value!r}")
         for i, item in enumerate(value):
             _check_field(item, args[0] if ellipsis else (args[i] if args else Any), f"{where}[{i}]")
         return
     number = isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool | np.bool_)
     if kind is float:
         if not number or not math.isfinite(float(value)):
-            raise ValueError(f"{where}: expected a finite number, got {value!r}")
+            raise ArgumentError(where, f"expected a finite number, got {value!r}")
     elif kind is int:
         if not number or not float(value).is_integer() or isinstance(value, float | np.floating):
-            raise ValueError(f"{where}: expected an integer, got {value!r}")
+            raise ArgumentError(where, f"expected an integer, got {value!r}")
     elif kind is bool:
         if not isinstance(value, bool | np.bool_):
-            raise ValueError(f"{where}: expected true or false, got {value!r}")
+            raise ArgumentError(where, f"expected true or false, got {value!r}")
     elif kind is str and not isinstance(value, str):
-        raise ValueError(f"{where}: expected a string, got {value!r}")
+        raise ArgumentError(where, f"expected a string, got {value!r}")
 
 
 def _required(field: dataclasses.Field[Any]) -> bool:
@@ -150,7 +152,7 @@ def _required(field: dataclasses.Field[Any]) -> bool:
 def check_int(value: Any, argument: str, low: int, high: int) -> int:
     """``value`` if it is an int (not a bool or a float) in [low, high], else ValueError naming ``argument``."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or not low <= value <= high:
-        raise ValueError(f"{argument}: expected an integer in [{low}, {high}], got {value!r}")
+        raise ArgumentError(argument, f"expected an integer in [{low}, {high}], got {value!r}")
     return int(value)
 
 
@@ -158,7 +160,7 @@ def check_cell(value: Any, argument: str) -> tuple[int, int]:
     """``value`` if it is a (row, col) pair of ints, else ValueError naming ``argument``."""
     ints = isinstance(value, tuple) and len(value) == 2
     if not ints or any(isinstance(v, bool) or not isinstance(v, int | np.integer) for v in value):
-        raise ValueError(f"{argument}: expected a (row, col) pair of integers, got {value!r}")
+        raise ArgumentError(argument, f"expected a (row, col) pair of integers, got {value!r}")
     return (int(value[0]), int(value[1]))
 
 
@@ -485,9 +487,9 @@ class TaskFamily(ABC, Generic[T]):
             A list of ``n`` tasks, each with ``split_of(task) == split``.
         """
         if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+            raise ArgumentTypeError("rng", f"expected a numpy.random.Generator, got {type(rng).__name__}")
         if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 0 <= n <= MAX_SAMPLE:
-            raise ValueError(f"n: expected an integer from 0 to {MAX_SAMPLE:,}, got {n!r}")
+            raise ArgumentError("n", f"expected an integer from 0 to {MAX_SAMPLE:,}, got {n!r}")
         self.check_split(split)
         return self._sample(rng, int(n), split)
 
@@ -533,14 +535,16 @@ class TaskFamily(ABC, Generic[T]):
         if split in self.splits:
             return
         if self.splits == ("train",) and split in ("validation", "test"):
-            raise ValueError(
-                f"split: {self.name} has no held-out tasks, so no {split!r} split; it is scored on its "
-                f"prior with fresh seeds: use split 'train'"
+            raise ArgumentError(
+                "split",
+                f"{self.name} has no held-out tasks, so no {split!r} split; it is scored on its "
+                f"prior with fresh seeds: use split 'train'",
             )
-        raise ValueError(f"split: {split!r} is not a split of {self.name}; allowed: {list(self.splits)}")
+        raise ArgumentError("split", f"{split!r} is not a split of {self.name}; allowed: {list(self.splits)}")
 
     def validate(self, task: Any, argument: str = "task") -> T:
-        """Return ``task`` if it belongs to this family, else raise TypeError/ValueError.
+        """Return ``task`` if it belongs to this family, else raise an
+        :class:`~metagym.errors.ArgumentError` (an ArgumentTypeError for a task of another type).
 
         Args:
             task: The candidate task.
@@ -549,11 +553,19 @@ class TaskFamily(ABC, Generic[T]):
         if isinstance(task, Mapping):  # a task's dict (to_dict / JSON), as learn2learn users pass them
             task = self.task_type.from_dict(dict(task))
         if not isinstance(task, self.task_type):
-            raise TypeError(
-                f"{argument}: expected a {self.task_type.__name__} for {self.name}, got {type(task).__name__}"
+            raise ArgumentTypeError(
+                argument, f"expected a {self.task_type.__name__} for {self.name}, got {type(task).__name__}"
             )
         checked = cast(T, task)
-        self._check(checked, argument)
+        try:
+            self._check(checked, argument)
+        except ArgumentError:
+            raise
+        except ValueError as error:  # a family whose _check raises plain ValueErrors ("task.field: why")
+            name, colon, detail = str(error).partition(": ")
+            if colon and name.startswith(argument):
+                raise ArgumentError(name, detail) from None
+            raise ArgumentError(argument, str(error)) from None
         return checked
 
     @abstractmethod
@@ -602,7 +614,7 @@ class TaskFamily(ABC, Generic[T]):
         # ABCMeta has not counted the abstract methods yet here: look for one left unimplemented.
         abstract = any(getattr(getattr(cls, name, None), "__isabstractmethod__", False) for name in dir(cls))
         if not abstract and cls._sample is TaskFamily._sample and cls.draw_from is TaskFamily.draw_from:
-            raise TypeError(f"{cls.__name__}: a task family implements _sample or draw_from")
+            raise ArgumentTypeError(cls.__name__, "a task family implements _sample or draw_from")
 
     @abstractmethod
     def split_of(self, task: T) -> str:
@@ -610,4 +622,6 @@ class TaskFamily(ABC, Generic[T]):
 
     @abstractmethod
     def _check(self, task: T, argument: str) -> None:
-        """Raise ValueError naming ``argument`` if a parameter of ``task`` is out of bounds."""
+        """Raise :class:`~metagym.errors.ArgumentError` naming ``argument`` (or a part of it,
+        ``f"{argument}.goal"``) if a parameter of ``task`` is out of bounds; a plain ValueError
+        ``"task.goal: why"`` is turned into one."""

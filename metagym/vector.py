@@ -16,6 +16,7 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 from metagym.batched import RENDER_MODES, BatchedDynamics, build_dynamics, check_options, seed_list
+from metagym.errors import ArgumentError
 from metagym.render import Window, mosaic
 from metagym.streams import STREAM_EPISODE, STREAM_TASK, Streams
 from metagym.tasks import T, Task, TaskFamily
@@ -50,14 +51,14 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
     ) -> None:
         dynamics = build_dynamics(type(self), dynamics, num_envs)
         if render_mode is not None and render_mode not in RENDER_MODES:
-            raise ValueError(f"render_mode: {render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
+            raise ArgumentError("render_mode", f"{render_mode!r} is not allowed; allowed: None, {RENDER_MODES}")
         try:
             mode = AutoresetMode(autoreset_mode)
         except ValueError:
             allowed = [m.value for m in AutoresetMode]
-            raise ValueError(f"autoreset_mode: {autoreset_mode!r} is not allowed; allowed: {allowed}") from None
+            raise ArgumentError("autoreset_mode", f"{autoreset_mode!r} is not allowed; allowed: {allowed}") from None
         if max_episode_steps is not None and (not isinstance(max_episode_steps, int) or max_episode_steps < 1):
-            raise ValueError(f"max_episode_steps: expected None or an integer >= 1, got {max_episode_steps!r}")
+            raise ArgumentError("max_episode_steps", f"expected None or an integer >= 1, got {max_episode_steps!r}")
         self._dyn = dynamics
         self.family: TaskFamily[T] = dynamics.family
         self.num_envs = dynamics.num_envs
@@ -127,7 +128,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
             self.set_tasks(task)  # type: ignore[arg-type]
             return
         if isinstance(index, bool) or not isinstance(index, int | np.integer) or not 0 <= index < self.num_envs:
-            raise ValueError(f"index: expected a sub-env index from 0 to {self.num_envs - 1}, got {index!r}")
+            raise ArgumentError("index", f"expected a sub-env index from 0 to {self.num_envs - 1}, got {index!r}")
         pinned: list[Any] = list(self._pinned)
         pinned[int(index)] = task
         self.set_tasks(pinned)  # validates every entry (``task[index]`` in messages)
@@ -201,7 +202,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
             where, values = np.array(seeded, dtype=np.int64), [seeds[i] for i in seeded]
             for value in values:
                 if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 0:
-                    raise ValueError(f"seed: expected non-negative integers, got {value!r}")
+                    raise ArgumentError("seed", f"expected non-negative integers, got {value!r}")
             self._streams.seed(where, values, STREAM_EPISODE)
             self._task_streams.seed(where, values, STREAM_TASK)
             self._ahead_ok[where] = False
@@ -262,7 +263,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
             idx = self._all
         else:
             if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
-                raise ValueError(f"options['reset_mask']: expected a bool array of shape ({self.num_envs},)")
+                raise ArgumentError("options['reset_mask']", f"expected a bool array of shape ({self.num_envs},)")
             idx = np.flatnonzero(mask)
         self._seed_envs(idx, seed_list(seed, self.num_envs))
         self._started = True
@@ -344,7 +345,7 @@ class FamilyVectorEnv(gym.vector.VectorEnv, Generic[T]):
     def set_attr(self, name: str, values: Any) -> None:
         """Only ``"task"`` is settable: one task (broadcast) or one per sub-env; pins them."""
         if name != "task":
-            raise ValueError(f"name: only 'task' can be set on {type(self).__name__}, got {name!r}")
+            raise ArgumentError("name", f"only 'task' can be set on {type(self).__name__}, got {name!r}")
         self.set_tasks(values)
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
@@ -366,7 +367,7 @@ def tasks_per_env(family: TaskFamily[Any], num_envs: int, tasks: Any, argument: 
     if tasks is None or isinstance(tasks, Task | Mapping):
         return [None if tasks is None else family.validate(tasks, argument)] * num_envs
     if not isinstance(tasks, Sequence) or isinstance(tasks, str) or len(tasks) != num_envs:
-        raise ValueError(f"{argument}: expected a task or a sequence of {num_envs} tasks (None: {none})")
+        raise ArgumentError(argument, f"expected a task or a sequence of {num_envs} tasks (None: {none})")
     return [None if t is None else family.validate(t, f"{argument}[{i}]") for i, t in enumerate(tasks)]
 
 

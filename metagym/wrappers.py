@@ -34,6 +34,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.registration import family_of, family_spec
 
 TRIAL_PARTS = ("obs", "prev_action", "prev_reward", "done", "episode")
@@ -45,7 +46,7 @@ def _flat_bounds(space: spaces.Space[Any]) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(space, spaces.Discrete | spaces.MultiDiscrete | spaces.MultiBinary):
         dim = spaces.flatdim(space)
         return np.zeros(dim, np.float32), np.ones(dim, np.float32)
-    raise TypeError(f"space: trials support Box, Discrete, MultiDiscrete and MultiBinary, got {space}")
+    raise ArgumentTypeError("space", f"trials support Box, Discrete, MultiDiscrete and MultiBinary, got {space}")
 
 
 def flatten_batch(space: spaces.Space[Any], x: Any, n: int) -> np.ndarray:
@@ -60,7 +61,7 @@ def flatten_batch(space: spaces.Space[Any], x: Any, n: int) -> np.ndarray:
         flat = np.asarray(x).reshape(n, -1) - space.start.ravel()
         parts = [np.eye(int(k), dtype=np.float32)[flat[:, j]] for j, k in enumerate(space.nvec.ravel())]
         return np.concatenate(parts, axis=1)
-    raise TypeError(f"space: cannot flatten {space}")
+    raise ArgumentTypeError("space", f"cannot flatten {space}")
 
 
 def _flatten_into(out: np.ndarray, where: slice, space: spaces.Space[Any], x: Any) -> None:
@@ -105,7 +106,7 @@ def _check_episodes(episodes_per_trial: Any, family: Any) -> int:
     if episodes_per_trial is None:
         return int(family.episodes_per_trial)
     if isinstance(episodes_per_trial, bool) or not isinstance(episodes_per_trial, int) or episodes_per_trial < 1:
-        raise ValueError(f"episodes_per_trial: expected an integer >= 1, got {episodes_per_trial!r}")
+        raise ArgumentError("episodes_per_trial", f"expected an integer >= 1, got {episodes_per_trial!r}")
     return episodes_per_trial
 
 
@@ -201,7 +202,7 @@ class TrialVector(gym.vector.VectorWrapper):
         if max_episode_steps is not None and (
             isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int) or max_episode_steps < 1
         ):
-            raise ValueError(f"max_episode_steps: expected None or an integer >= 1, got {max_episode_steps!r}")
+            raise ArgumentError("max_episode_steps", f"expected None or an integer >= 1, got {max_episode_steps!r}")
         self.max_episode_steps = max_episode_steps
         family = env.get_attr("family")[0]  # type: ignore[attr-defined]
         allowed = (AutoresetMode.SAME_STEP, AutoresetMode.NEXT_STEP, AutoresetMode.DISABLED)
@@ -210,22 +211,24 @@ class TrialVector(gym.vector.VectorWrapper):
         except ValueError:
             mode = None
         if mode not in allowed:
-            raise ValueError(
-                f"autoreset_mode: {autoreset_mode!r} is not allowed; allowed: {[m.value for m in allowed]}"
+            raise ArgumentError(
+                "autoreset_mode", f"{autoreset_mode!r} is not allowed; allowed: {[m.value for m in allowed]}"
             )
         inner = AutoresetMode.NEXT_STEP if mode == AutoresetMode.NEXT_STEP else AutoresetMode.DISABLED
         if env.metadata.get("autoreset_mode") != inner:
-            raise ValueError(
-                f"env: TrialVector with autoreset_mode {mode.value} needs an env with autoreset_mode "
-                f"{inner.value}, got {env.metadata.get('autoreset_mode')}"
+            raise ArgumentError(
+                "env",
+                f"TrialVector with autoreset_mode {mode.value} needs an env with autoreset_mode "
+                f"{inner.value}, got {env.metadata.get('autoreset_mode')}",
             )
         inner_env = env.unwrapped
         if max_episode_steps is not None and mode == AutoresetMode.NEXT_STEP:
             if not hasattr(inner_env, "restart_next_step") and not hasattr(inner_env, "_autoreset_envs"):
                 # Gymnasium's AsyncVectorEnv keeps which sub-envs restart next in its workers.
-                raise ValueError(
-                    f"max_episode_steps: a trial cut short cannot restart inside {type(inner_env).__name__} "
-                    "with autoreset_mode NEXT_STEP; use SAME_STEP or DISABLED, or a sync vector env"
+                raise ArgumentError(
+                    "max_episode_steps",
+                    f"a trial cut short cannot restart inside {type(inner_env).__name__} "
+                    "with autoreset_mode NEXT_STEP; use SAME_STEP or DISABLED, or a sync vector env",
                 )
         self.autoreset_mode = mode
         self.metadata = {**env.metadata, "autoreset_mode": mode}

@@ -234,3 +234,30 @@ def test_a_user_agent_whose_module_is_missing_is_named_not_a_flag(tmp_path) -> N
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "--agent: agent ghost needs ghost_gone, which is not installed" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_a_familys_plain_value_error_becomes_an_argument_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A family written before ArgumentError (its _check raising ValueError "task.field: why")
+    still names the argument, so the CLI prints it as one line, not as a bug's traceback."""
+    from metagym.errors import ArgumentError
+
+    family = family_of(gym.make("user_family:GuessDigit-v0"))
+    task = family.sample(np.random.default_rng(0), 1)[0]
+    with pytest.raises(ArgumentError, match=r"^task\.digit: expected an integer 0-9") as documented:
+        family.validate(type(task)(digit=12))
+    assert documented.value.argument == "task.digit"
+
+    def old_style(task: object, argument: str) -> None:
+        raise ValueError(f"{argument}.digit: out of range")
+
+    monkeypatch.setattr(family, "_check", old_style)
+    with pytest.raises(ArgumentError) as wrapped:
+        family.validate(task, "tasks[3]")
+    assert (wrapped.value.argument, wrapped.value.detail) == ("tasks[3].digit", "out of range")
+
+    def unnamed(task: object, argument: str) -> None:
+        raise ValueError("out of range")
+
+    monkeypatch.setattr(family, "_check", unnamed)
+    with pytest.raises(ArgumentError, match=r"^task: out of range$"):
+        family.validate(task)

@@ -121,7 +121,7 @@ def test_the_default_preset_keeps_the_familys_trial_length() -> None:
         (["presets", "--verbose", "--markdown"], "--verbose: not with --markdown"),
         (
             ["train", "--env", "MetaBandit-v0", "--env-kwargs", '{"pulls_per_trial": 1000000}', "--run-dir", "{tmp}/x"],
-            "env_kwargs: 1,000,000 episodes per trial (MetaBandit-v0's trial length as made) would take about",
+            "--env-kwargs: 1,000,000 episodes per trial (MetaBandit-v0's trial length as made) would take about",
         ),
         (
             [
@@ -172,3 +172,62 @@ def test_a_preset_of_another_family_and_rounded_maml_steps_say_so(
     maml += ["--hidden-size", "8", "--quiet"]
     assert main(["train", *maml, "--steps", "50", "--run-dir", str(tmp_path / "m")]) == 0
     assert "up to 800 steps, not the 50 asked for" in capsys.readouterr().err
+
+
+def test_a_bug_keeps_its_traceback_and_a_bad_argument_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only an ArgumentError (or the CLI's own refusal) is exit 2: a ValueError or TypeError from a
+    bug reaches the user whole, not dressed as a bad argument."""
+    from metagym.cli import listing
+    from metagym.errors import ArgumentError
+
+    for bug in (ValueError("a bug, not a bad argument"), TypeError("a bug, not a bad argument")):
+
+        def broken(args: object, error: Exception = bug) -> None:
+            raise error
+
+        monkeypatch.setattr(listing, "cmd_list", broken)
+        with pytest.raises(type(bug), match="a bug"):
+            main(["list"])
+
+    def refuses(args: object) -> None:
+        raise ArgumentError("total_steps", "expected an integer >= 1, got 0")
+
+    monkeypatch.setattr(listing, "cmd_list", refuses)
+    assert main(["list"]) == 2  # list has no --steps: the library's name stays
+    assert capsys.readouterr().err == "metagym list: total_steps: expected an integer >= 1, got 0\n"
+
+
+def test_the_librarys_argument_is_named_as_the_option_that_sets_it() -> None:
+    """One mapping from a library argument to a flag: the config's name where it differs
+    (total_steps is --steps), a command's own name (demo's run folder is --out), none for what no
+    option sets (a field of a file)."""
+    import pickle
+
+    from metagym.cli import build_parser
+    from metagym.cli.common import flag_of, refusal
+    from metagym.errors import ArgumentError, ArgumentTypeError
+
+    parser = build_parser()
+    evaluate = parser.parse_args(["evaluate", "--run-dir", "r"])
+    demo = parser.parse_args(["demo"])
+    assert flag_of("tasks", evaluate) == "--tasks" and flag_of("run_dir", evaluate) == "--run-dir"
+    assert flag_of("run_dir", demo) == "--out" and flag_of("total_steps", demo) == "--steps"
+    assert flag_of("checkpoint", evaluate) is None and flag_of("command", evaluate) is None
+    assert flag_of("tasks", None) is None
+    error = ArgumentTypeError("run_dir", "r is a file, not a folder")
+    assert refusal(error, demo) == "--out: r is a file, not a folder"
+    assert isinstance(error, TypeError) and isinstance(error, ValueError)
+    again = pickle.loads(pickle.dumps(error))  # a Ray worker's error reaches the driver whole
+    assert (type(again), again.argument, again.detail, str(again)) == (
+        ArgumentTypeError,
+        "run_dir",
+        "r is a file, not a folder",
+        "run_dir: r is a file, not a folder",
+    )
+    assert str(ArgumentError("task.goal", "expected a cell")) == "task.goal: expected a cell"
+    # one message, as gymnasium.make re-raises an env constructor's TypeError: type(e)(text)
+    remade = ArgumentTypeError("dynamics: expected a BatchedDynamics was raised from the creator")
+    assert (remade.argument, remade.detail) == ("dynamics", "expected a BatchedDynamics was raised from the creator")
+    assert (ArgumentError("no name").argument, str(ArgumentError("no name"))) == ("", "no name")

@@ -255,7 +255,7 @@ def registered() -> Any:
     [
         (
             "KeepsAGenerator",
-            "KeepsAGenerator.state_dict): its 'rng' entry could not be loaded back from a checkpoint "
+            "KeepsAGenerator.state_dict: its 'rng' entry could not be loaded back from a checkpoint "
             "(it holds a numpy.random._pickle.__generator_ctor object)",
         ),
         ("LogsAList", "LogsAList.learn returned list; expected a dict of str to float"),
@@ -285,7 +285,7 @@ def test_an_agent_that_breaks_the_seam_stops_at_its_first_update(
         registered("user-lstm", "user_agent:UserLSTM")
     assert code == 2
     err = capsys.readouterr().err.strip()
-    assert said in err and err.startswith("metagym train: agent user-lstm") and "\n" not in err
+    assert said in err and err.startswith("metagym train: --agent: user-lstm's") and "\n" not in err
     assert calls == [0]  # the first update, not after the ten it was asked for
     assert not (run / "checkpoint.pt").exists() and not (run / "progress.csv").exists()
 

@@ -138,7 +138,7 @@ def test_a_failed_run_stops_no_other_and_says_why(
         sweep(runs, tmp_path / "api")
     assert failed.value.results[0] is not None and failed.value.results[1] is None
     # The run's own error travels, whole, in one line.
-    assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: ValueError: tasks: expected an integer >= 1, got 0" in str(
+    assert "1 of 2 runs failed: MetaBandit-v0 rl2 seed 0: ArgumentError: tasks: expected an integer >= 1, got 0" in str(
         failed.value
     )
     out = tmp_path / "cli"

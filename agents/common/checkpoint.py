@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from metagym.atomic import replaced_atomically
-from metagym.errors import error_line
+from metagym.errors import ArgumentError, ArgumentTypeError, error_line
 
 
 def to_storable(obj: Any) -> Any:
@@ -34,7 +34,7 @@ def to_storable(obj: Any) -> Any:
 
 
 def check_loadable(obj: Mapping[str, Any], who: str) -> None:
-    """A TypeError naming ``who`` and the entry at fault if ``obj`` could not be saved, or not
+    """An ArgumentTypeError of the ``agent`` naming ``who`` and the entry at fault if ``obj`` could not be saved, or not
     loaded back as :func:`load` loads a checkpoint (an object ``weights_only`` refuses: a user's
     class, a numpy Generator).
 
@@ -50,9 +50,10 @@ def check_loadable(obj: Mapping[str, Any], who: str) -> None:
         if reason is not None:
             where, why = f"its {key!r} entry", reason
             break
-    raise TypeError(
+    raise ArgumentTypeError(
+        "agent",
         f"{who}: {where} could not be loaded back from a checkpoint ({why}); "
-        "a state holds only tensors, numpy arrays, numbers, strings, and lists and dicts of them"
+        "a state holds only tensors, numpy arrays, numbers, strings, and lists and dicts of them",
     )
 
 
@@ -100,7 +101,7 @@ def load(path: str | Path) -> dict[str, Any]:
 
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"checkpoint: no file at {path}")
+        raise ArgumentError("checkpoint", f"no file at {path}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises several types for a damaged or unsafe file
@@ -111,19 +112,19 @@ def load(path: str | Path) -> dict[str, Any]:
             reason = "damaged, or not a torch file"
         else:
             reason = error_line(error)
-        raise ValueError(f"checkpoint: {path} is not a readable checkpoint ({reason})") from None
+        raise ArgumentError("checkpoint", f"{path} is not a readable checkpoint ({reason})") from None
     if not isinstance(state, dict) or "config" not in state:
-        raise ValueError(f"checkpoint: {path} is not a metagym checkpoint (no config)")
+        raise ArgumentError("checkpoint", f"{path} is not a metagym checkpoint (no config)")
     where = non_finite(state)
     if where is not None:  # the trainer never saves such a state (it stops at a diverged update)
-        raise ValueError(f"checkpoint: {path}: {where} holds NaN or infinite values (the file is damaged)")
+        raise ArgumentError("checkpoint", f"{path}: {where} holds NaN or infinite values (the file is damaged)")
     counters = [(name, state[name]) for name in ("update", "iteration", "global_step") if name in state]
     for name, value in counters:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"checkpoint: {path}: {name!r} has the wrong type ({type(value).__name__})")
+            raise ArgumentError("checkpoint", f"{path}: {name!r} has the wrong type ({type(value).__name__})")
         if not 0 <= value < 2**53:
             damaged = "not a count (0 to 2**53; the file is damaged)"
-            raise ValueError(f"checkpoint: {path}: {name!r} is {value:,}, {damaged}")
+            raise ArgumentError("checkpoint", f"{path}: {name!r} is {value:,}, {damaged}")
     return state
 
 
@@ -144,10 +145,10 @@ def non_finite(value: Any, where: str = "") -> str | None:
 def field(state: Mapping[str, Any], name: str, kind: type | tuple[type, ...], path: str | Path) -> Any:
     """``state[name]``, checked to be a ``kind``; a ValueError naming the file otherwise."""
     if name not in state:
-        raise ValueError(f"checkpoint: {path} has no {name!r}")
+        raise ArgumentError("checkpoint", f"{path} has no {name!r}")
     value = state[name]
     if not isinstance(value, kind) or (isinstance(value, bool) and kind in (int, float, (int, float))):
-        raise ValueError(f"checkpoint: {path}: {name!r} has the wrong type ({type(value).__name__})")
+        raise ArgumentError("checkpoint", f"{path}: {name!r} has the wrong type ({type(value).__name__})")
     return value
 
 
@@ -156,11 +157,11 @@ def to_array(value: Any, where: str, shape: tuple[int, ...] | None = None, dtype
     import torch
 
     if not isinstance(value, torch.Tensor):
-        raise ValueError(f"checkpoint: {where} is not an array")
+        raise ArgumentError("checkpoint", f"{where} is not an array")
     array = value.numpy()
     if (shape is not None and array.shape != shape) or (dtype is not None and array.dtype != np.dtype(dtype)):
-        raise ValueError(
-            f"checkpoint: {where} is {array.dtype}{list(array.shape)}, expected {np.dtype(dtype)}{list(shape or ())}"
+        raise ArgumentError(
+            "checkpoint", f"{where} is {array.dtype}{list(array.shape)}, expected {np.dtype(dtype)}{list(shape or ())}"
         )
     return array
 
@@ -172,7 +173,7 @@ def load_weights(module: Any, weights: Any, path: str | Path) -> None:
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as error:
         first = str(error).strip().splitlines()
         detail = " ".join(line.strip() for line in first[:3])
-        raise ValueError(f"checkpoint: {path}: weights do not fit the network ({detail})") from None
+        raise ArgumentError("checkpoint", f"{path}: weights do not fit the network ({detail})") from None
 
 
 def checked_env_id(env_id: Any, path: str | Path) -> str:
@@ -183,11 +184,11 @@ def checked_env_id(env_id: Any, path: str | Path) -> str:
     import gymnasium as gym
 
     if not isinstance(env_id, str):
-        raise ValueError(f"checkpoint: {path}: env id {env_id!r} is not a registered Gymnasium id")
+        raise ArgumentError("checkpoint", f"{path}: env id {env_id!r} is not a registered Gymnasium id")
     module, _, name = env_id.rpartition(":")
     if (module and module not in sys.modules) or name not in gym.registry:
         hint = f" (import the code that registers it first: metagym --import {module or 'MODULE'} ...)"
-        raise ValueError(f"checkpoint: {path}: env id {env_id!r} is not a registered Gymnasium id{hint}")
+        raise ArgumentError("checkpoint", f"{path}: env id {env_id!r} is not a registered Gymnasium id{hint}")
     return env_id
 
 
@@ -198,12 +199,12 @@ def config_from(cls: Any, state: Mapping[str, Any], path: str | Path) -> Any:
     raw = field(state, "config", dict, path)
     unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
     if unknown:
-        raise ValueError(f"checkpoint: {path}: config has unknown fields {', '.join(map(str, unknown))}")
+        raise ArgumentError("checkpoint", f"{path}: config has unknown fields {', '.join(map(str, unknown))}")
     checked_env_id(raw.get("env_id"), path)
     try:
         return cls(**raw).validate()
     except (TypeError, ValueError) as error:
-        raise ValueError(f"checkpoint: {path}: {error}") from None
+        raise ArgumentError("checkpoint", f"{path}: {error}") from None
 
 
 def extended(config: Any, total_steps: int, done: Any, path: str | Path) -> Any:
@@ -211,11 +212,12 @@ def extended(config: Any, total_steps: int, done: Any, path: str | Path) -> Any:
     import dataclasses
 
     if isinstance(total_steps, bool) or not isinstance(total_steps, int) or not isinstance(done, int):
-        raise ValueError(f"steps: expected an integer, got {total_steps!r}")
+        raise ArgumentError("steps", f"expected an integer, got {total_steps!r}")
     if total_steps <= done:
-        raise ValueError(
-            f"steps: the run in {Path(path).parent} has trained {done:,} steps already; "
-            f"ask for more than that to extend it, got {total_steps:,}"
+        raise ArgumentError(
+            "steps",
+            f"the run in {Path(path).parent} has trained {done:,} steps already; "
+            f"ask for more than that to extend it, got {total_steps:,}",
         )
     return dataclasses.replace(config, total_steps=total_steps).validate()
 
@@ -227,7 +229,7 @@ def generator_from(text: str, where: str) -> np.random.Generator:
     try:
         return generator_from_json(text)
     except ValueError as error:
-        raise ValueError(f"checkpoint: {where} is not a random generator state ({error})") from None
+        raise ArgumentError("checkpoint", f"{where} is not a random generator state ({error})") from None
 
 
 #: Seconds between checkpoints when a run does not say (a resumed run keeps its own interval).
@@ -244,5 +246,5 @@ def check_interval(seconds: Any, path: str | Path | None = None) -> float:
         or not isinstance(seconds, (int, float))
         or not (math.isfinite(seconds) and seconds >= 0)
     ):
-        raise ValueError(f"{where}: expected a finite number >= 0, got {seconds!r}")
+        raise ArgumentError(where, f"expected a finite number >= 0, got {seconds!r}")
     return float(seconds)

@@ -40,6 +40,7 @@ from metagym.agents.common.gae import gae
 from metagym.agents.common.settings import setting
 from metagym.agents.common.trainer import Algorithm
 from metagym.agents.common.validation import check_config
+from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.registration import env_kwargs_of
 from metagym.snapshot import env_state, restore_env_state
 from metagym.wrappers import make_trial_vector
@@ -114,7 +115,9 @@ class MemoryConfig:
             ("ent_coef", "vf_coef"),
         )
         if self.num_envs % self.num_minibatches:
-            raise ValueError(f"num_minibatches: must divide num_envs ({self.num_envs}), got {self.num_minibatches}")
+            raise ArgumentError(
+                "num_minibatches", f"must divide num_envs ({self.num_envs}), got {self.num_minibatches}"
+            )
         return self
 
 
@@ -168,7 +171,7 @@ class MemoryNetwork(nn.Module):
             self.actor = nn.Linear(features, int(np.prod(action_space.shape)))
             self.log_std = nn.Parameter(torch.full((int(np.prod(action_space.shape)),), -0.5))
         else:
-            raise TypeError(f"action_space: memory agents support Discrete and Box, got {action_space}")
+            raise ArgumentTypeError("action_space", f"memory agents support Discrete and Box, got {action_space}")
         nn.init.orthogonal_(self.actor.weight, 0.01)
         nn.init.zeros_(self.actor.bias)
         nn.init.orthogonal_(self.critic.weight, 1.0)
@@ -242,7 +245,7 @@ class MemoryAgent:
 
         agent = load_agent(run_dir)
         if not isinstance(agent, cls):
-            raise ValueError(f"checkpoint: {run_dir} holds a {type(agent).__name__}, not a {cls.__name__}")
+            raise ArgumentError("checkpoint", f"{run_dir} holds a {type(agent).__name__}, not a {cls.__name__}")
         return agent
 
     def predict(
@@ -327,9 +330,10 @@ def check_trial_length(config: MemoryConfig, episodes: int, recent_trials: int) 
     where = "episodes_per_trial" if config.episodes_per_trial is not None else "env_kwargs"
     source = "" if config.episodes_per_trial is not None else f" ({config.env_id}'s trial length as made)"
     need = episodes * (8 * (recent_trials + config.num_envs) + 40)  # recent returns, partial trials, log header
-    raise ValueError(
-        f"{where}: {episodes:,} episodes per trial{source} would take about {need / 2**30:,.1f} GiB of "
-        f"per-episode returns and log columns; a memory agent trains on at most {MAX_EPISODES_PER_TRIAL:,}"
+    raise ArgumentError(
+        where,
+        f"{episodes:,} episodes per trial{source} would take about {need / 2**30:,.1f} GiB of "
+        f"per-episode returns and log columns; a memory agent trains on at most {MAX_EPISODES_PER_TRIAL:,}",
     )
 
 
@@ -430,7 +434,7 @@ class OnPolicy(Algorithm):
         self.recent = [[float(x) for x in r] for r in field(state, "recent", list, path)]
         self._partial = [[float(x) for x in r] for r in field(state, "partial", list, path)]
         if len(self._partial) != n:
-            raise ValueError(f"checkpoint: {path}: 'partial' has {len(self._partial)} entries, expected {n}")
+            raise ArgumentError("checkpoint", f"{path}: 'partial' has {len(self._partial)} entries, expected {n}")
         self.shuffle_rng = generator_from(field(state, "shuffle_rng", str, path), f"{path}: shuffle_rng")
         if "discounted" in state:  # checkpoints before normalize_rewards existed start from zero, as it did
             self.discounted = to_array(state["discounted"], f"{path}: discounted", (n,), np.float64).copy()
@@ -439,7 +443,7 @@ class OnPolicy(Algorithm):
         try:
             self.sampler.set_state(field(state, "sampler", torch.Tensor, path))
         except RuntimeError as error:
-            raise ValueError(f"checkpoint: {path}: 'sampler' is not a torch generator state ({error})") from None
+            raise ArgumentError("checkpoint", f"{path}: 'sampler' is not a torch generator state ({error})") from None
 
     # -- one update ----------------------------------------------------------------------------
     def learn(self, update: int) -> dict[str, float]:

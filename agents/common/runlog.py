@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from metagym.atomic import replaced_atomically
+from metagym.errors import ArgumentError
 
 
 def truncate_log(path: Path, update: int, fields: list[str], key: str = "update") -> None:
@@ -129,7 +130,7 @@ def check_finite(run_dir: Path, update: int, losses: dict[str, float], tensors: 
         )
 
 
-class RunInUse(ValueError):
+class RunInUse(ArgumentError):
     """Another process is training in the same run folder (a bad ``--run-dir``)."""
 
 
@@ -157,7 +158,7 @@ def run_lock(run_dir: Path) -> Iterator[None]:
             handle.seek(0)
             holder = handle.read().strip() or "unknown"
             handle.close()
-            raise RunInUse(f"--run-dir: {run_dir} is being trained by another process (pid {holder})") from None
+            raise RunInUse("run_dir", f"{run_dir} is being trained by another process (pid {holder})") from None
         try:  # the holder before us removes the file as it lets go: hold the file that is at the path
             if os.fstat(handle.fileno()).st_ino == os.stat(lock).st_ino:
                 break

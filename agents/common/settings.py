@@ -22,6 +22,8 @@ import typing
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from metagym.errors import ArgumentTypeError
+
 #: Fields every trained agent's config has, with options of their own (--env, --steps, --seed).
 COMMON_FIELDS = ("env_id", "total_steps", "seed")
 
@@ -102,7 +104,7 @@ def options(config_cls: type, fixed: Iterable[str] = ()) -> list[Option]:
     """The options of ``config_cls``'s fields, but the common ones and ``fixed`` (fields an agent's
     name fixes, such as MAML's ``variant``)."""
     if not (isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls)):
-        raise TypeError(f"config: expected a dataclass type, got {config_cls!r}")
+        raise ArgumentTypeError("config", f"expected a dataclass type, got {config_cls!r}")
     hints = typing.get_type_hints(config_cls)
     skip = {*COMMON_FIELDS, *fixed}
     found = []

@@ -57,6 +57,7 @@ from metagym.agents.common.runlog import (
 )
 from metagym.agents.registry import AgentSpec, agent_spec
 from metagym.atomic import replaced_atomically
+from metagym.errors import ArgumentError, ArgumentTypeError
 
 
 class Algorithm(ABC):
@@ -130,11 +131,13 @@ def resolve_device(name: str) -> str:
     import torch
 
     if name not in DEVICES:
-        raise ValueError(f"device: expected one of {', '.join(DEVICES)}, got {name!r}")
+        raise ArgumentError("device", f"expected one of {', '.join(DEVICES)}, got {name!r}")
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda is not available here (torch.cuda.is_available() is False); use cpu or auto")
+        raise ArgumentError(
+            "device", "cuda is not available here (torch.cuda.is_available() is False); use cpu or auto"
+        )
     return name
 
 
@@ -143,17 +146,19 @@ def name_of(config: Any) -> str:
     MAML's ``variant``)."""
     name = getattr(config, "agent", None)
     if not isinstance(name, str):
-        raise TypeError(f"config: {type(config).__name__} does not say which agent it configures (no 'agent' name)")
+        raise ArgumentTypeError(
+            "config", f"{type(config).__name__} does not say which agent it configures (no 'agent' name)"
+        )
     return name
 
 
 def algorithm_class(spec: AgentSpec) -> type[Algorithm]:
     """The Algorithm class a trained agent's spec names."""
     if not spec.trained:
-        raise ValueError(f"agent: {spec.name} is an untrained baseline; there is nothing to train")
+        raise ArgumentError("agent", f"{spec.name} is an untrained baseline; there is nothing to train")
     cls = spec.load()
     if not (isinstance(cls, type) and issubclass(cls, Algorithm)):
-        raise TypeError(f"agent: {spec.name}'s entry point {spec.entry_point} is not an Algorithm class")
+        raise ArgumentTypeError("agent", f"{spec.name}'s entry point {spec.entry_point} is not an Algorithm class")
     return cls
 
 
@@ -279,7 +284,7 @@ class Trainer:
                     check_stats(self.name, type(algorithm).__name__, stats, algorithm.log_fields)
                     check_finite(self.run_dir, self.update + 1, stats, algorithm.tensors())
                     if done == 0:  # a state that cannot be loaded stops the run now, not after it
-                        check_loadable(self.state_dict(), f"agent {self.name} ({type(algorithm).__name__}.state_dict)")
+                        check_loadable(self.state_dict(), f"{self.name}'s {type(algorithm).__name__}.state_dict")
                     self.update, done = self.update + 1, done + 1
                     seconds = time.perf_counter() - tic
                     self.elapsed += seconds
@@ -349,22 +354,24 @@ class Trainer:
 
 
 def check_stats(name: str, cls: str, stats: Any, fields: list[str]) -> None:
-    """A TypeError naming the agent unless ``learn`` returned what the seam asks: a dict of the
-    numbers named in ``log_fields`` (logged as the CSV's columns)."""
-    where = f"agent {name}: {cls}.learn"
+    """An ArgumentTypeError naming the agent unless ``learn`` returned what the seam asks: a dict of
+    the numbers named in ``log_fields`` (logged as the CSV's columns)."""
+    where = f"{name}'s {cls}.learn"
     if not isinstance(stats, dict):
         expected = "expected a dict of str to float (the numbers to log)"
-        raise TypeError(f"{where} returned {type(stats).__name__}; {expected}")
+        raise ArgumentTypeError("agent", f"{where} returned {type(stats).__name__}; {expected}")
     for key, value in stats.items():
         if not isinstance(key, str):
-            raise TypeError(f"{where} returned the key {key!r}; expected strings (the names in log_fields)")
+            raise ArgumentTypeError("agent", f"{where} returned the key {key!r}; expected strings (the log_fields)")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{where} returned {key} = {value!r} ({type(value).__name__}); expected a float")
+            what = f"{key} = {value!r} ({type(value).__name__}); expected a float"
+            raise ArgumentTypeError("agent", f"{where} returned {what}")
     unknown = [key for key in stats if key not in fields]
     if unknown:
-        raise TypeError(
+        raise ArgumentTypeError(
+            "agent",
             f"{where} returned {', '.join(map(repr, unknown))}, not in its log_fields {fields}; "
-            "list every number learn returns in log_fields"
+            "list every number learn returns in log_fields",
         )
 
 
@@ -377,7 +384,9 @@ def saved_agent(state: dict[str, Any], run_dir: str | Path) -> str:
     marker = Path(run_dir) / "agent.txt"
     if marker.is_file():
         return marker.read_text().strip()
-    raise ValueError(f"checkpoint: {Path(run_dir) / 'checkpoint.pt'} does not say which agent wrote it (no agent.txt)")
+    raise ArgumentError(
+        "checkpoint", f"{Path(run_dir) / 'checkpoint.pt'} does not say which agent wrote it (no agent.txt)"
+    )
 
 
 def config_note(run_dir: str | Path, saved: Any) -> str | None:
@@ -425,7 +434,7 @@ def run_agent(run_dir: str | Path) -> str:
     ValueError naming the folder when there is no run."""
     run_dir = Path(run_dir)
     if not (run_dir / "checkpoint.pt").is_file():
-        raise ValueError(f"--run-dir: no checkpoint.pt in {run_dir}")
+        raise ArgumentError("run_dir", f"no checkpoint.pt in {run_dir}")
     return saved_agent(load(run_dir / "checkpoint.pt"), run_dir)
 
 

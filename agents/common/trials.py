@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from metagym.agents.common.checkpoint import field, to_array
+from metagym.errors import ArgumentError
 from metagym.wrappers import reached_states
 
 
@@ -74,9 +75,11 @@ class TrialBuffer:
         tokens = to_array(state.get("tokens"), f"{path}: buffer tokens", dtype=np.float32)
         reached = to_array(state.get("reached"), f"{path}: buffer reached", dtype=np.float32)
         if n > self.capacity or tokens.shape[0] != n or tokens.shape[2] != self.tokens.shape[2]:
-            raise ValueError(f"checkpoint: {path}: the VAE buffer does not fit this run ({tokens.shape[0]} trials)")
+            raise ArgumentError(
+                "checkpoint", f"{path}: the VAE buffer does not fit this run ({tokens.shape[0]} trials)"
+            )
         if reached.shape[:2] != (n, tokens.shape[1] - 1) or reached.shape[2] != self.reached.shape[2]:
-            raise ValueError(f"checkpoint: {path}: the VAE buffer's reached states do not fit its tokens")
+            raise ArgumentError("checkpoint", f"{path}: the VAE buffer's reached states do not fit its tokens")
         self.tokens, self.reached, self.lengths = tokens.copy(), reached.copy(), lengths.copy()
         self.count, self.next = n, int(field(state, "next", int, path))
 
@@ -127,12 +130,12 @@ class TrialRecorder:
         tokens, reached = field(state, "open_tokens", list, path), field(state, "open_reached", list, path)
         n = len(self.open)
         if len(tokens) != n or len(reached) != n:
-            raise ValueError(f"checkpoint: {path}: the open trials do not match num_envs ({n})")
+            raise ArgumentError("checkpoint", f"{path}: the open trials do not match num_envs ({n})")
         dim, obs = self.final.shape[2], self.reached.shape[2]
         self.open = []
         for i, (t, r) in enumerate(zip(tokens, reached, strict=True)):
             t = to_array(t, f"{path}: open_tokens[{i}]", dtype=np.float32)
             r = to_array(r, f"{path}: open_reached[{i}]", dtype=np.float32)
             if t.ndim != 2 or t.shape[1] != dim or r.shape != (len(t), obs):
-                raise ValueError(f"checkpoint: {path}: open trial {i} does not fit this run")
+                raise ArgumentError("checkpoint", f"{path}: open trial {i} does not fit this run")
             self.open.append((t.copy(), r.copy()))

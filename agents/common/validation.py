@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
+from metagym.errors import ArgumentError
 from metagym.registration import check_family_id
 from metagym.tasks import SPLITS
 
@@ -32,24 +33,24 @@ def check_config(
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         if isinstance(value, float) and not math.isfinite(value):
-            raise ValueError(f"{field.name}: expected a finite number, got {value!r}")
+            raise ArgumentError(field.name, f"expected a finite number, got {value!r}")
     selected = getattr(config, "selected_on", "")
     if selected not in ("", *SPLITS):
-        raise ValueError(f"selected_on: expected '' (unknown) or a split {list(SPLITS)}, got {selected!r}")
+        raise ArgumentError("selected_on", f"expected '' (unknown) or a split {list(SPLITS)}, got {selected!r}")
     for name in non_negative:
         if not getattr(config, name) >= 0:
-            raise ValueError(f"{name}: expected a number >= 0, got {getattr(config, name)!r}")
+            raise ArgumentError(name, f"expected a number >= 0, got {getattr(config, name)!r}")
     check_family_id(config.env_id, env_kwargs=getattr(config, "env_kwargs", None))
     seed = getattr(config, "seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed: expected an integer >= 0, got {seed!r}")
+        raise ArgumentError("seed", f"expected an integer >= 0, got {seed!r}")
     for name in counts:
         value = getattr(config, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name}: expected an integer >= 1, got {value!r}")
+            raise ArgumentError(name, f"expected an integer >= 1, got {value!r}")
     for name in positive:
         if not getattr(config, name) > 0:
-            raise ValueError(f"{name}: expected a number > 0, got {getattr(config, name)!r}")
+            raise ArgumentError(name, f"expected a number > 0, got {getattr(config, name)!r}")
     for name in unit:
         if not 0 <= getattr(config, name) <= 1:
-            raise ValueError(f"{name}: expected a number in [0, 1], got {getattr(config, name)!r}")
+            raise ArgumentError(name, f"expected a number in [0, 1], got {getattr(config, name)!r}")

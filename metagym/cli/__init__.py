@@ -2,7 +2,9 @@
 
 One module per command (:mod:`metagym.cli.train` also holds ``presets``), each with
 ``add_parser(sub)`` and its ``cmd_*`` functions; this one builds the parser, imports ``--import``
-modules and turns every refusal into one line and exit status 2. Agents are imported only by the
+modules and turns every refusal (a :class:`CommandError`, or the library's
+:class:`~metagym.errors.ArgumentError` named as its option) into one line and exit status 2; any
+other exception is a bug and keeps its traceback. Agents are imported only by the
 commands that need them, so ``metagym list`` stays light.
 """
 
@@ -19,8 +21,8 @@ from typing import Any, NoReturn
 import gymnasium as gym
 
 from metagym.cli import demo, evaluate, listing, render, sweep, train
-from metagym.cli.common import CommandError
-from metagym.errors import error_line
+from metagym.cli.common import CommandError, refusal
+from metagym.errors import ArgumentError, error_line
 
 __all__ = ["CommandError", "build_parser", "main"]
 
@@ -108,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     threading.excepthook = lambda failed: background.append(failed.exc_value)
     values = {i + 1 for i, a in enumerate(argv) if a == "--import"}  # MODULE after --import
     command = next((a for i, a in enumerate(argv) if not a.startswith("-") and i not in values), "")
+    args: argparse.Namespace | None = None
     try:
         _import_modules(argv)
         agent, agent_options = train._train_options(argv)
@@ -118,7 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         args.run(args)
         if background:
             print(f"metagym {args.command}: warning: a background writer failed ({background[0]})", file=sys.stderr)
-    except (CommandError, ValueError, TypeError, gym.error.DependencyNotInstalled) as error:
+    except ArgumentError as error:  # the library refused an argument: named as the option that sets it
+        print(f"metagym {command}: {refusal(error, args)}", file=sys.stderr)
+        return 2
+    except (CommandError, gym.error.DependencyNotInstalled) as error:
         print(f"metagym {command}: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C outside training (which stops between updates, above)

@@ -10,6 +10,7 @@ from typing import Any
 
 from metagym.agents.runs import run_agent
 from metagym.backends import BACKENDS
+from metagym.errors import ArgumentError
 from metagym.policies import GradientActor
 
 
@@ -25,10 +26,11 @@ def _registry() -> Any:
 
 
 def agent_spec(name: str, flag: str = "--agent") -> Any:
+    """The registered spec of agent ``name``; a CommandError naming ``flag`` and the allowed names."""
     try:
-        return _registry().agent_spec(name, flag)
-    except ValueError as error:
-        raise CommandError(str(error)) from None
+        return _registry().agent_spec(name)
+    except ArgumentError as error:
+        raise CommandError(f"{flag}: {error.detail}") from None
 
 
 def algorithm_of(name: str, flag: str = "--agent") -> Any:
@@ -72,17 +74,32 @@ def device_arg(device: str) -> str:
 
     try:
         return resolve_device(device)
-    except ValueError as error:
-        raise CommandError(f"--{error}") from None
+    except ArgumentError as error:
+        raise CommandError(f"--device: {error.detail}") from None
 
 
-def as_flag(message: str) -> str:
-    """A config error (``seed: ...``) as the option that sets it (``--seed: ...``)."""
-    name, colon, rest = message.partition(":")
-    flags = {"env_id": "--env", "total_steps": "--steps", "env": "--env", "steps": "--steps"}
-    if colon and name.isidentifier():
-        return f"{flags.get(name, '--' + name.replace('_', '-'))}:{rest}"
-    return message
+#: Library arguments set by an option of another name (a run config's ``env_id`` is ``--env``).
+OPTION_OF = {"env_id": "env", "total_steps": "steps"}
+#: What the parser keeps in the namespace besides options.
+_NOT_OPTIONS = {"command", "run", "renamed", "agent_options", "imports"}
+
+
+def flag_of(argument: str, args: argparse.Namespace | None) -> str | None:
+    """The option of the command parsed into ``args`` that sets the library's ``argument``
+    (``total_steps`` -> ``--steps``; a command's own names in ``args.renamed``, e.g. demo's run
+    folder is ``--out``); None where no option of the command sets it (a file's field, say)."""
+    if args is None:
+        return None
+    name = getattr(args, "renamed", {}).get(argument, OPTION_OF.get(argument, argument))
+    if name in vars(args) and name not in _NOT_OPTIONS:
+        return "--" + name.replace("_", "-")
+    return None
+
+
+def refusal(error: ArgumentError, args: argparse.Namespace | None) -> str:
+    """``error``'s one line, its argument named as the option that sets it where one does."""
+    flag = flag_of(error.argument, args)
+    return f"{flag}: {error.detail}" if flag else str(error)
 
 
 def given_options(args: argparse.Namespace) -> dict[str, Any]:

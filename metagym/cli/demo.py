@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from metagym.agents.runs import new_run, run_config
-from metagym.cli.common import CommandError, algorithm_of, as_flag, trained
+from metagym.cli.common import CommandError, algorithm_of, trained
 from metagym.cli.render import save_video, video_writer
 from metagym.registration import env_kwargs_of
 from metagym.replay import trial_frames
@@ -28,12 +28,9 @@ def cmd_demo(args: argparse.Namespace) -> None:
     steps = demo.steps if args.steps is None else args.steps
     if steps < 1:
         raise CommandError(f"--steps: expected an integer >= 1, got {steps}")
-    try:
-        config = run_config(demo.agent, demo.env, steps, args.seed, demo)
-    except ValueError as error:
-        raise CommandError(as_flag(str(error))) from None
+    config = run_config(demo.agent, demo.env, steps, args.seed, demo)
     imageio = video_writer()
-    trainer = new_run(config, out, args.overwrite, "--out", DEMO_FILES)
+    trainer = new_run(config, out, args.overwrite, DEMO_FILES)
     print(f"1/3 meta-training RL² on {demo.env} for {steps:,} steps, preset {demo.name} (run folder {out})")
     trained(trainer, out, None, args.quiet, f"continue with metagym train --run-dir {out} --resume")
     print("2/3 evaluating on 210 fresh trials from GridNavi's prior (each of the 21 goals 10 times, as VariBAD)")
@@ -57,4 +54,4 @@ def add_parser(sub: Any) -> None:
     demo.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.add_argument("--overwrite", action="store_true", help="start over in an --out folder that holds a run")
-    demo.set_defaults(run=cmd_demo)
+    demo.set_defaults(run=cmd_demo, renamed={"run_dir": "out"})

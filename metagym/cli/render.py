@@ -128,11 +128,7 @@ def replayed(agent: Any, path: Path, index: int, run_dir: str) -> list[Any]:
     scored = results.get("run_dir")
     if scored is not None and Path(str(scored)).resolve() != Path(run_dir).resolve():
         raise CommandError(f"--results: they score the run in {scored}, not {run_dir} (evaluate this run to render it)")
-    try:
-        task, seed, actions, recorded = scored_trial(agent, results, index)
-    except ValueError as error:
-        message = str(error).replace("task_index: ", "--task-index: ").replace("results: ", "--results: ")
-        raise CommandError(message) from None
+    task, seed, actions, recorded = scored_trial(agent, results, index)  # an ArgumentError names --task-index
     score = f": scored {sum(recorded):+.2f}" if recorded else ""
     return trial_frames(agent, task, seed, actions, title=f"task {index} of {path.name}{score}")
 

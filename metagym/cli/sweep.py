@@ -22,7 +22,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     for env_id in args.env:
         check_family_id(env_id, "--env")
     if args.preset is not None:
-        chosen = preset(args.preset)  # a ValueError naming the shipped presets
+        chosen = preset(args.preset)  # an ArgumentError naming the shipped presets
         for env_id in dict.fromkeys(args.env):
             if env_id != chosen.env:
                 print(f"note: {preset_elsewhere(chosen, env_id)}", file=sys.stderr)

@@ -14,13 +14,13 @@ from metagym.cli.common import (
     _registry,
     agent_spec,
     algorithm_of,
-    as_flag,
     device_arg,
     given_options,
     say_config_note,
     trainable_agent,
     trained,
 )
+from metagym.errors import ArgumentError
 from metagym.registration import check_family_id
 
 #: ``metagym train`` defaults for a new run (options left unset on ``--resume`` keep the run's own).
@@ -35,16 +35,13 @@ def cmd_train(args: argparse.Namespace) -> None:
         trainer = resumed_trainer(args, run_dir)
     else:
         chosen = apply_preset(args)
-        check_family_id(args.env, "--env")
+        check_family_id(args.env, "env")
         if args.steps < 1:
             raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
         algorithm_of(args.agent)  # a missing extra is named before anything else
         # Everything is checked and built before anything is written: a failing command leaves the folder as it was.
-        try:
-            config = run_config(args.agent, args.env, args.steps, args.seed, chosen, given_options(args), "--agent")
-        except ValueError as error:
-            raise CommandError(as_flag(str(error))) from None
-        trainer = new_run(config, run_dir, args.overwrite, "--run-dir", device=device_arg(args.device))
+        config = run_config(args.agent, args.env, args.steps, args.seed, chosen, given_options(args))
+        trainer = new_run(config, run_dir, args.overwrite, device=device_arg(args.device))
         if trainer.algorithm.note:
             print(f"note: {trainer.algorithm.note}", file=sys.stderr)
     trained(trainer, run_dir, args.checkpoint_seconds, args.quiet, "continue with --resume")
@@ -121,10 +118,7 @@ def resumed_trainer(args: argparse.Namespace, run_dir: Path) -> Any:
     if args.steps is not None and args.steps < 1:
         raise CommandError(f"--steps: expected an integer >= 1, got {args.steps}")
     algorithm_of(run_agent(run_dir), "--run-dir")  # the run says which agent trained it
-    try:
-        trainer = resumed_run(run_dir, args.steps, device_arg(args.device))
-    except ValueError as error:
-        raise CommandError(str(error).replace("steps: ", "--steps: ", 1)) from None
+    trainer = resumed_run(run_dir, args.steps, device_arg(args.device))
     say_config_note(run_dir, trainer.saved_config, trainer.config.agent)  # once the checkpoint is known to be good
     return trainer
 
@@ -176,7 +170,7 @@ def _train_options(argv: list[str]) -> tuple[str | None, list[Any]]:
         if known.agent is not None and not known.resume:  # the agent asked for cannot load: say so, not a flag
             raise
         return None, []
-    except (ValueError, ImportError):
+    except (ArgumentError, ImportError):  # the command, once parsed, names what is wrong
         return None, []
 
 

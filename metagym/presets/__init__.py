@@ -21,6 +21,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from metagym.errors import ArgumentError
+
 #: What every preset file holds.
 FIELDS = {"description", "agent", "env", "steps", "config", "expected"}
 #: What its ``expected`` block holds (``interval`` is optional).
@@ -69,10 +71,10 @@ def presets() -> dict[str, Preset]:
 
 
 def preset(name: str) -> Preset:
-    """The preset called ``name``, or a ValueError listing the allowed names."""
+    """The preset called ``name``, or an ArgumentError listing the allowed names."""
     found = presets()
     if name not in found:
-        raise ValueError(f"--preset: unknown preset {name!r}; allowed: {', '.join(found)}")
+        raise ArgumentError("preset", f"unknown preset {name!r}; allowed: {', '.join(found)}")
     return found[name]
 
 

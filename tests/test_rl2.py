@@ -41,6 +41,7 @@ def params(agent: RL2Agent) -> list[np.ndarray]:
         ({"reward_scale": 0.0}, "reward_scale: expected a number > 0"),
         ({"gamma": 1.5}, "gamma: expected a number in [0, 1]"),
         ({"num_envs": 0}, "num_envs: expected an integer >= 1"),
+        ({"actor_gain": 0.0}, "actor_gain: expected a number > 0"),
         ({"env_id": "Nope-v0"}, "env_id: 'Nope-v0' is not a registered Gymnasium id"),
     ],
 )
@@ -48,6 +49,20 @@ def test_bad_configs_fail_clearly(kwargs: dict, words: str) -> None:
     with pytest.raises(ValueError) as info:
         RL2Config(**kwargs).validate()
     assert words in str(info.value)
+
+
+def test_actor_gain_scales_only_the_actor_heads_initial_weights() -> None:
+    """actor_gain sets each action's initial weight norm (0.01, CleanRL's, by default) and changes
+    nothing else: every other weight is the default run's."""
+    from metagym.agents.rl2 import RL2
+
+    default, sharp = RL2(tiny()), RL2(tiny(actor_gain=1.4))
+    a, b = default.agent.network, sharp.agent.network
+    assert np.allclose(a.actor.weight.detach().norm(dim=1).numpy(), 0.01)
+    assert np.allclose(b.actor.weight.detach().norm(dim=1).numpy(), 1.4)
+    assert np.allclose(a.actor.weight.detach().numpy() * 140, b.actor.weight.detach().numpy(), atol=1e-6)
+    others = [(n, p) for n, p in a.named_parameters() if n != "actor.weight"]
+    assert all(np.array_equal(p.detach().numpy(), b.get_parameter(n).detach().numpy()) for n, p in others)
 
 
 def test_gae_matches_hand_computed_returns() -> None:

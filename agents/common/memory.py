@@ -45,6 +45,9 @@ from metagym.registration import env_kwargs_of
 from metagym.snapshot import env_state, restore_env_state
 from metagym.wrappers import make_trial_vector
 
+#: The actor head's initial orthogonal gain unless a config's ``actor_gain`` says otherwise.
+ACTOR_GAIN = 0.01
+
 
 @dataclasses.dataclass(frozen=True)
 class MemoryConfig:
@@ -86,6 +89,12 @@ class MemoryConfig:
     ent_coef: float = setting(0.01, "Entropy bonus.")
     vf_coef: float = setting(0.5, "Value-loss weight.")
     max_grad_norm: float = setting(0.5, "Gradient clipping.")
+    actor_gain: float = setting(
+        ACTOR_GAIN,
+        "Scale of the actor head's initial orthogonal weights: 0.01 starts near the uniform policy "
+        "(CleanRL's PPO); 1.4 gives each action's weights the norm of a Xavier-normal head, as the RL² "
+        "reference initialises it: a random policy far from uniform at the start.",
+    )
     seed: int = setting(0, "Root seed: environments, network initialisation, sampling and minibatches.")
     torch_threads: int = setting(1, "Threads for torch: one is fastest for networks this small (two were 7x slower).")
     selected_on: str = setting(
@@ -106,7 +115,7 @@ class MemoryConfig:
     def validate(self) -> Any:
         """Return self, or raise ValueError naming the first bad field."""
         counts = ("total_steps", "num_envs", "rollout_steps", "update_epochs", "num_minibatches")
-        positive = ("learning_rate", "clip_coef", "max_grad_norm", "reward_scale")
+        positive = ("learning_rate", "clip_coef", "max_grad_norm", "reward_scale", "actor_gain")
         check_config(
             self,
             (*counts, *self.own_counts, "torch_threads"),
@@ -172,7 +181,7 @@ class MemoryNetwork(nn.Module):
             self.log_std = nn.Parameter(torch.full((int(np.prod(action_space.shape)),), -0.5))
         else:
             raise ArgumentTypeError("action_space", f"memory agents support Discrete and Box, got {action_space}")
-        nn.init.orthogonal_(self.actor.weight, 0.01)
+        nn.init.orthogonal_(self.actor.weight, ACTOR_GAIN)
         nn.init.zeros_(self.actor.bias)
         nn.init.orthogonal_(self.critic.weight, 1.0)
         nn.init.zeros_(self.critic.bias)
@@ -362,6 +371,9 @@ class OnPolicy(Algorithm):
         check_trial_length(config, int(self.envs.episodes_per_trial), self.recent_trials)
         torch.manual_seed(torch_seed)  # network initialisation (on the CPU: the same weights on any device)
         self.agent = self.build_agent(config, self.envs.single_observation_space, self.envs.single_action_space)
+        if config.actor_gain != ACTOR_GAIN:  # scaled, not drawn again: every other weight stays as it was
+            with torch.no_grad():
+                self.agent.network.actor.weight.mul_(config.actor_gain / ACTOR_GAIN)
         self.agent.network.to(self.device)
         self.sampler = torch.Generator(self.device).manual_seed(torch_seed)  # action sampling
         self.optimizer = torch.optim.Adam(self.agent.network.parameters(), lr=config.learning_rate, eps=1e-5)

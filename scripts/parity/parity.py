@@ -63,6 +63,10 @@ class Reference:
     # metagym settings that change only how our side is scored (applied to both of our runs).
     scoring: dict[str, Any] = dataclasses.field(default_factory=dict)
     measure: str = "trial return"  # the plots' y axis
+    # Our code with the reference's settings but one thing changed back, to tell which difference
+    # matters (``ours --settings reference --ablation NAME``, plotted beside): name -> (what it
+    # changes, in the legend's words, and the settings over ``equivalent``).
+    ablations: dict[str, tuple[str, dict[str, Any]]] = dataclasses.field(default_factory=dict)
 
 
 REFERENCES = {
@@ -123,6 +127,7 @@ REFERENCES = {
             "reward_likelihood": "bernoulli",  # rew_pred_type
             "normalize_rewards": True,  # norm_rew_for_policy: PPO's rewards over the returns' std
         },
+        ablations={"raw-rewards": ("but raw rewards for PPO", {"normalize_rewards": False})},
         protocol="trial return (4 episodes of GridNavi), greedy actions, goals from the prior",
         deterministic=True,
         paper="VariBAD (Zintgraf et al. 2020) trains GridNavi for 2e7 frames (its config's num_frames)",
@@ -133,9 +138,16 @@ REFERENCES = {
 _RL2_ITERATION = 240_000  # train.py: 240000 // (processes x meta_episode_len) meta-episodes per update
 
 
-def _rl2_reference(environment: str, meta_episode_len: int, **rest: Any) -> Reference:
+def _rl2_reference(environment: str, meta_episode_len: int, actor_gain: float, **rest: Any) -> Reference:
     """lucaslingle/pytorch_rl2 with its defaults on one of its two environments (it takes no seed:
-    its runs differ by unseeded randomness)."""
+    its runs differ by unseeded randomness).
+
+    Its first policy is far from uniform (entropy 1.29-1.51 of ln 5 = 1.61 in its runs' first
+    epochs on either environment): Xavier-normal head weights (each action's of norm ~1.4) over the
+    features of a layer-normalised GRU. Ours are smaller and differ by environment, so
+    ``actor_gain`` is the head's gain that starts our network at the same entropy (measured on
+    the first trial's steps); 1.4, the weight norm alone, is an ablation.
+    """
     trials = _RL2_ITERATION // meta_episode_len
     return Reference(
         repo="https://github.com/lucaslingle/pytorch_rl2",
@@ -174,6 +186,11 @@ def _rl2_reference(environment: str, meta_episode_len: int, **rest: Any) -> Refe
             "gamma": 0.99,
             "gae_lambda": 0.3,
             "hidden_size": 256,
+            "actor_gain": actor_gain,  # see above
+        },
+        ablations={
+            "gain-0.01": ("but a near-uniform first policy (actor_gain 0.01)", {"actor_gain": 0.01}),
+            "gain-1.4": ("but its head's weight norm, not its entropy (actor_gain 1.4)", {"actor_gain": 1.4}),
         },
         deterministic=False,
         printed=True,
@@ -185,6 +202,7 @@ def _rl2_reference(environment: str, meta_episode_len: int, **rest: Any) -> Refe
 REFERENCES["rl2-bandit"] = _rl2_reference(
     "bandit",
     10,
+    3.5,  # our first policy's entropy 1.41 (the reference's runs: 1.51, 1.42, 1.29)
     preset="rl2-bandit",
     protocol="trial return (10 pulls of a 5-armed Bernoulli bandit, p ~ U[0, 1]), sampled actions, new bandits",
     paper="RL² (Duan et al. 2016) and the reference's README: 6.7; its defaults run 12,000 updates (2.9e9 frames)",
@@ -192,6 +210,7 @@ REFERENCES["rl2-bandit"] = _rl2_reference(
 REFERENCES["rl2-tabular"] = _rl2_reference(
     "tabular_mdp",  # its defaults: 10 states, 5 actions, episodes of 10 steps
     100,
+    7.5,  # our first policy's entropy 1.38 (the reference's runs: 1.37, 1.31, 1.49)
     preset="rl2-tabular",
     protocol="trial return (10 episodes of 10 steps in a 10-state, 5-action MDP: mean rewards ~ N(1, 1), "
     "transitions ~ Dirichlet(1)), sampled actions, new MDPs",
@@ -355,7 +374,13 @@ def cmd_ours(args: argparse.Namespace) -> None:
 
     ref, root = reference_of(args.name), Path(args.dir).expanduser()
     preset = presets()[ref.preset]
+    if args.ablation is not None and (args.settings != "reference" or args.ablation not in ref.ablations):
+        allowed = ", ".join(ref.ablations) or "none"
+        raise SystemExit(f"parity: --ablation needs --settings reference and one of {args.name}'s: {allowed}")
     folder = root / args.name / ("ours" if args.settings == "preset" else "ours-reference-settings")
+    if args.ablation is not None:
+        folder = folder.with_name(f"{folder.name}-{args.ablation}")
+    changed = ref.ablations[args.ablation][1] if args.ablation is not None else {}
     for seed in args.seeds:
         out = folder / f"seed{seed}.csv"
         if out.exists():
@@ -364,7 +389,8 @@ def cmd_ours(args: argparse.Namespace) -> None:
         if args.settings == "preset":  # the preset's own run, observed along the way
             config = run_config(preset.agent, preset.env, preset.steps, seed, preset, ref.scoring)
         else:  # the reference's settings on our code, for the frames measured
-            config = run_config(preset.agent, preset.env, args.frames, seed, None, ref.equivalent | ref.scoring)
+            settings = ref.equivalent | changed | ref.scoring
+            config = run_config(preset.agent, preset.env, args.frames, seed, None, settings)
         trainer = Trainer(config, folder / f"run{seed}")
         rows, seconds = [], 0.0
         while trainer.global_step < args.frames:
@@ -524,16 +550,18 @@ def cmd_plot(args: argparse.Namespace) -> None:
     if matched:  # our code with the reference's settings
         sides[f"metagym, the reference's settings ({same})"] = matched
     matched_key = f"metagym, the reference's settings ({same})"
-    raw_key = f"metagym, the reference's settings but raw rewards for PPO ({same})"
-    raw = our_curves(args.name, root, same, "ours-reference-settings-raw-rewards")
-    if raw:  # the same before normalize_rewards existed: what the reward normalisation is worth
-        sides[raw_key] = raw
+    ablated = {}  # our code with the reference's settings but one changed back, where run
+    for name, (what, _) in ref.ablations.items():
+        curves = our_curves(args.name, root, same, f"ours-reference-settings-{name}")
+        if curves:
+            ablated[f"metagym, the reference's settings {what} ({same})"] = curves
+    sides |= ablated
     clock = "wall-clock seconds (as each run logged them)"
     speed_file = root / args.name / "speed.json"
     if speed_file.exists():  # frames at each side's own speed alone on this machine
         speed = json.loads(speed_file.read_text())
         fps = {key: speed["metagym_fps"] for key in sides} | {"reference": speed["reference_fps"]}
-        for key in (matched_key, raw_key):
+        for key in (matched_key, *ablated):
             if key in sides:
                 fps[key] = speed["metagym_reference_settings_fps"]
         sides = {
@@ -576,8 +604,7 @@ def cmd_plot(args: argparse.Namespace) -> None:
         f"metagym ({same})": ("tab:blue", "-"),
         f"metagym ({other})": ("tab:blue", "--"),
         matched_key: ("tab:orange", "-"),
-        raw_key: ("tab:orange", ":"),
-    }
+    } | {key: ("tab:orange", ":") for key in ablated}
     for ax, axis, label in ((axes[0], 0, "env frames"), (axes[1], 1, clock)):
         for key, curves in sides.items():
             colour, line = styles[key]
@@ -631,6 +658,7 @@ def main() -> None:
                 default="preset",
                 help="the preset's own run, or the reference's settings on our code",
             )
+            p.add_argument("--ablation", help="with --settings reference: one of the pair's ablations")
             p.add_argument("--every", type=int, default=6, help="updates between evaluations")
             p.add_argument("--tasks", type=int, default=210, help="trials per evaluation")
         if name == "speed":

@@ -26,9 +26,8 @@ task, one episode each, all per-task policies evaluated at once with ``torch.fun
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -38,7 +37,7 @@ from gymnasium.vector import AutoresetMode
 from torch import nn
 from torch.func import functional_call, vmap
 
-from metagym.agents.common.checkpoint import field, generator_from
+from metagym.agents.common.checkpoint import field, restored
 from metagym.agents.common.memory import sample_action
 from metagym.agents.common.policy_gradient import (
     Batch,
@@ -334,6 +333,14 @@ class Sampler:
         self.seed = seed
         self.calls = 0
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator.get_state(), "calls": self.calls, "seed": self.seed}
+
+    def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
+        self.calls = field(state, "calls", int, path)
+        self.seed = field(state, "seed", int, path)
+        self.generator = restored(self.generator, state, "generator", path)
+
     def sample(self, tasks: list[Any], params: list[Params], deterministic: bool = False) -> Batch:
         n, per = len(tasks), self.per_task
         self.envs.set_attr("task", [t for t in tasks for _ in range(per)])
@@ -392,6 +399,8 @@ class MAML(Algorithm):
 
     Config = MAMLConfig
     log_fields = ["pre_adaptation_return", "post_adaptation_return", "kl", "step_fraction", "surrogate"]
+    #: The task stream and the episode collector (its generator, calls and seed).
+    stateful: ClassVar[tuple[str, ...]] = ("task_rng", "sampler")
 
     def __init__(self, config: MAMLConfig, device: str = "cpu") -> None:
         self.config = config.validate()
@@ -540,26 +549,11 @@ class MAML(Algorithm):
     # -- checkpoints ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """Everything the next meta-update depends on, as tensors, numbers, strings and JSON."""
-        return {
-            "params": self.agent.params,
-            "task_rng": json.dumps(self.task_rng.bit_generator.state),
-            "sampler": {
-                "generator": self.sampler.generator.get_state(),
-                "calls": self.sampler.calls,
-                "seed": self.sampler.seed,
-            },
-        }
+        return {"params": self.agent.params, **super().state_dict()}
 
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
         self.agent.params = checked_params(self.agent.params, field(state, "params", dict, path), path)
-        self.task_rng = generator_from(field(state, "task_rng", str, path), f"{path}: task_rng")
-        sampler = field(state, "sampler", dict, path)
-        self.sampler.calls = field(sampler, "calls", int, path)
-        self.sampler.seed = field(sampler, "seed", int, path)
-        try:
-            self.sampler.generator.set_state(field(sampler, "generator", torch.Tensor, path))
-        except RuntimeError as error:
-            raise ArgumentError("checkpoint", f"{path}: 'sampler' is not a torch generator state ({error})") from None
+        super().load_state_dict(state, path)
 
 
 __all__ = ["MAML", "MAMLAgent", "MAMLConfig", "Sampler", "Trainer", "load_agent"]

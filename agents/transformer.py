@@ -41,8 +41,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from metagym.agents.common.checkpoint import field
-from metagym.agents.common.memory import MemoryConfig, MemoryNetwork, OnPolicy
+from metagym.agents.common.memory import MemoryConfig, MemoryNetwork, OnPolicy, Rollout
 from metagym.agents.common.settings import setting
 from metagym.agents.common.validation import check_config
 from metagym.errors import ArgumentError
@@ -335,24 +334,13 @@ class Transformer(OnPolicy):
     learner (PPO over whole trials), with an optional learning-rate warm-up."""
 
     Config = TransformerConfig
+    stateful: ClassVar[tuple[str, ...]] = (*OnPolicy.stateful, "dropout_rng")
 
     def __init__(self, config: TransformerConfig, device: str = "cpu") -> None:
         super().__init__(config, device)
         seed = int(np.random.SeedSequence([config.seed, 1]).generate_state(1)[0])  # apart from the others
         self.dropout_rng = torch.Generator(self.device).manual_seed(seed)
         self.agent.network.generator = self.dropout_rng
-
-    def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "dropout_rng": self.dropout_rng.get_state()}
-
-    def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
-        super().load_state_dict(state, path)
-        try:
-            self.dropout_rng.set_state(field(state, "dropout_rng", torch.Tensor, path))
-        except RuntimeError as error:
-            raise ArgumentError(
-                "checkpoint", f"{path}: 'dropout_rng' is not a torch generator state ({error})"
-            ) from None
 
     @classmethod
     def build_network(
@@ -375,7 +363,7 @@ class Transformer(OnPolicy):
         agent.network.eval()  # no dropout while acting
         return agent
 
-    def collect(self) -> dict[str, np.ndarray]:
+    def collect(self) -> Rollout[np.ndarray]:
         net = self.agent.network
         net.eval()  # act without dropout; train_on trains with it
         try:

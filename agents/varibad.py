@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NamedTuple
 
@@ -55,8 +54,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.nn import functional as F
 
-from metagym.agents.common.checkpoint import field, generator_from, load_weights
-from metagym.agents.common.memory import MemoryAgent, MemoryConfig, MemoryNetwork, OnPolicy, gru_unroll
+from metagym.agents.common.memory import MemoryAgent, MemoryConfig, MemoryNetwork, OnPolicy, Rollout, gru_unroll
 from metagym.agents.common.settings import setting
 from metagym.agents.common.trials import TrialBuffer, TrialRecorder
 from metagym.agents.common.validation import check_config
@@ -551,6 +549,7 @@ class VariBAD(OnPolicy):
 
     Config = VariBADConfig
     config: VariBADConfig
+    stateful: ClassVar[tuple[str, ...]] = (*OnPolicy.stateful, "vae_optimizer", "vae_noise", "vae_rng", "buffer")
 
     def __init__(self, config: VariBADConfig, device: str = "cpu") -> None:
         super().__init__(config, device)
@@ -598,21 +597,21 @@ class VariBAD(OnPolicy):
     def observed(self, t: int, obs: np.ndarray, reward: np.ndarray, ended: np.ndarray, infos: dict[str, Any]) -> None:
         self.recorder.observed(t, obs, ended, infos)
 
-    def collect(self) -> dict[str, np.ndarray]:
+    def collect(self) -> Rollout[np.ndarray]:
         buf = super().collect()
-        self.recorder.file(buf["obs"])
+        self.recorder.file(buf.obs)
         return buf
 
     # -- training ----------------------------------------------------------------------------------
-    def train_on(self, buf: dict[str, np.ndarray]) -> dict[str, float]:
+    def train_on(self, buf: Rollout[np.ndarray]) -> dict[str, float]:
         stats = super().train_on(buf)
         # The statistics move after PPO (which must see the inputs the rollout acted on) and
         # before the VAE moves the encoder: the next rollout acts on the updated ones.
         net = self.agent.network
         with torch.no_grad():
-            obs = torch.as_tensor(buf["obs"], device=self.device)
-            hidden = torch.as_tensor(buf["hidden0"], device=self.device)
-            belief, _ = net.encode(obs, hidden, torch.as_tensor(buf["starts"], device=self.device))
+            obs = torch.as_tensor(buf.obs, device=self.device)
+            hidden = torch.as_tensor(buf.hidden0, device=self.device)
+            belief, _ = net.encode(obs, hidden, torch.as_tensor(buf.starts, device=self.device))
         net.track_beliefs(belief)
         if not self.buffer.count:  # no trial has ended yet: nothing to learn the belief from (blank in the log)
             return stats
@@ -655,22 +654,8 @@ class VariBAD(OnPolicy):
 
     # -- checkpoints ---------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {
-            **super().state_dict(),
-            "vae_optimizer": self.vae_optimizer.state_dict(),
-            "vae_noise": self.vae_noise.get_state(),
-            "vae_rng": json.dumps(self.vae_rng.bit_generator.state),
-            "buffer": self.buffer.state_dict(),
-            **self.recorder.state_dict(),
-        }
+        return {**super().state_dict(), **self.recorder.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
         super().load_state_dict(state, path)
-        load_weights(self.vae_optimizer, field(state, "vae_optimizer", dict, path), path)
-        try:
-            self.vae_noise.set_state(field(state, "vae_noise", torch.Tensor, path))
-        except RuntimeError as error:
-            raise ArgumentError("checkpoint", f"{path}: 'vae_noise' is not a torch generator state ({error})") from None
-        self.vae_rng = generator_from(field(state, "vae_rng", str, path), f"{path}: vae_rng")
-        self.buffer.load_state_dict(field(state, "buffer", dict, path), path)
         self.recorder.load_state_dict(state, path)

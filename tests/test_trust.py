@@ -132,6 +132,9 @@ def test_a_crafted_checkpoint_runs_no_code(rl2_run: Path, tmp_path: Path) -> Non
         ({"obs": torch.zeros(2, 2)}, "obs is float32[2, 2], expected float32"),
         ({"update": 1.5}, "'update' has the wrong type"),
         ({"shuffle_rng": "{}"}, "shuffle_rng is not a random generator state"),
+        ({"sampler": torch.zeros(3)}, "'sampler' is not a torch generator state"),
+        ({"optimizer": {"state": 1}}, "weights do not fit the network"),
+        ({"sampler": "state"}, "'sampler' has the wrong type"),
     ],
 )
 def test_a_checkpoint_that_does_not_fit_gets_one_line(rl2_run: Path, change: dict, words: str) -> None:

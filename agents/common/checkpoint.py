@@ -232,6 +232,44 @@ def generator_from(text: str, where: str) -> np.random.Generator:
         raise ArgumentError("checkpoint", f"{where} is not a random generator state ({error})") from None
 
 
+def saved(value: Any) -> Any:
+    """A stateful attribute as a checkpoint holds it (:attr:`Algorithm.stateful`): a torch module's
+    or optimizer's ``state_dict()``, a torch generator's state tensor, a numpy generator's bit
+    generator state as JSON, or any other object's own ``state_dict()``."""
+    import json
+
+    import torch
+
+    if isinstance(value, torch.Generator):
+        return value.get_state()
+    if isinstance(value, np.random.Generator):
+        return json.dumps(value.bit_generator.state)
+    if callable(getattr(value, "state_dict", None)):
+        return value.state_dict()
+    raise ArgumentTypeError("stateful", f"a {type(value).__name__} is not saved by type; save it in state_dict")
+
+
+def restored(current: Any, state: Mapping[str, Any], name: str, path: str | Path) -> Any:
+    """``current`` (attribute ``name`` of a freshly built algorithm) with the checkpoint's
+    ``state[name]`` written into it, by its type as :func:`saved` wrote it; a numpy generator is
+    returned anew. An ArgumentError naming ``path`` and ``name`` where the entry does not fit."""
+    import torch
+
+    if isinstance(current, torch.Generator):
+        try:
+            current.set_state(field(state, name, torch.Tensor, path))
+        except (RuntimeError, TypeError) as error:  # a state of another size, or not bytes
+            raise ArgumentError("checkpoint", f"{path}: {name!r} is not a torch generator state ({error})") from None
+        return current
+    if isinstance(current, np.random.Generator):
+        return generator_from(field(state, name, str, path), f"{path}: {name}")
+    if isinstance(current, torch.nn.Module | torch.optim.Optimizer):
+        load_weights(current, field(state, name, dict, path), path)
+    else:  # an object that saves itself, e.g. a replay buffer: load_state_dict(state, path)
+        current.load_state_dict(field(state, name, dict, path), path)
+    return current
+
+
 #: Seconds between checkpoints when a run does not say (a resumed run keeps its own interval).
 CHECKPOINT_SECONDS = 120.0
 

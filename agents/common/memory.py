@@ -24,18 +24,17 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from abc import abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
 
 import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
 
-from metagym.agents.common.checkpoint import field, generator_from, load_weights, to_array
+from metagym.agents.common.checkpoint import field, load_weights, to_array
 from metagym.agents.common.gae import gae
 from metagym.agents.common.settings import setting
 from metagym.agents.common.trainer import Algorithm
@@ -44,6 +43,24 @@ from metagym.errors import ArgumentError, ArgumentTypeError
 from metagym.registration import env_kwargs_of
 from metagym.snapshot import env_state, restore_env_state
 from metagym.wrappers import make_trial_vector
+
+Array = TypeVar("Array", np.ndarray, torch.Tensor)
+
+
+class Rollout(NamedTuple, Generic[Array]):
+    """One update's rollout, time-major (``T`` = rollout_steps, ``N`` = num_envs): numpy arrays
+    from :meth:`OnPolicy.collect`, the same as tensors where :meth:`OnPolicy.train_on` learns."""
+
+    obs: Array  #: (T, N, obs_dim) the trial observation each step acted on
+    starts: Array  #: (T, N) 1 where a trial began at that step (the memory resets there)
+    actions: Array  #: (T, N, *action_shape) the actions taken (float; a Discrete one as its index)
+    logp: Array  #: (T, N) their log-probability under the acting policy
+    values: Array  #: (T, N) the critic's value at each step
+    rewards: Array  #: (T, N) as PPO learns them: normalised, scaled, truncations bootstrapped
+    terminals: Array  #: (T, N) 1 where a trial ended after that step
+    hidden0: Array  #: (N, ...) the memory state before the first step
+    last_value: Array  #: (N,) the critic's value after the last step
+
 
 #: The actor head's initial orthogonal gain unless a config's ``actor_gain`` says otherwise.
 ACTOR_GAIN = 0.01
@@ -419,16 +436,17 @@ class OnPolicy(Algorithm):
         return agent
 
     # -- checkpoints ---------------------------------------------------------------------------
+    #: The optimizer, the action-sampling and minibatch-shuffling generators (restored by type).
+    stateful: ClassVar[tuple[str, ...]] = ("optimizer", "sampler", "shuffle_rng")
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "network": self.agent.network.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            **super().state_dict(),
             "envs": env_state(self.envs),
             "obs": self.obs,
             "starts": self.starts,
             "hidden": self.hidden,
-            "sampler": self.sampler.get_state(),
-            "shuffle_rng": json.dumps(self.shuffle_rng.bit_generator.state),
             "recent": self.recent,
             "partial": self._partial,
             "discounted": self.discounted,
@@ -437,7 +455,7 @@ class OnPolicy(Algorithm):
 
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
         load_weights(self.agent.network, field(state, "network", dict, path), path)
-        load_weights(self.optimizer, field(state, "optimizer", dict, path), path)
+        super().load_state_dict(state, path)
         restore_env_state(self.envs, field(state, "envs", dict, path), f"checkpoint: {path}: envs")
         n, hidden = self.config.num_envs, self.hidden.shape
         self.obs = to_array(state.get("obs"), f"{path}: obs", self.obs.shape, np.float32).copy()
@@ -447,15 +465,10 @@ class OnPolicy(Algorithm):
         self._partial = [[float(x) for x in r] for r in field(state, "partial", list, path)]
         if len(self._partial) != n:
             raise ArgumentError("checkpoint", f"{path}: 'partial' has {len(self._partial)} entries, expected {n}")
-        self.shuffle_rng = generator_from(field(state, "shuffle_rng", str, path), f"{path}: shuffle_rng")
         if "discounted" in state:  # checkpoints before normalize_rewards existed start from zero, as it did
             self.discounted = to_array(state["discounted"], f"{path}: discounted", (n,), np.float64).copy()
             moments = to_array(state.get("return_moments"), f"{path}: return_moments", (3,), np.float64)
             self.return_moments = moments.copy()
-        try:
-            self.sampler.set_state(field(state, "sampler", torch.Tensor, path))
-        except RuntimeError as error:
-            raise ArgumentError("checkpoint", f"{path}: 'sampler' is not a torch generator state ({error})") from None
 
     # -- one update ----------------------------------------------------------------------------
     def learn(self, update: int) -> dict[str, float]:
@@ -472,31 +485,32 @@ class OnPolicy(Algorithm):
         means = [stats[k] for k in stats if k.startswith("episode_")]
         return "return per episode " + " ".join(f"{m:.2f}" for m in means)
 
-    def collect(self) -> dict[str, np.ndarray]:
+    def collect(self) -> Rollout[np.ndarray]:
         """Roll every sub-env forward ``rollout_steps`` steps."""
         c, net = self.config, self.agent.network
         steps, n = c.rollout_steps, c.num_envs
-        buf = {
-            "obs": np.zeros((steps, n, self.obs.shape[1]), np.float32),
-            "starts": np.zeros((steps, n), np.float32),
-            "actions": np.zeros((steps, n, *self.envs.single_action_space.shape), np.float32),
-            "logp": np.zeros((steps, n), np.float32),
-            "values": np.zeros((steps, n), np.float32),
-            "rewards": np.zeros((steps, n), np.float32),
-            "terminals": np.zeros((steps, n), np.float32),
-            "hidden0": self.hidden.copy(),
-        }
+        buf = Rollout(
+            obs=np.zeros((steps, n, self.obs.shape[1]), np.float32),
+            starts=np.zeros((steps, n), np.float32),
+            actions=np.zeros((steps, n, *self.envs.single_action_space.shape), np.float32),
+            logp=np.zeros((steps, n), np.float32),
+            values=np.zeros((steps, n), np.float32),
+            rewards=np.zeros((steps, n), np.float32),
+            terminals=np.zeros((steps, n), np.float32),
+            hidden0=self.hidden.copy(),
+            last_value=np.zeros(n, np.float32),
+        )
         device = self.device
         h = torch.tensor(self.hidden, device=device)  # a copy: net.step may write into it
         for t in range(steps):
-            buf["obs"][t], buf["starts"][t] = self.obs, self.starts
+            buf.obs[t], buf.starts[t] = self.obs, self.starts
             with torch.no_grad():
                 obs_t, starts_t = (torch.as_tensor(a, device=device)[None] for a in (self.obs, self.starts))
                 features, h = net.step(obs_t, h, starts_t)
                 dist = net.distribution(features[0])
                 action = net.sample(dist, self.sampler)
-                buf["logp"][t] = net.log_prob(dist, action).cpu().numpy()
-                buf["values"][t] = net.value(features[0]).cpu().numpy()
+                buf.logp[t] = net.log_prob(dist, action).cpu().numpy()
+                buf.values[t] = net.value(features[0]).cpu().numpy()
             env_action = action.cpu().numpy()
             if not net.discrete:
                 space = self.envs.single_action_space
@@ -511,15 +525,15 @@ class OnPolicy(Algorithm):
                 with torch.no_grad():
                     feats, _ = net.unroll(final, h, torch.zeros(1, n, device=device))
                 reward = reward + c.gamma * truncated * net.value(feats[0]).cpu().numpy()
-            buf["actions"][t] = action.cpu().numpy().reshape(buf["actions"][t].shape)
-            buf["rewards"][t], buf["terminals"][t] = reward, terminated | truncated
+            buf.actions[t] = action.cpu().numpy().reshape(buf.actions[t].shape)
+            buf.rewards[t], buf.terminals[t] = reward, terminated | truncated
             self._track(infos)
             self.obs, self.starts = obs.astype(np.float32), (terminated | truncated).astype(np.float32)
         self.hidden = h.cpu().numpy()
         with torch.no_grad():
             obs_t, starts_t = (torch.as_tensor(a, device=device)[None] for a in (self.obs, self.starts))
             features, _ = net.unroll(obs_t, h, starts_t)
-            buf["last_value"] = net.value(features[0]).cpu().numpy()
+            buf.last_value[:] = net.value(features[0]).cpu().numpy()
         self.global_step += steps * n
         return buf
 
@@ -551,17 +565,16 @@ class OnPolicy(Algorithm):
             self._partial[i] = []
         self.recent = self.recent[-self.recent_trials :]
 
-    def extra_loss(
-        self, features: torch.Tensor, batch: dict[str, torch.Tensor], mb: torch.Tensor
-    ) -> torch.Tensor | None:
-        """An agent's own loss term on a minibatch (None: PPO's alone)."""
+    def extra_loss(self, features: torch.Tensor, batch: Rollout[torch.Tensor], mb: torch.Tensor) -> torch.Tensor | None:
+        """An agent's own loss term on minibatch ``mb`` (sub-env indices) of the rollout ``batch``
+        (None: PPO's alone)."""
         return None
 
-    def train_on(self, buf: dict[str, np.ndarray]) -> dict[str, float]:
+    def train_on(self, buf: Rollout[np.ndarray]) -> dict[str, float]:
         """PPO epochs over whole-sequence minibatches of sub-envs."""
         c, net = self.config, self.agent.network
-        adv, ret = gae(buf["rewards"], buf["values"], buf["terminals"], buf["last_value"], c.gamma, c.gae_lambda)
-        t = {k: torch.as_tensor(v, device=self.device) for k, v in buf.items()}
+        adv, ret = gae(buf.rewards, buf.values, buf.terminals, buf.last_value, c.gamma, c.gae_lambda)
+        t = Rollout(*(torch.as_tensor(v, device=self.device) for v in buf))
         b_adv = torch.as_tensor(adv, dtype=torch.float32, device=self.device)
         b_ret = torch.as_tensor(ret, dtype=torch.float32, device=self.device)
         size = c.num_envs // c.num_minibatches
@@ -570,12 +583,12 @@ class OnPolicy(Algorithm):
             order = self.shuffle_rng.permutation(c.num_envs)
             for start in range(0, c.num_envs, size):
                 mb = torch.as_tensor(order[start : start + size], device=self.device)
-                features = net.features(t["obs"][:, mb], t["hidden0"][mb], t["starts"][:, mb])
+                features = net.features(t.obs[:, mb], t.hidden0[mb], t.starts[:, mb])
                 dist = net.distribution(features)
-                action = t["actions"][:, mb].long() if net.discrete else t["actions"][:, mb]
+                action = t.actions[:, mb].long() if net.discrete else t.actions[:, mb]
                 loss, terms = ppo_loss(
                     net.log_prob(dist, action),
-                    t["logp"][:, mb],
+                    t.logp[:, mb],
                     b_adv[:, mb],
                     net.value(features),
                     b_ret[:, mb],

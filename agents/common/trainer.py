@@ -44,7 +44,9 @@ from metagym.agents.common.checkpoint import (
     extended,
     field,
     load,
+    restored,
     save_atomic,
+    saved,
 )
 from metagym.agents.common.runlog import (
     Interrupted,
@@ -95,13 +97,20 @@ class Algorithm(ABC):
     def learn(self, update: int) -> dict[str, float]:
         """Run update number ``update`` (0-based): collect, learn; the numbers to log."""
 
-    @abstractmethod
-    def state_dict(self) -> dict[str, Any]:
-        """Everything the next update depends on (beyond the config and the counters)."""
+    #: Attributes saved under their own names and restored by their type (SB3's
+    #: ``_get_torch_save_params``, kept weights-only): torch modules and optimizers, torch and
+    #: numpy generators, objects with ``state_dict()`` and ``load_state_dict(state, path)``.
+    stateful: ClassVar[tuple[str, ...]] = ()
 
-    @abstractmethod
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next update depends on (beyond the config and the counters): the
+        :attr:`stateful` attributes; an algorithm adds what is not saved by type."""
+        return {name: saved(getattr(self, name)) for name in self.stateful}
+
     def load_state_dict(self, state: dict[str, Any], path: str | Path) -> None:
-        """Write a saved state into this freshly built algorithm; ValueError naming ``path``."""
+        """Write a saved state into this freshly built algorithm; an ArgumentError naming ``path``."""
+        for name in self.stateful:
+            setattr(self, name, restored(getattr(self, name), state, name, path))
 
     @abstractmethod
     def tensors(self) -> Iterable[Any]:

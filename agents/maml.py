@@ -46,7 +46,14 @@ from metagym.agents.common.policy_gradient import (
     flat,
     weighted_mean,
 )
-from metagym.agents.common.settings import setting
+from metagym.agents.common.settings import (
+    env_kwargs_setting,
+    gamma_setting,
+    selected_on_setting,
+    setting,
+    torch_threads_setting,
+    total_steps_setting,
+)
 from metagym.agents.common.trainer import Algorithm, Trainer, load_agent
 from metagym.agents.common.validation import check_config
 from metagym.errors import ArgumentError, ArgumentTypeError
@@ -61,13 +68,9 @@ class MAMLConfig:
     """Everything that defines a MAML-family run (saved as ``config.json``)."""
 
     env_id: str = setting("PointNav2D-v0", "Family id to meta-train on.")
-    env_kwargs: dict[str, Any] | None = setting(  # noqa: RUF009 (a None default, not a shared dict)
-        None,
-        "Keyword arguments of gymnasium.make for the family (a JSON object, e.g. '{\"horizon\": 100}' for "
-        "Meta-World's episode length), used wherever the run makes its env; none: the id's own.",
-    )
+    env_kwargs: dict[str, Any] | None = env_kwargs_setting()  # noqa: RUF009 (a None default, not a shared dict)
     variant: str = setting("maml", "maml, fomaml, reptile, or pretrained (the paper's multi-task control).")
-    total_steps: int = setting(4_000_000, "Environment steps to train for.")
+    total_steps: int = total_steps_setting(4_000_000)
     meta_batch_size: int = setting(20, "Tasks per meta-update.")
     fast_batch_size: int = setting(20, "Episodes per task per adaptation step.")
     inner_lr: float = setting(
@@ -83,7 +86,7 @@ class MAMLConfig:
         True, "Gaussian policies act in [-1, 1], rescaled to the action bounds (rllab's normalised env)."
     )
     hidden_size: int = setting(100, "Width of each of the policy's two hidden layers.")
-    gamma: float = setting(0.99, "Discount.")
+    gamma: float = gamma_setting()
     max_kl: float = setting(0.01, "TRPO's KL bound.")
     cg_iters: int = setting(10, "Conjugate-gradient iterations.")
     cg_damping: float = setting(1e-5, "Damping added to the Fisher-vector product.")
@@ -91,10 +94,8 @@ class MAMLConfig:
     ls_backtrack: float = setting(0.8, "Line-search shrink factor.")
     reptile_lr: float = setting(0.1, "Reptile's outer step size (epsilon).")
     seed: int = setting(0, "Root seed: tasks, environments, initialisation and sampling.")
-    torch_threads: int = setting(1, "Threads for torch (one is fastest for networks this small on a 2-core machine).")
-    selected_on: str = setting(
-        "", 'The split these hyperparameters were selected on ("validation"), empty when unknown.'
-    )
+    torch_threads: int = torch_threads_setting("one is fastest for networks this small on a 2-core machine")
+    selected_on: str = selected_on_setting()
 
     @property
     def agent(self) -> str:

@@ -36,7 +36,14 @@ from torch import nn
 
 from metagym.agents.common.checkpoint import field, load_weights, to_array
 from metagym.agents.common.gae import gae
-from metagym.agents.common.settings import setting
+from metagym.agents.common.settings import (
+    env_kwargs_setting,
+    gamma_setting,
+    selected_on_setting,
+    setting,
+    torch_threads_setting,
+    total_steps_setting,
+)
 from metagym.agents.common.trainer import Algorithm
 from metagym.agents.common.validation import check_config
 from metagym.errors import ArgumentError, ArgumentTypeError
@@ -77,17 +84,13 @@ class MemoryConfig:
         "MetaGrid-GridNavi-v0", "Family id to meta-train on (its trial form is built with episodes_per_trial)."
     )
     episodes_per_trial: int | None = setting(None, "Episodes per trial, K; none: the family's default.")
-    env_kwargs: dict[str, Any] | None = setting(  # noqa: RUF009 (a None default, not a shared dict)
-        None,
-        "Keyword arguments of gymnasium.make for the family (a JSON object, e.g. '{\"horizon\": 100}' for "
-        "Meta-World's episode length), used wherever the run makes its env; none: the id's own.",
-    )
-    total_steps: int = setting(1_000_000, "Environment steps to train for.")
+    env_kwargs: dict[str, Any] | None = env_kwargs_setting()  # noqa: RUF009 (a None default, not a shared dict)
+    total_steps: int = total_steps_setting(1_000_000)
     num_envs: int = setting(256, "Trials in flight (sub-envs of the batched trial env).")
     rollout_steps: int = setting(128, "Steps per sub-env per update: the truncated-BPTT window.")
     learning_rate: float = setting(1e-3, "Adam's step size, annealed linearly to 0 when anneal_lr.")
     anneal_lr: bool = setting(True, "Anneal the learning rate to 0 over the run.")
-    gamma: float = setting(0.99, "Discount.")
+    gamma: float = gamma_setting()
     gae_lambda: float = setting(0.95, "GAE's lambda.")
     reward_scale: float = setting(
         1.0,
@@ -113,10 +116,8 @@ class MemoryConfig:
         "reference initialises it: a random policy far from uniform at the start.",
     )
     seed: int = setting(0, "Root seed: environments, network initialisation, sampling and minibatches.")
-    torch_threads: int = setting(1, "Threads for torch: one is fastest for networks this small (two were 7x slower).")
-    selected_on: str = setting(
-        "", 'The split these hyperparameters were selected on ("validation"), empty when unknown.'
-    )
+    torch_threads: int = torch_threads_setting("one is fastest for networks this small (two were 7x slower)")
+    selected_on: str = selected_on_setting()
 
     @property
     def batch_size(self) -> int:

@@ -33,6 +33,35 @@ def setting(default: Any, help: str) -> Any:
     return dataclasses.field(default=default, metadata={"help": help})
 
 
+# Fields that every shipped agent's config declares alike, written once. A base dataclass would
+# put them first in every config (dataclass fields keep their base's order), reordering each
+# run's config.json and --help; each config places these where it wants them instead.
+
+
+def total_steps_setting(default: int) -> Any:
+    return setting(default, "Environment steps to train for.")
+
+
+def env_kwargs_setting() -> Any:
+    return setting(
+        None,
+        "Keyword arguments of gymnasium.make for the family (a JSON object, e.g. '{\"horizon\": 100}' for "
+        "Meta-World's episode length), used wherever the run makes its env; none: the id's own.",
+    )
+
+
+def gamma_setting() -> Any:
+    return setting(0.99, "Discount.")
+
+
+def torch_threads_setting(why: str) -> Any:
+    return setting(1, f"Threads for torch: {why}.")
+
+
+def selected_on_setting() -> Any:
+    return setting("", 'The split these hyperparameters were selected on ("validation"), empty when unknown.')
+
+
 def parse_bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes"):
         return True

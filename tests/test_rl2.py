@@ -65,6 +65,21 @@ def test_actor_gain_scales_only_the_actor_heads_initial_weights() -> None:
     assert all(np.array_equal(p.detach().numpy(), b.get_parameter(n).detach().numpy()) for n, p in others)
 
 
+def test_norm_adv_off_takes_the_advantages_as_they_are() -> None:
+    """PPO's policy term on advantages normalised per minibatch (CleanRL's norm_adv, the default)
+    or as they are (the RL² reference's standardize_advs 0): with equal log-probabilities the
+    term is minus the advantages' mean, 0 once normalised."""
+    import torch
+
+    from metagym.agents.common.memory import ppo_loss
+
+    adv = torch.tensor([1.0, 2.0, 6.0])
+    zeros, ones = torch.zeros(3), torch.ones(3)
+    for norm_adv, expected in ((True, 0.0), (False, -3.0)):
+        _, terms = ppo_loss(zeros, zeros, adv, zeros, zeros, ones, tiny(norm_adv=norm_adv))
+        assert terms["policy_loss"].item() == pytest.approx(expected, abs=1e-6)
+
+
 def test_gae_matches_hand_computed_returns() -> None:
     rewards = np.array([[1.0], [2.0], [3.0], [4.0]])
     values = np.array([[0.5], [1.0], [1.5], [2.0]])

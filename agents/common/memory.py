@@ -108,6 +108,9 @@ class MemoryConfig:
     clip_coef: float = setting(0.2, "PPO's clipping range.")
     ent_coef: float = setting(0.01, "Entropy bonus.")
     vf_coef: float = setting(0.5, "Value-loss weight.")
+    norm_adv: bool = setting(
+        True, "Normalise the advantages within each minibatch (CleanRL's norm_adv; the RL² reference does not)."
+    )
     max_grad_norm: float = setting(0.5, "Gradient clipping.")
     actor_gain: float = setting(
         ACTOR_GAIN,
@@ -317,9 +320,10 @@ def ppo_loss(
     entropy: torch.Tensor,
     config: MemoryConfig,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """The clipped PPO objective over a minibatch (advantages normalised within it), and its terms."""
+    """The clipped PPO objective over a minibatch (advantages normalised within it unless
+    ``config.norm_adv`` is off), and its terms."""
     ratio = (logp - old_logp).exp()
-    adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    adv = (advantages - advantages.mean()) / (advantages.std() + 1e-8) if config.norm_adv else advantages
     clip = config.clip_coef
     pg_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - clip, 1 + clip)).mean()
     v_loss = 0.5 * ((values - returns) ** 2).mean()

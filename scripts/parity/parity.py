@@ -505,6 +505,8 @@ def binned(curves: dict[int, list[tuple[float, float, float]]], edges: np.ndarra
     for points in curves.values():
         for point in points:
             i = int(np.searchsorted(edges, point[axis], side="right")) - 1
+            if point[axis] == edges[-1]:  # the last edge closes the last bin (a run's final evaluation)
+                i = len(out) - 1
             if 0 <= i < len(out):
                 out[i].append(point[2])
     return out
@@ -585,6 +587,8 @@ def cmd_plot(args: argparse.Namespace) -> None:
     ]
     final = interval([p[2] for c in theirs.values() for p in c if p[0] > frames - (edges[1] - edges[0])], rng)[0]
     reach = {key: first_reach(curves, final, 1) for key, curves in sides.items()}
+    if reach["reference"] is None:  # its smoothed curve can end below its last bin's mean: its last score's time
+        reach["reference"] = float(np.median([c[-1][1] for c in theirs.values()]))
     summary = {
         "pair": args.name,
         "reference": f"{ref.repo} at {ref.commit}",
@@ -598,13 +602,13 @@ def cmd_plot(args: argparse.Namespace) -> None:
         "clock": clock,
         "paper_budget": ref.paper,
     }
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), dpi=120)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), dpi=120)
     styles = {
         "reference": ("tab:gray", "-"),
         f"metagym ({same})": ("tab:blue", "-"),
         f"metagym ({other})": ("tab:blue", "--"),
         matched_key: ("tab:orange", "-"),
-    } | {key: ("tab:orange", ":") for key in ablated}
+    } | {key: (colour, ":") for key, colour in zip(ablated, ("tab:red", "tab:brown", "tab:purple"), strict=False)}
     for ax, axis, label in ((axes[0], 0, "env frames"), (axes[1], 1, clock)):
         for key, curves in sides.items():
             colour, line = styles[key]
@@ -619,11 +623,12 @@ def cmd_plot(args: argparse.Namespace) -> None:
         ax.axhline(final, color="tab:gray", linestyle=":", linewidth=1)
         ax.set_xlabel(label)
         ax.set_ylabel(ref.measure)
-        ax.legend(fontsize=7)
     axes[1].set_xscale("log")
     title = f"{args.name}: {ref.protocol} (the reference's; dashed: metagym's own, {other} actions)"
     fig.suptitle(textwrap.fill(title, 140), fontsize=9)
-    fig.tight_layout()
+    handles, labels = axes[0].get_legend_handles_labels()  # one legend under both panels
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7, frameon=False)
+    fig.tight_layout(rect=(0, 0.04 + 0.035 * ((len(labels) + 1) // 2), 1, 1))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)

@@ -18,8 +18,8 @@ class CommandError(Exception):
     """A bad argument: printed as one line, exit status 2."""
 
 
-def _registry() -> Any:
-    """metagym.agents.registry (torch-free), or a CommandError if the package lacks it."""
+def agent_registry() -> Any:
+    """The agent registry, metagym.agents.registry (torch-free: importing it needs no extra)."""
     from metagym.agents import registry
 
     return registry
@@ -28,7 +28,7 @@ def _registry() -> Any:
 def agent_spec(name: str, flag: str = "--agent") -> Any:
     """The registered spec of agent ``name``; a CommandError naming ``flag`` and the allowed names."""
     try:
-        return _registry().agent_spec(name)
+        return agent_registry().agent_spec(name)
     except ArgumentError as error:
         raise CommandError(f"{flag}: {error.detail}") from None
 
@@ -47,7 +47,7 @@ def algorithm_of(name: str, flag: str = "--agent") -> Any:
 def trainable_agent(name: str, flag: str = "--agent") -> str:
     """``name`` if it is a registered agent that trains; else a CommandError naming ``flag`` and
     the agents that do (an untrained baseline says where it is scored instead)."""
-    registry = _registry()
+    registry = agent_registry()
     trained = [n for n in registry.agent_names() if registry.agent_spec(n).kind != "baseline"]
     if name in trained:
         return name
@@ -61,7 +61,7 @@ def trainable_agent(name: str, flag: str = "--agent") -> str:
 
 def title_of(name: str) -> str:
     """How an agent is named in tables and plot legends (its registered title)."""
-    return _registry().agent_spec(name).title if name in _registry().agent_names() else name
+    return agent_registry().agent_spec(name).title if name in agent_registry().agent_names() else name
 
 
 #: ``--device``'s help (train, evaluate, render, sweep).

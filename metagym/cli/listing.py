@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 
 import metagym
-from metagym.cli.common import _registry
+from metagym.cli.common import agent_registry
 from metagym.errors import error_line
 from metagym.registration import family_of
 
@@ -44,7 +44,7 @@ def cmd_list(args: argparse.Namespace) -> None:
         f"\nMeta-World (the metaworld extra; each id builds its benchmark's tasks when made, each has a -Trial- id):"
         f"\n  {', '.join(metaworld)}"
     )
-    registry = _registry()
+    registry = agent_registry()
     print("\nagents (metagym train --agent NAME; NAME --help lists its options):")
     for name in registry.agent_names():
         spec = registry.agent_spec(name)

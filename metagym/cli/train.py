@@ -11,7 +11,7 @@ from metagym.agents.runs import new_run, resumed_run, run_agent, run_config
 from metagym.cli.common import (
     DEVICE_HELP,
     CommandError,
-    _registry,
+    agent_registry,
     agent_spec,
     algorithm_of,
     device_arg,
@@ -186,7 +186,7 @@ def add_parser(sub: Any, agent_options: list[Any] | None = None, agent: str | No
     train.add_argument(
         "--preset", help="a tuned setting (metagym presets): agent, env, steps and config; options override it"
     )
-    trained_agents = [n for n in _registry().agent_names() if _registry().agent_spec(n).trained]
+    trained_agents = [n for n in agent_registry().agent_names() if agent_registry().agent_spec(n).trained]
     train.add_argument("--agent", help=f"one of {', '.join(trained_agents)} (default: {d['agent']})")
     train.add_argument("--env", help=f"family id (default: {d['env']})")
     train.add_argument(
